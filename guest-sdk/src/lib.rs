@@ -1,0 +1,109 @@
+//! Write wasmhost processes in Rust.
+//!
+//! A process is an async function that receives its spawn arguments and returns its
+//! result. Everything else mirrors the seed's API:
+//!
+//! ```ignore
+//! use wasmhost_guest::{entry, process, time, Pid};
+//!
+//! entry!(main);
+//!
+//! async fn main((sender, data): (Pid, String)) -> i32 {
+//!     time::sleep("100ms").await;
+//!     let _ = process::send(&sender, "echo_response", &data.to_uppercase());
+//!     0
+//! }
+//! ```
+//!
+//! Inside a process: [`process`] (pid, send, inbox, events, spawn, monitor, link, names),
+//! [`time`] (sleep, after, ticker), [`logger`], [`io`] (the terminal), [`channel`]
+//! (in-process channels), [`spawn`] (a concurrent task sharing the process's memory) and
+//! [`select!`] (wait for whichever of several sources is ready first).
+
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "wasmhost:abi/guest",
+        pub_export_macro: true,
+        export_macro_name: "__export_process",
+        default_bindings_module: "wasmhost_guest::bindings",
+        generate_all,
+    });
+}
+
+pub mod channel;
+mod entry;
+pub mod io;
+pub mod logger;
+pub mod payload;
+pub mod process;
+mod rt;
+pub mod time;
+
+pub use entry::{FromArgs, IntoArgs, IntoExit};
+pub use process::{Event, ExitReason, Message, Pid};
+pub use rt::spawn;
+
+/// Everything a guest usually needs.
+pub mod prelude {
+    pub use crate::process::{self, Event, ExitReason, Message, Pid};
+    pub use crate::{channel, entry, fields, io, logger, select, spawn, time};
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::entry::run_main;
+    pub use futures::FutureExt;
+    pub use futures::select;
+}
+
+/// Declares the process's entry point: an `async fn` taking its arguments (a tuple of
+/// deserializable values, or `()`) and returning an exit value (a number, `()`, or a
+/// `Result` whose error becomes an abnormal exit).
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        struct __WasmhostEntry;
+
+        impl $crate::bindings::Guest for __WasmhostEntry {
+            fn main(
+                args: ::std::vec::Vec<::std::vec::Vec<u8>>,
+            ) -> ::std::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
+                $crate::__private::run_main(args, $main)
+            }
+        }
+
+        $crate::bindings::__export_process!(__WasmhostEntry with_types_in $crate::bindings);
+    };
+}
+
+/// Waits for whichever branch is ready first and runs its block; the others are dropped
+/// without consuming anything. Branches are tried in random order, so no source starves.
+///
+/// ```ignore
+/// select! {
+///     msg = inbox.recv() => { /* a message */ }
+///     event = events.recv() => { /* an EXIT */ }
+///     _ = time::after("2s") => { /* timeout */ }
+/// }
+/// ```
+#[macro_export]
+macro_rules! select {
+    ($($pat:pat = $future:expr => $body:block $(,)?)+) => {{
+        use $crate::__private::FutureExt as _;
+        $crate::__private::select! {
+            $( $pat = ($future).fuse() => $body, )+
+        }
+    }};
+}
+
+/// Log fields: `fields! { messages: n, from: event.from }`, each value any serde type.
+#[macro_export]
+macro_rules! fields {
+    ($($key:ident : $value:expr),* $(,)?) => {
+        $crate::logger::Fields::from(::std::vec![
+            $( (::std::stringify!($key), $crate::payload::encode(&$value)) ),*
+        ])
+    };
+}

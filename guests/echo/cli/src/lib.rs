@@ -1,0 +1,64 @@
+//! The echo client (cli.lua): reads lines from the terminal, sends each to the registered
+//! `relay`, and prints the worker's upper-cased answer, or `timeout` after 2 s.
+
+use serde::{Deserialize, Serialize};
+use wasmhost_guest::io::{cyan, dim, green, yellow};
+use wasmhost_guest::prelude::*;
+
+entry!(main);
+
+#[derive(Serialize)]
+struct Echo<'a> {
+    sender: Pid,
+    data: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Response {
+    data: String,
+    worker: Pid,
+}
+
+async fn main(_: ()) -> i32 {
+    let inbox = process::inbox();
+
+    // Wait for the relay to register.
+    time::sleep("200ms").await;
+
+    io::print(&cyan("Echo Client"));
+    io::print(&dim("Type messages to echo. Ctrl+C to exit.\n"));
+
+    loop {
+        io::write(&yellow("> "));
+        let input = match io::readline() {
+            Some(line) if !line.is_empty() => line,
+            _ => break,
+        };
+
+        let msg = Echo {
+            sender: process::pid(),
+            data: &input,
+        };
+        if process::send("relay", "echo", &msg).is_err() {
+            io::print(&dim("  error: relay not available"));
+        } else {
+            let timeout = time::after("2s");
+            select! {
+                _ = timeout => {
+                    io::print(&dim("  timeout"));
+                }
+                msg = inbox.recv() => {
+                    if msg.topic() == "echo_response" {
+                        if let Ok(resp) = msg.payload::<Response>() {
+                            io::print(&green(&format!("  {}", resp.data)));
+                            io::print(&dim(&format!("  from worker: {}", resp.worker)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    io::print("\nGoodbye!");
+    0
+}

@@ -1,0 +1,76 @@
+//! The echo relay (relay.lua): registers as `relay`, spawns a monitored worker per `echo`
+//! message, logs each worker's exit, and reports stats from a concurrent task.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use serde::Deserialize;
+use wasmhost_guest::prelude::*;
+
+entry!(main);
+
+#[derive(Default)]
+struct Stats {
+    messages: Cell<u64>,
+    workers_spawned: Cell<u64>,
+}
+
+#[derive(Deserialize)]
+struct Echo {
+    sender: Pid,
+    data: String,
+}
+
+async fn stats_reporter(stats: Rc<Stats>) {
+    loop {
+        time::sleep("5s").await;
+        logger::info("stats", fields! {
+            messages: stats.messages.get(),
+            workers_spawned: stats.workers_spawned.get(),
+        });
+    }
+}
+
+async fn main(_: ()) -> Result<i32, process::registry::RegisterError> {
+    let inbox = process::inbox();
+    let events = process::events();
+
+    process::registry::register("relay")?;
+    logger::info("relay started", fields! { pid: process::pid() });
+
+    let stats = Rc::new(Stats::default());
+    spawn(stats_reporter(stats.clone()));
+
+    loop {
+        select! {
+            event = events.recv() => {
+                match event {
+                    Event::Exit { from, result } => {
+                        logger::info("worker exited", fields! { from: from, result: result });
+                    }
+                    // Asked to stop (e.g. on shutdown): stop cleanly.
+                    Event::Cancel { .. } => return Ok(0),
+                    Event::LinkDown { .. } => {}
+                }
+            }
+            msg = inbox.recv() => {
+                if msg.topic() == "echo" {
+                    if let Ok(echo) = msg.payload::<Echo>() {
+                        stats.messages.set(stats.messages.get() + 1);
+
+                        let spawned = process::spawn_monitored(
+                            "app:worker",
+                            "app:processes",
+                            (&echo.sender, &echo.data),
+                        );
+
+                        match spawned {
+                            Err(err) => logger::error("spawn failed", fields! { error: err }),
+                            Ok(_) => stats.workers_spawned.set(stats.workers_spawned.get() + 1),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! The echo worker (worker.lua): spawned once per message, answers the sender directly.
+
+use serde::Serialize;
+use wasmhost_guest::prelude::*;
+
+entry!(main);
+
+#[derive(Serialize)]
+struct Response {
+    data: String,
+    worker: Pid,
+}
+
+async fn main((sender_pid, data): (Pid, String)) -> i32 {
+    time::sleep("100ms").await;
+
+    let response = Response {
+        data: data.to_uppercase(),
+        worker: process::pid(),
+    };
+
+    let _ = process::send(&sender_pid, "echo_response", &response);
+
+    0
+}

@@ -1,0 +1,47 @@
+//! Conversions between the runtime's types and the generated WIT types.
+
+use std::sync::Arc;
+
+use super::bindings::types::{self as wit, Exit};
+use crate::runtime::{Event, ExitReason, Pid};
+
+pub fn pid_to_wit(pid: &Pid) -> wit::Pid {
+    wit::Pid {
+        host: pid.host.to_string(),
+        id: pid.id,
+    }
+}
+
+pub fn pid_from_wit(pid: wit::Pid) -> Pid {
+    Pid {
+        host: Arc::from(pid.host),
+        id: pid.id,
+    }
+}
+
+pub fn reason_to_wit(reason: ExitReason) -> wit::ExitReason {
+    match reason {
+        ExitReason::Normal(value) => wit::ExitReason::Normal(value),
+        ExitReason::Error(m) => wit::ExitReason::Error(m),
+        ExitReason::Trap(m) => wit::ExitReason::Trap(m),
+        ExitReason::Limit(m) => wit::ExitReason::Limit(m),
+        ExitReason::Killed(m) => wit::ExitReason::Killed(m),
+        ExitReason::Cancelled(m) => wit::ExitReason::Cancelled(m),
+        ExitReason::LinkDown(pid) => wit::ExitReason::LinkDown(pid_to_wit(&pid)),
+        ExitReason::NoProcess => wit::ExitReason::NoProcess,
+    }
+}
+
+pub fn event_to_wit(event: Event) -> wit::Event {
+    match event {
+        Event::Exit { from, reason } => wit::Event::Exit(Exit {
+            from: pid_to_wit(&from),
+            reason: reason_to_wit(reason),
+        }),
+        Event::LinkDown { from, reason } => wit::Event::LinkDown(Exit {
+            from: pid_to_wit(&from),
+            reason: reason_to_wit(reason),
+        }),
+        Event::Cancel(reason) => wit::Event::Cancel(reason),
+    }
+}

@@ -1,0 +1,177 @@
+//! The validated app: what the runtime needs, with every reference checked and every
+//! default filled in. Built by `load`; nothing downstream reads YAML.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::modules::Module;
+
+/// Where an entry was written, for messages about it later (e.g. a failed instantiation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: u64,
+}
+
+/// A loaded and validated app.
+#[derive(Debug, Clone, Default)]
+pub struct App {
+    /// The app's root folder (where `wasmhost.toml` is).
+    pub root: PathBuf,
+    pub processes: BTreeMap<String, ProcessEntry>,
+    pub hosts: BTreeMap<String, HostEntry>,
+    pub terminals: BTreeMap<String, TerminalEntry>,
+    /// In start order: every service after the ones it `requires`.
+    pub services: Vec<ServiceEntry>,
+}
+
+/// A `process.wasm` entry: a component and what it may do.
+#[derive(Debug, Clone)]
+pub struct ProcessEntry {
+    pub id: String,
+    pub origin: Origin,
+    /// Absolute path of the component file.
+    pub source: PathBuf,
+    /// The exported function to call (`method`, default `main`).
+    pub method: String,
+    pub modules: Vec<Module>,
+    /// `sha256:<hex>` the component must match, if pinned.
+    pub hash: Option<String>,
+    /// Overrides of the host's limits.
+    pub limits: LimitOverrides,
+}
+
+/// A `process.host`: a scheduling domain and the default limits of its processes.
+#[derive(Debug, Clone)]
+pub struct HostEntry {
+    pub id: String,
+    pub origin: Origin,
+    pub workers: Option<u32>,
+    pub limits: LimitOverrides,
+    pub auto_start: bool,
+}
+
+/// A `terminal.host`: binds one process at a time to the terminal.
+#[derive(Debug, Clone)]
+pub struct TerminalEntry {
+    pub id: String,
+    pub origin: Origin,
+    pub auto_start: bool,
+}
+
+/// A `process.service`: a supervised instance of a process entry.
+#[derive(Debug, Clone)]
+pub struct ServiceEntry {
+    pub id: String,
+    pub origin: Origin,
+    pub process: String,
+    pub host: String,
+    /// Arguments for the entry point, CBOR-encoded.
+    pub args: Vec<Vec<u8>>,
+    pub lifecycle: Lifecycle,
+}
+
+/// How a service is started, stopped and restarted. Defaults follow DESIGN.md.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lifecycle {
+    pub auto_start: bool,
+    pub requires: Vec<String>,
+    pub start_timeout: Duration,
+    pub stop_timeout: Duration,
+    /// Running this long without failing resets the restart backoff.
+    pub stable_threshold: Duration,
+    pub restart: Restart,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle {
+            auto_start: false,
+            requires: Vec::new(),
+            start_timeout: Duration::from_secs(10),
+            stop_timeout: Duration::from_secs(5),
+            stable_threshold: Duration::from_secs(30),
+            restart: Restart::default(),
+        }
+    }
+}
+
+/// Restart backoff: `initial_delay * backoff_factor^n`, capped at `max_delay`, ± `jitter`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restart {
+    pub initial_delay: Duration,
+    pub max_delay: Duration,
+    pub backoff_factor: f64,
+    pub jitter: f64,
+    /// 0 restarts forever.
+    pub max_attempts: u32,
+}
+
+impl Default for Restart {
+    fn default() -> Self {
+        Restart {
+            initial_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(90),
+            backoff_factor: 2.0,
+            jitter: 0.1,
+            max_attempts: 0,
+        }
+    }
+}
+
+impl Restart {
+    /// The delay before restart number `attempt` (1-based), before jitter.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = self
+            .backoff_factor
+            .max(1.0)
+            .powi(attempt.saturating_sub(1) as i32);
+        let secs = (self.initial_delay.as_secs_f64() * factor).min(self.max_delay.as_secs_f64());
+        Duration::from_secs_f64(secs)
+    }
+}
+
+/// Limits set on a host or an entry; unset fields fall back (entry → host → node default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitOverrides {
+    pub memory: Option<u64>,
+    pub cpu: Option<Duration>,
+    pub mailbox: Option<u64>,
+    pub message_size: Option<u64>,
+    pub children: Option<u64>,
+}
+
+impl LimitOverrides {
+    /// `self` where set, else `fallback`.
+    pub fn or(&self, fallback: &LimitOverrides) -> LimitOverrides {
+        LimitOverrides {
+            memory: self.memory.or(fallback.memory),
+            cpu: self.cpu.or(fallback.cpu),
+            mailbox: self.mailbox.or(fallback.mailbox),
+            message_size: self.message_size.or(fallback.message_size),
+            children: self.children.or(fallback.children),
+        }
+    }
+}
+
+impl App {
+    /// The host a process may be spawned on: a `process.host` or a `terminal.host`.
+    pub fn has_host(&self, id: &str) -> bool {
+        self.hosts.contains_key(id) || self.terminals.contains_key(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_delay_grows_by_the_factor_and_stops_at_the_cap() {
+        let restart = Restart::default();
+        assert_eq!(restart.delay(1), Duration::from_secs(1));
+        assert_eq!(restart.delay(2), Duration::from_secs(2));
+        assert_eq!(restart.delay(4), Duration::from_secs(8));
+        assert_eq!(restart.delay(20), Duration::from_secs(90));
+    }
+}

@@ -1,0 +1,284 @@
+//! The `wasmhost` command: wires the app loader, the runtime and the supervisors together.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use tokio::sync::oneshot;
+
+use wasmhost::app::{self, App, AppRoot};
+use wasmhost::runtime::{ExitReason, Node, Watch};
+use wasmhost::services::Services;
+use wasmhost::terminal::Terminal;
+
+/// A WebAssembly-sandboxed process host: Erlang's process model, where every process is a
+/// WebAssembly component.
+#[derive(Parser)]
+#[command(name = "wasmhost", version, about)]
+struct Cli {
+    /// The app folder (the one holding wasmhost.toml). Default: the nearest one at or above
+    /// the current folder.
+    #[arg(long, global = true, value_name = "DIR")]
+    app: Option<PathBuf>,
+
+    /// More logs (debug level). RUST_LOG overrides.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Boot the app's hosts and auto-start services, and run ENTRY on the terminal.
+    ///
+    /// ENTRY is a process entry such as `app:cli`, optionally with its terminal host
+    /// (`app:terminal/app:cli`). The exit code is the process's: a returned number, 1 for an
+    /// error. Without ENTRY, runs the services until Ctrl+C (a second Ctrl+C forces).
+    Run {
+        entry: Option<String>,
+        /// Build the components first (`wasmhost build`).
+        #[arg(long)]
+        build: bool,
+    },
+    /// Validate the registry and the components without running anything.
+    Check,
+    /// Build the app's components with the command in wasmhost.toml.
+    Build,
+    /// Make DIR (default: the current folder) a wasmhost app.
+    Init { dir: Option<PathBuf> },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: bool) {
+    let default = if verbose {
+        "warn,wasmhost=debug,guest=debug"
+    } else {
+        "warn,wasmhost=info,guest=info"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .compact()
+        .init();
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init { dir } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+            let path = app::init(&dir)?;
+            println!("created {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Build => {
+            let root = AppRoot::locate(cli.app.as_deref())?;
+            build(&root)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check => {
+            let root = AppRoot::locate(cli.app.as_deref())?;
+            let Some(app) = load(&root) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let terminal = Arc::new(Terminal::new());
+            let node = match Node::new(app, terminal)? {
+                Ok(node) => node,
+                Err(problems) => {
+                    eprintln!("{problems}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            print_summary(&node);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            entry,
+            build: rebuild,
+        } => {
+            let root = AppRoot::locate(cli.app.as_deref())?;
+            if rebuild {
+                build(&root)?;
+            }
+            let Some(app) = load(&root) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("wasmhost")
+                .build()
+                .context("starting the async runtime")?;
+            let code = runtime.block_on(run(app, entry))?;
+            // The stdin reader may be blocked on a read; do not wait for it.
+            runtime.shutdown_background();
+            Ok(code)
+        }
+    }
+}
+
+/// Loads the registry, printing every problem found. `None` if there were any.
+fn load(root: &AppRoot) -> Option<App> {
+    match app::load(root) {
+        Ok(app) => Some(app),
+        Err(problems) => {
+            eprintln!("{problems}");
+            None
+        }
+    }
+}
+
+fn build(root: &AppRoot) -> Result<()> {
+    let Some(build) = &root.file.build else {
+        bail!(
+            "{} has no [build] command\n  hint: add [build] command = \"cargo build --release --target wasm32-wasip2\"",
+            root.dir.join(app::ROOT_FILE).display()
+        );
+    };
+    eprintln!("building {}: {}", root.dir.display(), build.command);
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&build.command)
+        .current_dir(&root.dir)
+        .status()
+        .with_context(|| format!("running `{}`", build.command))?;
+    if !status.success() {
+        bail!("the build command `{}` failed ({status})", build.command);
+    }
+    Ok(())
+}
+
+fn print_summary(node: &Node) {
+    let app = &node.app;
+    println!("app {}", app.root.display());
+    for host in app.terminals.values() {
+        println!("  terminal.host    {}", host.id);
+    }
+    for host in app.hosts.values() {
+        println!("  process.host     {}", host.id);
+    }
+    for entry in app.processes.values() {
+        let modules: Vec<_> = entry.modules.iter().map(|m| m.name()).collect();
+        let sha = node
+            .program(&entry.id)
+            .map(|p| p.sha256.as_str())
+            .unwrap_or("?");
+        println!(
+            "  process.wasm     {} [{}] {}",
+            entry.id,
+            modules.join(", "),
+            sha
+        );
+    }
+    for service in &app.services {
+        let auto = if service.lifecycle.auto_start {
+            ", auto_start"
+        } else {
+            ""
+        };
+        println!(
+            "  process.service  {} ({} on {}{auto})",
+            service.id, service.process, service.host
+        );
+    }
+    println!("ok");
+}
+
+/// Boots the services and runs `entry` on the terminal (or waits for Ctrl+C).
+async fn run(app: App, entry: Option<String>) -> Result<ExitCode> {
+    let terminal = Arc::new(Terminal::new());
+    let node = match Node::new(app, terminal)? {
+        Ok(node) => node,
+        Err(problems) => {
+            eprintln!("{problems}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let services = Services::start(&node);
+
+    let Some(entry) = entry else {
+        tracing::info!("running services; Ctrl+C to stop");
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("stopping (Ctrl+C again to force)");
+        tokio::select! {
+            _ = services.stop() => {}
+            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::from(130)),
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+
+    let (host, entry) = terminal_and_entry(&node, &entry)?;
+    let (tx, exit) = oneshot::channel();
+    let pid = node
+        .spawn(&entry, &host, Vec::new(), None, Watch::None, Some(tx))
+        .map_err(|err| anyhow::anyhow!("cannot start {entry}: {err}"))?;
+    tracing::debug!(%pid, "running {entry} on the terminal");
+
+    let reason = tokio::select! {
+        reason = exit => reason.unwrap_or(ExitReason::Error("lost track of the process".into())),
+        _ = tokio::signal::ctrl_c() => {
+            node.terminate(&pid, ExitReason::Killed("Ctrl+C".into()));
+            services.stop().await;
+            return Ok(ExitCode::from(130));
+        }
+    };
+    services.stop().await;
+    match reason {
+        ExitReason::Normal(_) => Ok(ExitCode::from(reason.exit_code() as u8)),
+        other => {
+            eprintln!("error: {entry} {pid} exited: {other}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Splits `app:terminal/app:cli` into host and entry; a bare entry runs on the app's only
+/// terminal host.
+fn terminal_and_entry(node: &Node, spec: &str) -> Result<(String, String)> {
+    let app = &node.app;
+    let (host, entry) = match spec.split_once('/') {
+        Some((host, entry)) => (host.to_string(), entry.to_string()),
+        None => {
+            let mut terminals = app.terminals.keys();
+            match (terminals.next(), terminals.next()) {
+                (Some(host), None) => (host.clone(), spec.to_string()),
+                (None, _) => bail!(
+                    "the app has no terminal.host to run {spec} on\n  hint: add an entry with `kind: terminal.host`"
+                ),
+                (Some(_), Some(_)) => bail!(
+                    "the app has several terminal hosts; name one: `wasmhost run HOST/{spec}`"
+                ),
+            }
+        }
+    };
+    if !app.terminals.contains_key(&host) {
+        bail!("`{host}` is not a terminal.host of this app");
+    }
+    if !app.processes.contains_key(&entry) {
+        let known: Vec<_> = app.processes.keys().map(String::as_str).collect();
+        bail!(
+            "no process entry `{entry}`\n  hint: process entries: {}",
+            known.join(", ")
+        );
+    }
+    Ok((host, entry))
+}

@@ -1,0 +1,103 @@
+//! The queue behind a mailbox and an events channel: FIFO, many writers, one reader, and a
+//! readiness future for `wasi:io/poll`.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+
+pub struct Queue<T> {
+    items: Mutex<VecDeque<T>>,
+    pushed: Notify,
+}
+
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Queue {
+            items: Mutex::new(VecDeque::new()),
+            pushed: Notify::new(),
+        }
+    }
+}
+
+impl<T> Queue<T> {
+    /// Appends `item` unless the queue holds `limit` items already (then gives it back).
+    pub fn push_within(&self, item: T, limit: u64) -> Result<(), T> {
+        {
+            let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+            if items.len() as u64 >= limit {
+                return Err(item);
+            }
+            items.push_back(item);
+        }
+        self.pushed.notify_waiters();
+        Ok(())
+    }
+
+    pub fn push(&self, item: T) {
+        let _ = self.push_within(item, u64::MAX);
+    }
+
+    pub fn pop(&self) -> Option<T> {
+        self.items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Resolves once the queue holds an item.
+    pub async fn ready(&self) {
+        loop {
+            // Register interest before checking, so a push in between is not missed.
+            let pushed = self.pushed.notified();
+            tokio::pin!(pushed);
+            pushed.as_mut().enable();
+            if !self.is_empty() {
+                return;
+            }
+            pushed.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_come_out_in_the_order_they_went_in() {
+        let queue = Queue::default();
+        for i in 0..5 {
+            queue.push(i);
+        }
+        let out: Vec<_> = std::iter::from_fn(|| queue.pop()).collect();
+        assert_eq!(out, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_full_queue_gives_the_item_back() {
+        let queue = Queue::default();
+        assert!(queue.push_within(1, 1).is_ok());
+        assert_eq!(queue.push_within(2, 1), Err(2));
+    }
+
+    #[tokio::test]
+    async fn ready_wakes_on_a_push_from_another_task() {
+        let queue = std::sync::Arc::new(Queue::default());
+        let writer = queue.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            writer.push("hello");
+        });
+        queue.ready().await;
+        assert_eq!(queue.pop(), Some("hello"));
+    }
+}
