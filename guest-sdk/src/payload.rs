@@ -31,3 +31,6 @@ impl std::fmt::Display for DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+/// Any payload value, for payloads of unknown shape.
+pub use ciborium::Value;

@@ -3,7 +3,7 @@
 use ciborium::Value;
 
 /// Encodes a value as a payload.
-pub fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+pub fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
     let mut bytes = Vec::new();
     // Writing into a Vec cannot fail for the plain values the host encodes.
     let _ = ciborium::into_writer(value, &mut bytes);

@@ -12,26 +12,7 @@ use super::diagnostic::{Diagnostic, Diagnostics};
 use super::model::*;
 use super::modules::Module;
 use super::root::AppRoot;
-use super::yaml::{self, RawEntry, RawLifecycle, RawLimits};
-
-/// The kinds of entry the registry knows.
-const KINDS: [&str; 4] = [
-    "process.wasm",
-    "process.host",
-    "terminal.host",
-    "process.service",
-];
-
-/// The fields each kind may use, besides `name` and `kind`.
-fn fields_of(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "process.wasm" => &["source", "method", "modules", "hash", "limits"],
-        "process.host" => &["workers", "limits", "lifecycle"],
-        "terminal.host" => &["lifecycle"],
-        "process.service" => &["process", "host", "args", "lifecycle"],
-        _ => &[],
-    }
-}
+use super::yaml::{self, KINDS, RawEntry, RawLifecycle, RawLimits, fields_of};
 
 /// Loads and validates the app at `root`. Components are checked later, by the runtime
 /// that compiles them (`runtime::programs`).

@@ -11,5 +11,5 @@ mod yaml;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use load::load;
 pub use model::*;
-pub use modules::{ABI_PACKAGE, Module};
+pub use modules::{ABI_PACKAGE, Grant, Module};
 pub use root::{AppRoot, ROOT_FILE, init};

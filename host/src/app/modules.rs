@@ -49,29 +49,38 @@ impl Module {
         }
     }
 
-    /// Which module grants the import `name` (e.g. `wasmhost:abi/time@0.1.0`).
-    /// `Ok(None)` for imports every process gets (WASI, sandboxed, and the ABI's shared
-    /// types); `Err` for an import the host does not provide at all.
-    pub fn for_import(name: &str) -> Result<Option<Module>, ()> {
+    /// What grants the import `name` (e.g. `wasmhost:abi/time@0.1.0`).
+    pub fn for_import(name: &str) -> Grant {
         let unversioned = name.split('@').next().unwrap_or(name);
         if unversioned.starts_with("wasi:") {
-            return Ok(None);
+            return Grant::Always;
         }
         let Some(interface) = unversioned
             .strip_prefix(ABI_PACKAGE)
             .and_then(|rest| rest.strip_prefix('/'))
         else {
-            return Err(());
+            return Grant::Unknown;
         };
         if interface == "types" {
-            return Ok(None);
+            return Grant::Always;
         }
         Module::ALL
             .into_iter()
             .find(|m| m.interface() == Some(interface))
-            .map(Some)
-            .ok_or(())
+            .map_or(Grant::Unknown, Grant::Module)
     }
+}
+
+/// What an import needs to be granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// Every process gets it: WASI (sandboxed: nothing reaches the outside unless granted)
+    /// and the ABI's shared types.
+    Always,
+    /// The entry's `modules` must list this module.
+    Module(Module),
+    /// The host does not provide it at all.
+    Unknown,
 }
 
 impl fmt::Display for Module {
@@ -102,10 +111,13 @@ mod tests {
     fn imports_map_to_the_module_that_grants_them() {
         assert_eq!(
             Module::for_import("wasmhost:abi/time@0.1.0"),
-            Ok(Some(Module::Time))
+            Grant::Module(Module::Time)
         );
-        assert_eq!(Module::for_import("wasmhost:abi/types@0.1.0"), Ok(None));
-        assert_eq!(Module::for_import("wasi:io/poll@0.2.12"), Ok(None));
-        assert_eq!(Module::for_import("acme:db/query"), Err(()));
+        assert_eq!(
+            Module::for_import("wasmhost:abi/types@0.1.0"),
+            Grant::Always
+        );
+        assert_eq!(Module::for_import("wasi:io/poll@0.2.12"), Grant::Always);
+        assert_eq!(Module::for_import("acme:db/query"), Grant::Unknown);
     }
 }

@@ -10,6 +10,25 @@ use serde_saphyr::Spanned;
 
 use super::diagnostic::Diagnostic;
 
+/// The kinds of entry the registry knows.
+pub const KINDS: [&str; 4] = [
+    "process.wasm",
+    "process.host",
+    "terminal.host",
+    "process.service",
+];
+
+/// The fields each kind may use, besides `name` and `kind`.
+pub fn fields_of(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "process.wasm" => &["source", "method", "modules", "hash", "limits"],
+        "process.host" => &["workers", "limits", "lifecycle"],
+        "terminal.host" => &["lifecycle"],
+        "process.service" => &["process", "host", "args", "lifecycle"],
+        _ => &[],
+    }
+}
+
 /// One registry file (`_index.yaml` and friends).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,6 +97,7 @@ pub struct RawRestart {
 #[derive(Deserialize)]
 struct NamedEntry {
     name: Option<String>,
+    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -91,54 +111,90 @@ struct NamedFile {
 pub fn parse(shown: &Path, text: &str) -> Result<RawFile, Diagnostic> {
     serde_saphyr::from_str::<RawFile>(text).map_err(|err| {
         let line = err.location().map(|l| l.line()).unwrap_or(0);
-        let mut diagnostic = Diagnostic::new(shown, clean_message(&err)).at(line);
-        if let Some(entry) = entry_at(text, line) {
+        let mut message = clean_message(&err);
+        let (entry, kind) = entry_at(text, line);
+        let mut hint = None;
+        if let Some(field) = unknown_field(&message) {
+            // serde lists every field of every kind; name only those of this kind.
+            message = format!("unknown field `{field}`");
+            hint = Some(match kind.as_deref().filter(|k| KINDS.contains(k)) {
+                Some(kind) => format!("`{kind}` takes: {}", fields_of(kind).join(", ")),
+                None => "check the spelling; README.md describes the registry format".to_string(),
+            });
+        } else if message.contains("missing field") {
+            hint = Some(
+                "every file needs `version` and `namespace`; every entry needs `name` and `kind`"
+                    .to_string(),
+            );
+        }
+        let mut diagnostic = Diagnostic::new(shown, message).at(line);
+        if let Some(entry) = entry {
             diagnostic = diagnostic.entry(entry);
         }
-        if let Some(hint) = hint_for(&diagnostic.message) {
+        if let Some(hint) = hint {
             diagnostic = diagnostic.hint(hint);
         }
         diagnostic
     })
 }
 
-/// The parser's message without its own location prefix and source snippet: the caller
-/// prints the location in the same form as every other diagnostic.
+/// The parser's message without its location: the caller prints the location in the
+/// same form as every other diagnostic.
 fn clean_message(err: &serde_saphyr::Error) -> String {
     let options = serde_saphyr::render_options! {
         snippets: serde_saphyr::SnippetMode::Off,
     };
     let rendered = err.render_with_options(options);
     let first = rendered.lines().next().unwrap_or("invalid YAML").trim();
-    // "error: line 3 column 5: message" and similar prefixes.
     let message = first.strip_prefix("error: ").unwrap_or(first);
-    message.to_string()
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_string(),
+        None => message.to_string(),
+    }
 }
 
-/// The name of the entry whose text contains `line`, found by a lenient second parse.
-fn entry_at(text: &str, line: u64) -> Option<String> {
+/// `sorce` from "unknown field `sorce`, expected one of ...".
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+/// The id and kind of the entry whose text contains `line`: from a lenient second parse,
+/// or, when the YAML does not parse at all, from the nearest `- name:` above the line.
+fn entry_at(text: &str, line: u64) -> (Option<String>, Option<String>) {
     if line == 0 {
-        return None;
+        return (None, None);
     }
-    let file = serde_saphyr::from_str::<NamedFile>(text).ok()?;
-    let entry = file
-        .entries
-        .iter()
+    if let Ok(file) = serde_saphyr::from_str::<NamedFile>(text) {
+        let Some(entry) = file
+            .entries
+            .iter()
+            .rev()
+            .find(|e| e.referenced.line() <= line)
+        else {
+            return (None, None);
+        };
+        let name = entry.value.name.clone().map(|name| match &file.namespace {
+            Some(ns) => format!("{ns}:{name}"),
+            None => name,
+        });
+        return (name, entry.value.kind.clone());
+    }
+    let namespace = text
+        .lines()
+        .find_map(|l| l.strip_prefix("namespace:"))
+        .map(|ns| ns.trim().trim_matches('"').to_string());
+    let name = text
+        .lines()
+        .take(line as usize)
+        .collect::<Vec<_>>()
+        .into_iter()
         .rev()
-        .find(|e| e.referenced.line() <= line)?;
-    let name = entry.value.name.clone()?;
-    Some(match file.namespace {
+        .find_map(|l| l.trim_start().strip_prefix("- name:"))
+        .map(|n| n.trim().trim_matches('"').to_string());
+    let name = name.map(|name| match namespace {
         Some(ns) => format!("{ns}:{name}"),
         None => name,
-    })
-}
-
-fn hint_for(message: &str) -> Option<&'static str> {
-    if message.contains("unknown field") {
-        Some("check the spelling; the registry format is described in README.md")
-    } else if message.contains("missing field") {
-        Some("every file needs `version` and `namespace`; every entry needs `name` and `kind`")
-    } else {
-        None
-    }
+    });
+    (name, None)
 }

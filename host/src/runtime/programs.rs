@@ -11,7 +11,7 @@ use wasmtime::component::{Component, ComponentExportIndex, InstancePre, types::C
 
 use super::state::ProcessState;
 use crate::abi;
-use crate::app::{App, Diagnostic, Diagnostics, Module, ProcessEntry};
+use crate::app::{App, Diagnostic, Diagnostics, Grant, Module, ProcessEntry};
 
 /// A compiled, linked process entry.
 pub struct Program {
@@ -88,15 +88,15 @@ fn compile(engine: &Engine, entry: &ProcessEntry) -> Result<Program, Diagnostic>
     let ty = component.component_type();
     for (name, _) in ty.imports(engine) {
         match Module::for_import(name) {
-            Ok(None) => {}
-            Ok(Some(module)) if entry.modules.contains(&module) => {}
-            Ok(Some(module)) => {
+            Grant::Always => {}
+            Grant::Module(module) if entry.modules.contains(&module) => {}
+            Grant::Module(module) => {
                 return Err(problem(format!(
                     "the component imports `{name}`, but the entry's modules do not grant `{module}`"
                 ))
                 .hint(format!("add `{module}` to `modules` if this process should have it")));
             }
-            Err(()) => {
+            Grant::Unknown => {
                 return Err(problem(format!(
                     "the component imports `{name}`, which wasmhost does not provide"
                 ))

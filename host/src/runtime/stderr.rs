@@ -21,12 +21,15 @@ impl StderrTail {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
-    /// The message of a Rust panic, if the guest printed one: `panicked at f.rs:3:5: boom`.
+    /// Where and why a Rust guest panicked, if it printed that: `src/lib.rs:3:5: boom`.
     pub fn panic_message(&self) -> Option<String> {
         let text = self.text();
         let start = text.rfind("panicked at ")?;
         let mut lines = text[start..].lines();
-        let location = lines.next()?.trim_end_matches(':');
+        let location = lines
+            .next()?
+            .trim_start_matches("panicked at ")
+            .trim_end_matches(':');
         let message: Vec<&str> = lines.take_while(|l| !l.starts_with("note:")).collect();
         Some(format!("{location}: {}", message.join(" ").trim()))
     }

@@ -48,11 +48,11 @@ async fn main(_: ()) -> i32 {
                     io::print(&dim("  timeout"));
                 }
                 msg = inbox.recv() => {
-                    if msg.topic() == "echo_response" {
-                        if let Ok(resp) = msg.payload::<Response>() {
-                            io::print(&green(&format!("  {}", resp.data)));
-                            io::print(&dim(&format!("  from worker: {}", resp.worker)));
-                        }
+                    if msg.topic() == "echo_response"
+                        && let Ok(resp) = msg.payload::<Response>()
+                    {
+                        io::print(&green(&format!("  {}", resp.data)));
+                        io::print(&dim(&format!("  from worker: {}", resp.worker)));
                     }
                 }
             }

@@ -24,10 +24,13 @@ struct Echo {
 async fn stats_reporter(stats: Rc<Stats>) {
     loop {
         time::sleep("5s").await;
-        logger::info("stats", fields! {
-            messages: stats.messages.get(),
-            workers_spawned: stats.workers_spawned.get(),
-        });
+        logger::info(
+            "stats",
+            fields! {
+                messages: stats.messages.get(),
+                workers_spawned: stats.workers_spawned.get(),
+            },
+        );
     }
 }
 
@@ -54,20 +57,20 @@ async fn main(_: ()) -> Result<i32, process::registry::RegisterError> {
                 }
             }
             msg = inbox.recv() => {
-                if msg.topic() == "echo" {
-                    if let Ok(echo) = msg.payload::<Echo>() {
-                        stats.messages.set(stats.messages.get() + 1);
+                if msg.topic() == "echo"
+                    && let Ok(echo) = msg.payload::<Echo>()
+                {
+                    stats.messages.set(stats.messages.get() + 1);
 
-                        let spawned = process::spawn_monitored(
-                            "app:worker",
-                            "app:processes",
-                            (&echo.sender, &echo.data),
-                        );
+                    let spawned = process::spawn_monitored(
+                        "app:worker",
+                        "app:processes",
+                        (&echo.sender, &echo.data),
+                    );
 
-                        match spawned {
-                            Err(err) => logger::error("spawn failed", fields! { error: err }),
-                            Ok(_) => stats.workers_spawned.set(stats.workers_spawned.get() + 1),
-                        }
+                    match spawned {
+                        Err(err) => logger::error("spawn failed", fields! { error: err }),
+                        Ok(_) => stats.workers_spawned.set(stats.workers_spawned.get() + 1),
                     }
                 }
             }

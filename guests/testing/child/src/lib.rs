@@ -1,0 +1,76 @@
+//! A test process whose behaviour is chosen by its first argument, for the runtime tests.
+
+use wasmhost_guest::prelude::*;
+
+entry!(main);
+
+async fn main((mode, arg): (String, String)) -> Result<String, String> {
+    let inbox = process::inbox();
+    match mode.as_str() {
+        // Return `arg` (a normal exit).
+        "return" => Ok(arg),
+        // Return an error (an abnormal exit).
+        "error" => Err(arg),
+        // Panic (a trap).
+        "panic" => panic!("{arg}"),
+        // Loop forever without calling the host.
+        "spin" => {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        // Allocate until the memory limit stops it.
+        "grow" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 1 << 20]);
+            }
+        }
+        // Answer one message with the same topic and payload.
+        "echo" => {
+            let msg = inbox.recv().await;
+            let payload: String = msg.payload().map_err(|e| e.to_string())?;
+            if let Some(from) = msg.from() {
+                let _ = process::send(from, msg.topic(), &payload);
+            }
+            Ok(payload)
+        }
+        // Register as `arg`, tell the parent, then echo one message.
+        "register-echo" => {
+            process::registry::register(&arg).map_err(|e| e.to_string())?;
+            let msg = inbox.recv().await;
+            let parent: Pid = msg.payload().map_err(|e| e.to_string())?;
+            let _ = process::send(&parent, "ready", &());
+            let msg = inbox.recv().await;
+            let payload: String = msg.payload().map_err(|e| e.to_string())?;
+            if let Some(from) = msg.from() {
+                let _ = process::send(from, msg.topic(), &payload);
+            }
+            Ok(payload)
+        }
+        // Receive `arg` messages and send their payloads back in one list.
+        "collect" => {
+            let n: usize = arg.parse().map_err(|_| format!("bad count {arg}"))?;
+            let mut seen: Vec<u32> = Vec::new();
+            let mut from = None;
+            while seen.len() < n {
+                let msg = inbox.recv().await;
+                from = msg.from().cloned();
+                seen.push(msg.payload().map_err(|e| e.to_string())?);
+            }
+            if let Some(from) = from {
+                let _ = process::send(&from, "collected", &seen);
+            }
+            Ok(String::new())
+        }
+        // Send `arg` to the parent (whose pid is the first message) after 50 ms.
+        "send-later" => {
+            let parent: Pid = inbox.recv().await.payload().map_err(|e| e.to_string())?;
+            time::sleep("50ms").await;
+            let _ = process::send(&parent, "later", &arg);
+            Ok(String::new())
+        }
+        other => Err(format!("unknown mode {other}")),
+    }
+}

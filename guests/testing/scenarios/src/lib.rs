@@ -1,0 +1,120 @@
+//! Test scenarios run inside a process: each drives the ABI through the SDK and returns
+//! what it observed, for the runtime tests to check.
+
+use serde::Serialize;
+use wasmhost_guest::payload;
+use wasmhost_guest::prelude::*;
+
+entry!(main);
+
+const CHILD: &str = "test:child";
+const HOST: &str = "test:procs";
+
+async fn main((scenario, arg): (String, String)) -> Result<payload::Value, String> {
+    let inbox = process::inbox();
+    let events = process::events();
+    let out = match scenario.as_str() {
+        "send-by-pid" => {
+            let child = spawn(("echo", ""))?;
+            send(&child, "ping", &arg)?;
+            encode(&reply(&inbox).await)
+        }
+        "send-by-name" => {
+            let child = spawn(("register-echo", "echoer"))?;
+            send(&child, "parent", &process::pid())?;
+            inbox.recv().await; // ready
+            send("echoer", "ping", &arg)?;
+            encode(&reply(&inbox).await)
+        }
+        "send-to-unknown-name" => {
+            let err = process::send("nobody", "ping", &arg).err();
+            encode(&err.map(|e| e.to_string()))
+        }
+        "fifo" => {
+            let n: u32 = arg.parse().map_err(|_| "bad count".to_string())?;
+            let child = spawn(("collect", &n.to_string()))?;
+            for i in 0..n {
+                send(&child, "n", &i)?;
+            }
+            let msg = inbox.recv().await;
+            encode(&msg.payload::<Vec<u32>>().map_err(|e| e.to_string())?)
+        }
+        // Spawn a monitored child in mode `arg` and return the EXIT it produced.
+        "monitor" => {
+            let (mode, value) = arg.split_once(' ').unwrap_or((&arg, ""));
+            let child =
+                process::spawn_monitored(CHILD, HOST, (mode, value)).map_err(|e| e.to_string())?;
+            match events.recv().await {
+                Event::Exit { from, result } if from == child => encode(&result),
+                other => return Err(format!("unexpected event {other:?}")),
+            }
+        }
+        "name-freed-on-exit" => {
+            let child = process::spawn_monitored(CHILD, HOST, ("register-echo", "holder"))
+                .map_err(|e| e.to_string())?;
+            send(&child, "parent", &process::pid())?;
+            inbox.recv().await; // the child holds the name now
+            let while_alive = process::registry::register("holder")
+                .err()
+                .map(|e| e.to_string());
+            send("holder", "bye", &"bye")?;
+            events.recv().await; // its EXIT
+            let after_exit = process::registry::lookup("holder").map(|p| p.to_string());
+            let registered = process::registry::register("holder").is_ok();
+            encode(&(while_alive, after_exit, registered))
+        }
+        "select-first-ready" => {
+            let child = spawn(("send-later", "hi"))?;
+            send(&child, "parent", &process::pid())?;
+            let mut order = Vec::new();
+            select! {
+                _ = time::after("2s") => { order.push("timer"); }
+                _ = inbox.recv() => { order.push("inbox"); }
+            }
+            select! {
+                _ = time::after("50ms") => { order.push("timer"); }
+                _ = inbox.recv() => { order.push("inbox"); }
+            }
+            encode(&order)
+        }
+        "tasks-share-memory" => {
+            let (tx, rx) = channel::new::<u32>(1);
+            let counter = std::rc::Rc::new(std::cell::Cell::new(0));
+            let seen = counter.clone();
+            wasmhost_guest::spawn(async move {
+                while let Ok(n) = rx.recv().await {
+                    seen.set(seen.get() + n);
+                }
+            });
+            for n in 1..=10 {
+                tx.send(n).await.map_err(|e| e.to_string())?;
+            }
+            drop(tx);
+            time::sleep("10ms").await;
+            encode(&counter.get())
+        }
+        other => return Err(format!("unknown scenario {other}")),
+    };
+    Ok(out)
+}
+
+fn spawn(args: (&str, &str)) -> Result<Pid, String> {
+    process::spawn(CHILD, HOST, args).map_err(|e| e.to_string())
+}
+
+fn send<T: Serialize>(
+    to: impl Into<process::Dest>,
+    topic: &str,
+    payload: &T,
+) -> Result<(), String> {
+    process::send(to, topic, payload).map_err(|e| e.to_string())
+}
+
+async fn reply(inbox: &process::Inbox) -> String {
+    let msg = inbox.recv().await;
+    msg.payload().unwrap_or_else(|e| e.to_string())
+}
+
+fn encode<T: Serialize>(value: &T) -> payload::Value {
+    payload::decode(&payload::encode(value)).unwrap_or(payload::Value::Null)
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every check and every test, as CI does. Installs what it needs (the wasm32-wasip2
+# target); the tests build the guest components themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing the wasm32-wasip2 target"
+rustup target add wasm32-wasip2
+
+step "formatting (host workspace and guests)"
+cargo fmt --all -- --check
+(cd guests && cargo fmt --all -- --check)
+
+step "clippy (host workspace)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "clippy (guests, for wasm32-wasip2)"
+(cd guests && cargo clippy --all-targets --locked -- -D warnings)
+
+step "tests"
+cargo test --workspace --locked

@@ -1,0 +1,71 @@
+//! Shared by the end-to-end tests: the guests are built for wasm32-wasip2 once per test
+//! binary (cargo's lock serializes builds across binaries), so no test depends on a
+//! hand-run build step.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the host crate lives in the repository")
+        .to_path_buf()
+}
+
+/// The folder where the built guest components are.
+pub fn guest_artifacts() -> PathBuf {
+    build_guests();
+    repo().join("guests/target/wasm32-wasip2/release")
+}
+
+/// Builds every guest component (once per test binary).
+pub fn build_guests() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let output = Command::new(cargo)
+            .args(["build", "--release", "--target", "wasm32-wasip2"])
+            .current_dir(repo().join("guests"))
+            .env_remove("CARGO_TARGET_DIR")
+            .output()
+            .expect("running cargo to build the guests");
+        assert!(
+            output.status.success(),
+            "building the guests failed (is the target installed? `rustup target add wasm32-wasip2`):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    });
+}
+
+/// The `wasmhost` binary, without colors.
+pub fn wasmhost() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wasmhost"));
+    command.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    command
+}
+
+/// A copy of the echo app in a temporary folder, with its registry text changed by
+/// `edit`. Component paths point at the built guests.
+pub fn echo_app(edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
+    let artifacts = guest_artifacts();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::create_dir_all(dir.path().join("src")).expect("creating src/");
+    std::fs::copy(
+        repo().join("guests/echo/wasmhost.toml"),
+        dir.path().join("wasmhost.toml"),
+    )
+    .expect("copying wasmhost.toml");
+    let registry = std::fs::read_to_string(repo().join("guests/echo/src/_index.yaml"))
+        .expect("reading the echo registry");
+    let registry = registry.replace(
+        "file://../../target/wasm32-wasip2/release/",
+        &format!("file://{}/", artifacts.display()),
+    );
+    std::fs::write(dir.path().join("src/_index.yaml"), edit(registry))
+        .expect("writing the registry");
+    dir
+}

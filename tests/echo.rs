@@ -1,0 +1,216 @@
+//! The echo service end to end, driven as a user drives it: through the `wasmhost` binary,
+//! in a pseudo-terminal and with piped stdin.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use common::{echo_app, wasmhost};
+use rexpect::session::PtySession;
+
+/// Runs `wasmhost run app:cli` in `app` with `input` on stdin.
+fn run_piped(app: &std::path::Path, input: &str) -> Output {
+    let mut child = wasmhost()
+        .args(["run", "app:cli"])
+        .current_dir(app)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting wasmhost");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input.as_bytes())
+        .expect("writing stdin");
+    child.wait_with_output().expect("waiting for wasmhost")
+}
+
+fn worker_pids(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("from worker: "))
+        .map(str::to_string)
+        .collect()
+}
+
+fn is_worker_pid(pid: &str) -> bool {
+    pid.starts_with("{app:processes|0x") && pid.ends_with('}')
+}
+
+#[test]
+fn piped_lines_come_back_upper_cased_from_distinct_workers() {
+    let app = echo_app(|r| r);
+    let out = run_piped(app.path(), "hello world\nsecond line\n\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("Echo Client\nType messages to echo. Ctrl+C to exit.\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  HELLO WORLD\n"), "{stdout}");
+    assert!(stdout.contains("  SECOND LINE\n"), "{stdout}");
+    let pids = worker_pids(&stdout);
+    assert_eq!(pids.len(), 2, "{stdout}");
+    assert!(pids.iter().all(|p| is_worker_pid(p)), "{pids:?}");
+    assert_ne!(pids[0], pids[1], "each line gets its own worker");
+    assert!(stdout.ends_with("\nGoodbye!\n"), "{stdout}");
+}
+
+#[test]
+fn end_of_input_says_goodbye() {
+    let app = echo_app(|r| r);
+    let out = run_piped(app.path(), "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout.ends_with("> \nGoodbye!\n"), "{stdout}");
+}
+
+#[test]
+fn the_relay_logs_each_worker_exit_and_its_stats() {
+    let app = echo_app(|r| r);
+    let mut child = wasmhost()
+        .args(["run", "app:cli"])
+        .current_dir(app.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting wasmhost");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    stdin
+        .write_all(b"one\ntwo\nthree\n")
+        .expect("writing stdin");
+    // Keep the client at its prompt until the relay's 5 s stats report has been logged.
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut log = Vec::new();
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(20)) {
+        let stats = line.contains(" stats ");
+        log.push(line);
+        if stats {
+            break;
+        }
+    }
+    drop(stdin);
+    let status = child.wait().expect("waiting for wasmhost");
+    log.extend(lines.iter());
+    let log = log.join("\n");
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(log.contains("relay started pid={app:processes|0x"), "{log}");
+    let exits: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("worker exited"))
+        .collect();
+    assert_eq!(exits.len(), 3, "{log}");
+    assert!(
+        exits
+            .iter()
+            .all(|l| l.contains("from={app:processes|0x") && l.ends_with("result=0")),
+        "{log}"
+    );
+    assert!(log.contains("stats messages=3 workers_spawned=3"), "{log}");
+}
+
+#[test]
+fn without_the_relay_service_the_relay_is_not_available() {
+    let app = echo_app(|r| {
+        let cut = r
+            .find("  - name: relay-service")
+            .expect("the registry has relay-service");
+        let rest = &r[cut..];
+        let end = rest.find("\n\n").map(|i| cut + i + 2).unwrap_or(r.len());
+        format!("{}{}", &r[..cut], &r[end..])
+    });
+    let out = run_piped(app.path(), "hello\n\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout.contains(">   error: relay not available\n"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("\nGoodbye!\n"), "{stdout}");
+}
+
+#[test]
+fn a_worker_slower_than_two_seconds_times_out() {
+    let app = echo_app(|r| r.replace("echo_worker.wasm", "test_slow_worker.wasm"));
+    let out = run_piped(app.path(), "hello\n\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout.contains(">   timeout\n"), "{stdout}");
+    assert!(!stdout.contains("HELLO"), "{stdout}");
+}
+
+fn pty_session(app: &std::path::Path) -> PtySession {
+    let mut command = wasmhost();
+    command
+        .args(["run", "app:cli"])
+        .current_dir(app)
+        .env_remove("NO_COLOR");
+    rexpect::session::spawn_with_options(
+        command,
+        rexpect::reader::Options::new()
+            .timeout_ms(Some(20_000))
+            .strip_ansi_escape_codes(true),
+    )
+    .expect("starting wasmhost in a pseudo-terminal")
+}
+
+#[test]
+fn in_a_terminal_each_line_is_answered_by_a_new_worker() {
+    let app = echo_app(|r| r);
+    let mut session = pty_session(app.path());
+    session.exp_string("Echo Client").expect("the banner");
+    session.exp_string("> ").expect("the first prompt");
+    session.send_line("hello world").expect("typing");
+    session
+        .exp_string("HELLO WORLD")
+        .expect("the upper-cased answer");
+    let (_, first) = session
+        .exp_regex(r"from worker: \{app:processes\|0x[0-9a-f]+\}")
+        .expect("the first worker's pid");
+    session.send_line("again").expect("typing");
+    session.exp_string("AGAIN").expect("the second answer");
+    let (_, second) = session
+        .exp_regex(r"from worker: \{app:processes\|0x[0-9a-f]+\}")
+        .expect("the second worker's pid");
+    assert_ne!(first, second, "each line gets its own worker");
+    session.send_line("").expect("an empty line");
+    session.exp_string("Goodbye!").expect("the farewell");
+    session.exp_eof().expect("wasmhost exits");
+    let status = session.process().wait().expect("exit status");
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+}
+
+#[test]
+fn in_a_terminal_ctrl_c_stops_the_app_cleanly() {
+    let app = echo_app(|r| r);
+    let mut session = pty_session(app.path());
+    session.exp_string("> ").expect("the first prompt");
+    session.send_control('c').expect("pressing Ctrl+C");
+    session.exp_eof().expect("wasmhost exits");
+    let status = session.process().wait().expect("exit status");
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 130)),
+        "{status:?}"
+    );
+}

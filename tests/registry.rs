@@ -1,0 +1,83 @@
+//! Bad registries, each paired with exactly what the user sees (`wasmhost check`).
+//!
+//! Every folder in tests/ui/ is an app's registry folder (`_index.yaml` and any files it
+//! names) plus `expected.stderr`. `{artifacts}` in the YAML stands for the folder of the
+//! built guest components. Run with `BLESS=1` to rewrite the expected files after an
+//! intended change of wording, and review the diff.
+
+mod common;
+
+use std::path::Path;
+
+fn check_case(case: &str) {
+    let ui = common::repo().join("tests/ui").join(case);
+    let app = tempfile::tempdir().expect("a temporary folder");
+    let src = app.path().join("src");
+    std::fs::create_dir_all(&src).expect("creating src/");
+    std::fs::write(
+        app.path().join("wasmhost.toml"),
+        "[app]\nregistry = \"src\"\n",
+    )
+    .expect("writing wasmhost.toml");
+    let artifacts = common::guest_artifacts();
+    for item in std::fs::read_dir(&ui).expect("reading the case") {
+        let path = item.expect("a case file").path();
+        let name = path.file_name().expect("a file name").to_owned();
+        if name == "expected.stderr" {
+            continue;
+        }
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).expect("reading the registry");
+            let text = text.replace("{artifacts}", &artifacts.display().to_string());
+            std::fs::write(src.join(&name), text).expect("writing the registry");
+        } else {
+            std::fs::copy(&path, src.join(&name)).expect("copying a case file");
+        }
+    }
+
+    let out = common::wasmhost()
+        .args(["--app", ".", "check"])
+        .current_dir(app.path())
+        .output()
+        .expect("running wasmhost check");
+    assert_eq!(out.status.code(), Some(1), "a bad registry fails the check");
+    assert!(out.stdout.is_empty(), "nothing is reported as found");
+    let stderr = String::from_utf8_lossy(&out.stderr)
+        .replace(&artifacts.display().to_string(), "{artifacts}");
+    let expected_path = ui.join("expected.stderr");
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&expected_path, stderr.as_bytes()).expect("writing expected.stderr");
+        return;
+    }
+    let expected = std::fs::read_to_string(&expected_path)
+        .unwrap_or_else(|_| panic!("{} is missing; run with BLESS=1", show(&expected_path)));
+    assert_eq!(stderr, expected, "case {case}");
+}
+
+fn show(path: &Path) -> String {
+    path.display().to_string()
+}
+
+macro_rules! cases {
+    ($($test:ident => $case:literal,)+) => {$(
+        #[test]
+        fn $test() {
+            check_case($case);
+        }
+    )+};
+}
+
+cases! {
+    unknown_kind_is_reported_at_its_line => "unknown-kind",
+    unknown_field_is_reported_at_its_line => "unknown-field",
+    missing_source_file_is_reported => "missing-source",
+    reference_to_a_missing_entry_is_reported => "missing-entry",
+    reference_to_a_missing_host_is_reported => "missing-host",
+    a_file_that_is_not_a_component_is_reported => "not-a-component",
+    a_core_module_is_not_a_component => "core-module",
+    invalid_yaml_is_reported_at_its_line => "invalid-yaml",
+    an_import_the_modules_do_not_grant_is_reported => "module-not-granted",
+    a_hash_mismatch_is_reported => "hash-mismatch",
+    a_field_of_another_kind_is_reported => "field-of-another-kind",
+    an_unknown_module_is_reported => "unknown-module",
+}

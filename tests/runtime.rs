@@ -1,0 +1,254 @@
+//! The runtime's semantics, observed from inside processes: each test runs a scenario
+//! guest (guests/testing/scenarios) that drives the ABI and returns what it saw.
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use ciborium::Value;
+use tokio::sync::oneshot;
+use wasmhost::app::{self, AppRoot};
+use wasmhost::payload;
+use wasmhost::runtime::{ExitReason, Node, Watch};
+use wasmhost::terminal::Terminal;
+
+const HOST: &str = "test:procs";
+
+/// One runtime and one node for the whole binary: the components compile once.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
+fn node() -> Arc<Node> {
+    static NODE: OnceLock<Arc<Node>> = OnceLock::new();
+    NODE.get_or_init(|| {
+        common::build_guests();
+        let root = AppRoot::locate(Some(&common::repo().join("guests/testing/app")))
+            .expect("the test app");
+        let app = app::load(&root).unwrap_or_else(|problems| panic!("{problems}"));
+        let _guard = runtime().enter();
+        Node::new(app, Arc::new(Terminal::new()))
+            .expect("an engine")
+            .unwrap_or_else(|problems| panic!("{problems}"))
+    })
+    .clone()
+}
+
+/// Runs `entry` with string arguments and returns how it ended.
+fn run(entry: &str, args: &[&str]) -> ExitReason {
+    let node = node();
+    runtime().block_on(async {
+        let (tx, exit) = oneshot::channel();
+        let args = args.iter().map(payload::encode).collect();
+        node.spawn(entry, HOST, args, None, Watch::None, Some(tx))
+            .expect("spawning");
+        tokio::time::timeout(Duration::from_secs(20), exit)
+            .await
+            .expect("the process ends in time")
+            .expect("an exit reason")
+    })
+}
+
+/// Runs a scenario that must end normally; returns its value.
+fn scenario(name: &str, arg: &str) -> Value {
+    match run("test:scenarios", &[name, arg]) {
+        ExitReason::Normal(bytes) => {
+            ciborium::from_reader(bytes.as_slice()).expect("a CBOR result")
+        }
+        other => panic!("scenario {name} ended with {other}"),
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+#[test]
+fn send_by_pid_reaches_the_process() {
+    assert_eq!(scenario("send-by-pid", "hello"), text("hello"));
+}
+
+#[test]
+fn send_by_registered_name_reaches_the_holder() {
+    assert_eq!(scenario("send-by-name", "by name"), text("by name"));
+}
+
+#[test]
+fn send_to_an_unknown_name_is_an_error_the_sender_sees() {
+    assert_eq!(
+        scenario("send-to-unknown-name", "x"),
+        text("no process is registered as `nobody`")
+    );
+}
+
+#[test]
+fn messages_from_one_sender_arrive_in_order() {
+    let expected: Vec<Value> = (0..200).map(|i| Value::Integer(i.into())).collect();
+    assert_eq!(scenario("fifo", "200"), Value::Array(expected));
+}
+
+#[test]
+fn the_monitor_gets_the_childs_return_value() {
+    assert_eq!(scenario("monitor", "return 7"), text("7"));
+}
+
+fn reason_map(value: Value) -> (String, String) {
+    match value {
+        Value::Map(entries) if entries.len() == 1 => match &entries[0] {
+            (Value::Text(k), Value::Text(v)) => (k.clone(), v.clone()),
+            other => panic!("unexpected entry {other:?}"),
+        },
+        other => panic!("not an abnormal exit: {other:?}"),
+    }
+}
+
+#[test]
+fn the_monitor_gets_the_childs_error() {
+    assert_eq!(
+        reason_map(scenario("monitor", "error it broke")),
+        ("error".to_string(), "it broke".to_string())
+    );
+}
+
+#[test]
+fn the_monitor_gets_the_childs_trap_with_the_panic_message() {
+    let (kind, message) = reason_map(scenario("monitor", "panic boom at the worker"));
+    assert_eq!(kind, "trap");
+    assert!(message.contains("boom at the worker"), "{message}");
+    assert!(message.contains("unreachable"), "{message}");
+}
+
+#[test]
+fn a_name_is_free_again_after_its_owner_exits() {
+    let value = scenario("name-freed-on-exit", "");
+    let Value::Array(items) = value else {
+        panic!("{value:?}")
+    };
+    let Value::Text(while_alive) = &items[0] else {
+        panic!("registering a held name must fail: {items:?}")
+    };
+    assert!(
+        while_alive.starts_with("the name is held by {test:procs|0x"),
+        "{while_alive}"
+    );
+    assert_eq!(items[1], Value::Null, "lookup after the owner exited");
+    assert_eq!(items[2], Value::Bool(true), "registering the freed name");
+}
+
+#[test]
+fn select_picks_whichever_source_is_ready_first() {
+    assert_eq!(
+        scenario("select-first-ready", ""),
+        Value::Array(vec![text("inbox"), text("timer")])
+    );
+}
+
+#[test]
+fn tasks_share_the_process_memory_and_channels_connect_them() {
+    assert_eq!(
+        scenario("tasks-share-memory", ""),
+        Value::Integer(55.into())
+    );
+}
+
+#[test]
+fn a_process_that_breaks_its_memory_limit_ends_with_a_limit_reason() {
+    match run("test:greedy", &["grow", ""]) {
+        ExitReason::Limit(message) => {
+            assert!(message.starts_with("memory: "), "{message}");
+            assert!(
+                message.ends_with("exceeds the limit of 4194304 bytes"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a memory limit, got {other}"),
+    }
+}
+
+#[test]
+fn a_spinning_process_is_stopped_by_its_cpu_limit_and_others_keep_running() {
+    let node = node();
+    runtime().block_on(async {
+        let (tx, spinner) = oneshot::channel();
+        node.spawn(
+            "test:spinner",
+            HOST,
+            vec![payload::encode("spin"), payload::encode("")],
+            None,
+            Watch::None,
+            Some(tx),
+        )
+        .expect("spawning the spinner");
+        // While it spins, another process starts, runs and ends.
+        let (tx, other) = oneshot::channel();
+        node.spawn(
+            "test:child",
+            HOST,
+            vec![payload::encode("return"), payload::encode("done")],
+            None,
+            Watch::None,
+            Some(tx),
+        )
+        .expect("spawning a bystander");
+        let other = tokio::time::timeout(Duration::from_secs(5), other)
+            .await
+            .expect("the bystander is not stalled");
+        assert_eq!(
+            other.expect("an exit"),
+            ExitReason::Normal(payload::encode("done"))
+        );
+        let spinner = tokio::time::timeout(Duration::from_secs(10), spinner)
+            .await
+            .expect("the spinner is stopped");
+        assert_eq!(
+            spinner.expect("an exit"),
+            ExitReason::Limit("cpu: ran for more than 200 ms".into())
+        );
+    });
+}
+
+#[test]
+fn terminate_ends_a_spinning_process_with_killed() {
+    let node = node();
+    runtime().block_on(async {
+        let (tx, exit) = oneshot::channel();
+        let pid = node
+            .spawn(
+                "test:child",
+                HOST,
+                vec![payload::encode("spin"), payload::encode("")],
+                None,
+                Watch::None,
+                Some(tx),
+            )
+            .expect("spawning");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(node.terminate(&pid, ExitReason::Killed("the test".into())));
+        let reason = tokio::time::timeout(Duration::from_secs(5), exit)
+            .await
+            .expect("it stops");
+        assert_eq!(
+            reason.expect("an exit"),
+            ExitReason::Killed("the test".into())
+        );
+        assert!(node.process(pid.id).is_none(), "it left the process table");
+    });
+}
+
+#[test]
+fn a_bad_argument_list_is_an_error_exit() {
+    match run("test:child", &["only one"]) {
+        ExitReason::Error(message) => assert_eq!(
+            message,
+            "bad arguments: cannot decode payload: expected 2 arguments, got 1"
+        ),
+        other => panic!("{other}"),
+    }
+}
