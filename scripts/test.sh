@@ -20,4 +20,4 @@ step "clippy (guests, for wasm32-wasip2)"
 (cd guests && cargo clippy --all-targets --locked -- -D warnings)
 
 step "tests"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast

@@ -214,3 +214,30 @@ fn in_a_terminal_ctrl_c_stops_the_app_cleanly() {
         "{status:?}"
     );
 }
+
+#[test]
+fn run_without_an_entry_serves_until_ctrl_c_then_stops_the_services() {
+    let app = echo_app(|r| r);
+    let mut command = wasmhost();
+    command.arg("run").current_dir(app.path());
+    let mut session = rexpect::session::spawn_with_options(
+        command,
+        rexpect::reader::Options::new()
+            .timeout_ms(Some(20_000))
+            .strip_ansi_escape_codes(true),
+    )
+    .expect("starting wasmhost in a pseudo-terminal");
+    session
+        .exp_string("relay started")
+        .expect("the relay starts");
+    session.send_control('c').expect("pressing Ctrl+C");
+    session
+        .exp_string("service stopped")
+        .expect("the relay is stopped");
+    session.exp_eof().expect("wasmhost exits");
+    let status = session.process().wait().expect("exit status");
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+}

@@ -42,8 +42,10 @@ fn check_case(case: &str) {
         .expect("running wasmhost check");
     assert_eq!(out.status.code(), Some(1), "a bad registry fails the check");
     assert!(out.stdout.is_empty(), "nothing is reported as found");
-    let stderr = String::from_utf8_lossy(&out.stderr)
-        .replace(&artifacts.display().to_string(), "{artifacts}");
+    let stderr = normalize(
+        &String::from_utf8_lossy(&out.stderr)
+            .replace(&artifacts.display().to_string(), "{artifacts}"),
+    );
     let expected_path = ui.join("expected.stderr");
     if std::env::var_os("BLESS").is_some() {
         std::fs::write(&expected_path, stderr.as_bytes()).expect("writing expected.stderr");
@@ -52,6 +54,26 @@ fn check_case(case: &str) {
     let expected = std::fs::read_to_string(&expected_path)
         .unwrap_or_else(|_| panic!("{} is missing; run with BLESS=1", show(&expected_path)));
     assert_eq!(stderr, expected, "case {case}");
+}
+
+/// Replaces computed sha256 digests with `{sha256}`: a component's digest depends on where
+/// it was built (paths end up in panic messages).
+fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("sha256:") {
+        let (before, after) = rest.split_at(at + "sha256:".len());
+        out.push_str(before);
+        let hex = after.chars().take_while(char::is_ascii_hexdigit).count();
+        if hex == 64 && !after[..hex].chars().all(|c| c == '0') {
+            out.push_str("{sha256}");
+        } else {
+            out.push_str(&after[..hex]);
+        }
+        rest = &after[hex..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn show(path: &Path) -> String {
@@ -80,4 +102,63 @@ cases! {
     a_hash_mismatch_is_reported => "hash-mismatch",
     a_field_of_another_kind_is_reported => "field-of-another-kind",
     an_unknown_module_is_reported => "unknown-module",
+}
+
+#[test]
+fn init_makes_an_app_that_check_then_finds_empty() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let out = common::wasmhost()
+        .args(["init", "."])
+        .current_dir(dir.path())
+        .output()
+        .expect("running wasmhost init");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "created ./wasmhost.toml\n"
+    );
+
+    let again = common::wasmhost()
+        .args(["init", "."])
+        .current_dir(dir.path())
+        .output()
+        .expect("running wasmhost init again");
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stderr),
+        "error: ./wasmhost.toml already exists\n"
+    );
+
+    // The app is found from the current folder, without --app.
+    let check = common::wasmhost()
+        .arg("check")
+        .current_dir(dir.path())
+        .output()
+        .expect("running wasmhost check");
+    assert_eq!(check.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        stderr.contains("/src: no *.yaml registry files here"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn run_outside_an_app_explains_how_to_make_one() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let out = common::wasmhost()
+        .args(["run", "app:cli"])
+        .current_dir(dir.path())
+        .output()
+        .expect("running wasmhost");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: no wasmhost.toml in "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: pass --app DIR, or run `wasmhost init`"),
+        "{stderr}"
+    );
 }

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 use wasmhost::app::{self, AppRoot};
 use wasmhost::payload;
 use wasmhost::runtime::{ExitReason, Node, Watch};
+use wasmhost::services::Services;
 use wasmhost::terminal::Terminal;
 
 const HOST: &str = "test:procs";
@@ -251,4 +252,35 @@ fn a_bad_argument_list_is_an_error_exit() {
         ),
         other => panic!("{other}"),
     }
+}
+
+#[test]
+fn a_failing_service_is_restarted_until_max_attempts_and_a_returning_one_is_not() {
+    let node = node();
+    runtime().block_on(async {
+        let (tx, witness) = oneshot::channel();
+        let args = vec![payload::encode("witness"), payload::encode("1500ms")];
+        node.spawn("test:scenarios", HOST, args, None, Watch::None, Some(tx))
+            .expect("spawning the witness");
+        while node.lookup("witness").is_none() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // Restarts come after 50, 100 and 200 ms; the witness listens for 1.5 s.
+        let services = Services::start(&node);
+        let counts = match witness.await.expect("an exit") {
+            ExitReason::Normal(bytes) => {
+                ciborium::from_reader::<Value, _>(bytes.as_slice()).expect("CBOR")
+            }
+            other => panic!("the witness ended with {other}"),
+        };
+        services.stop().await;
+        assert_eq!(
+            counts,
+            Value::Map(vec![
+                (text("flaky"), Value::Integer(4.into())),
+                (text("steady"), Value::Integer(1.into())),
+            ]),
+            "flaky runs once and is restarted 3 times; steady exits normally and stays down"
+        );
+    });
 }

@@ -98,12 +98,24 @@ macro_rules! select {
     }};
 }
 
-/// Log fields: `fields! { messages: n, from: event.from }`, each value any serde type.
+/// Log fields: `fields! { messages: n, from }` (`from` alone means `from: from`), each
+/// value any serde type.
 #[macro_export]
 macro_rules! fields {
-    ($($key:ident : $value:expr),* $(,)?) => {
+    ($($key:ident $(: $value:expr)?),* $(,)?) => {
         $crate::logger::Fields::from(::std::vec![
-            $( (::std::stringify!($key), $crate::payload::encode(&$value)) ),*
+            $( (::std::stringify!($key), $crate::payload::encode(&$crate::__field_value!($key $(, $value)?))) ),*
         ])
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __field_value {
+    ($key:ident) => {
+        $key
+    };
+    ($key:ident, $value:expr) => {
+        $value
     };
 }

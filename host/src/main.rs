@@ -245,7 +245,7 @@ async fn run(app: App, entry: Option<String>) -> Result<ExitCode> {
     match reason {
         ExitReason::Normal(_) => Ok(ExitCode::from(reason.exit_code() as u8)),
         other => {
-            eprintln!("error: {entry} {pid} exited: {other}");
+            eprintln!("error: {entry} {pid} failed: {other}");
             Ok(ExitCode::FAILURE)
         }
     }

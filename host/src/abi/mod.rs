@@ -36,7 +36,7 @@ wasmtime::component::bindgen!({
     require_store_data_send: true,
 });
 
-pub use wasmhost::abi as bindings;
+pub use self::wasmhost::abi as bindings;
 
 /// A linker with WASI (sandboxed: no files, network or environment unless granted) and
 /// the ABI interfaces that `modules` grant.

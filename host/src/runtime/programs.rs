@@ -29,8 +29,10 @@ pub fn compile_all(
 ) -> Result<HashMap<String, Arc<Program>>, Diagnostics> {
     let mut problems = Diagnostics::default();
     let mut programs = HashMap::new();
+    // Entries often share a component (with other limits or modules): compile it once.
+    let mut compiled = HashMap::new();
     for entry in app.processes.values() {
-        match compile(engine, entry) {
+        match compile(engine, entry, &mut compiled) {
             Ok(program) => {
                 programs.insert(entry.id.clone(), Arc::new(program));
             }
@@ -44,7 +46,11 @@ pub fn compile_all(
     }
 }
 
-fn compile(engine: &Engine, entry: &ProcessEntry) -> Result<Program, Diagnostic> {
+fn compile(
+    engine: &Engine,
+    entry: &ProcessEntry,
+    compiled: &mut HashMap<String, Component>,
+) -> Result<Program, Diagnostic> {
     let problem = |message: String| {
         Diagnostic::new(&entry.origin.file, message)
             .at(entry.origin.line)
@@ -82,8 +88,15 @@ fn compile(engine: &Engine, entry: &ProcessEntry) -> Result<Program, Diagnostic>
         }
     }
 
-    let component = Component::new(engine, &bytes)
-        .map_err(|err| problem(format!("source {source} does not compile: {err:#}")))?;
+    let component = match compiled.get(&sha256) {
+        Some(component) => component.clone(),
+        None => {
+            let component = Component::new(engine, &bytes)
+                .map_err(|err| problem(format!("source {source} does not compile: {err:#}")))?;
+            compiled.insert(sha256.clone(), component.clone());
+            component
+        }
+    };
 
     let ty = component.component_type();
     for (name, _) in ty.imports(engine) {

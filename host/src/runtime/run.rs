@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtx;
 
 use super::Node;
@@ -104,6 +104,9 @@ async fn execute(
 fn failure(err: wasmtime::Error, state: &mut ProcessState) -> ExitReason {
     if let Some(message) = state.limit_broken.take() {
         return ExitReason::Limit(message);
+    }
+    if let Some(full) = err.downcast_ref::<PoolConcurrencyLimitError>() {
+        return ExitReason::Limit(format!("processes: the node's pool is full ({full})"));
     }
     let panic = state.stderr.as_ref().and_then(StderrTail::panic_message);
     if let Some(trap) = err.downcast_ref::<Trap>() {

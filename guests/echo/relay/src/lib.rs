@@ -49,7 +49,7 @@ async fn main(_: ()) -> Result<i32, process::registry::RegisterError> {
             event = events.recv() => {
                 match event {
                     Event::Exit { from, result } => {
-                        logger::info("worker exited", fields! { from: from, result: result });
+                        logger::info("worker exited", fields! { from, result });
                     }
                     // Asked to stop (e.g. on shutdown): stop cleanly.
                     Event::Cancel { .. } => return Ok(0),

@@ -71,6 +71,16 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
             let _ = process::send(&parent, "later", &arg);
             Ok(String::new())
         }
+        // Tell the process registered as `witness` that this one started, then fail.
+        "report-and-fail" => {
+            let _ = process::send("witness", "started", &arg);
+            Err(format!("{arg} failed on purpose"))
+        }
+        // Tell the witness, then return normally.
+        "report-and-return" => {
+            let _ = process::send("witness", "started", &arg);
+            Ok(arg)
+        }
         other => Err(format!("unknown mode {other}")),
     }
 }

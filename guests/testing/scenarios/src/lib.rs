@@ -93,6 +93,23 @@ async fn main((scenario, arg): (String, String)) -> Result<payload::Value, Strin
             time::sleep("10ms").await;
             encode(&counter.get())
         }
+        // Register as `witness` and count the `started` reports per sender name for `arg`.
+        "witness" => {
+            process::registry::register("witness").map_err(|e| e.to_string())?;
+            let mut counts = std::collections::BTreeMap::<String, u32>::new();
+            let deadline = time::after(arg.as_str());
+            let mut deadline = std::pin::pin!(deadline);
+            loop {
+                select! {
+                    _ = deadline.as_mut() => { break; }
+                    msg = inbox.recv() => {
+                        let name: String = msg.payload().map_err(|e| e.to_string())?;
+                        *counts.entry(name).or_default() += 1;
+                    }
+                }
+            }
+            encode(&counts)
+        }
         other => return Err(format!("unknown scenario {other}")),
     };
     Ok(out)

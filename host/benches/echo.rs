@@ -1,0 +1,132 @@
+//! What a process costs, and what an echo costs without the worker's 100 ms sleep.
+//!
+//! Run: `cargo bench -p wasmhost --bench echo` (a plain binary: it prints medians and
+//! percentiles of many runs). It uses the app in guests/testing/bench: the echo relay with
+//! a worker that answers at once.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use wasmhost::app::{self, AppRoot};
+use wasmhost::payload;
+use wasmhost::runtime::{ExitReason, Node, Watch};
+use wasmhost::services::Services;
+use wasmhost::terminal::Terminal;
+
+const HOST: &str = "app:processes";
+
+fn main() {
+    common::build_guests();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        let root = AppRoot::locate(Some(&common::repo().join("guests/testing/bench")))
+            .expect("the bench app");
+        let app = app::load(&root).unwrap_or_else(|p| panic!("{p}"));
+        let node = Node::new(app, Arc::new(Terminal::new()))
+            .expect("an engine")
+            .unwrap_or_else(|p| panic!("{p}"));
+
+        spawn_cycle(&node, 2_000, 20_000).await;
+        spawn_burst(&node, 5_000).await;
+        echo(&node, 500, 5_000).await;
+    });
+}
+
+/// Spawns a process that returns at once and waits for its exit, one after another.
+async fn spawn_cycle(node: &Arc<Node>, warmup: usize, runs: usize) {
+    let mut times = Vec::with_capacity(runs);
+    for i in 0..warmup + runs {
+        let start = Instant::now();
+        let reason = run_child(node).await;
+        if i >= warmup {
+            times.push(start.elapsed());
+        }
+        assert!(reason.is_normal(), "{reason}");
+    }
+    report("spawn → run → exit, one at a time", &mut times);
+}
+
+/// Spawns `n` processes at once and waits for all of them.
+async fn spawn_burst(node: &Arc<Node>, n: usize) {
+    let start = Instant::now();
+    let mut exits = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (tx, exit) = oneshot::channel();
+        node.spawn("app:child", HOST, child_args(), None, Watch::None, Some(tx))
+            .expect("spawning");
+        exits.push(exit);
+    }
+    for exit in exits {
+        let reason = exit.await.expect("an exit");
+        assert!(reason.is_normal(), "{reason}");
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "{n} processes spawned at once: {:.1} ms, {:.0} processes/s",
+        elapsed.as_secs_f64() * 1e3,
+        n as f64 / elapsed.as_secs_f64()
+    );
+}
+
+/// A client sends lines to the relay one after another; each is a full echo.
+async fn echo(node: &Arc<Node>, warmup: u32, runs: u32) {
+    let services = Services::start(node);
+    while node.lookup("relay").is_none() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let (tx, exit) = oneshot::channel();
+    node.spawn(
+        "app:client",
+        HOST,
+        vec![payload::encode(&(warmup + runs))],
+        None,
+        Watch::None,
+        Some(tx),
+    )
+    .expect("spawning the client");
+    let round_trips: Vec<u64> = match exit.await.expect("an exit") {
+        ExitReason::Normal(bytes) => {
+            ciborium::from_reader(bytes.as_slice()).expect("a list of round trips")
+        }
+        other => panic!("the client ended with {other}"),
+    };
+    let mut times: Vec<Duration> = round_trips[warmup as usize..]
+        .iter()
+        .map(|&ns| Duration::from_nanos(ns))
+        .collect();
+    report(
+        "echo (client → relay → new worker → client), no sleep",
+        &mut times,
+    );
+    services.stop().await;
+}
+
+async fn run_child(node: &Arc<Node>) -> ExitReason {
+    let (tx, exit) = oneshot::channel();
+    node.spawn("app:child", HOST, child_args(), None, Watch::None, Some(tx))
+        .expect("spawning");
+    exit.await.expect("an exit")
+}
+
+fn child_args() -> Vec<Vec<u8>> {
+    vec![payload::encode("return"), payload::encode("")]
+}
+
+fn report(what: &str, times: &mut [Duration]) {
+    times.sort();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+    println!(
+        "{what}: n={} median {:.1} µs, p90 {:.1} µs, p99 {:.1} µs",
+        times.len(),
+        at(0.5).as_secs_f64() * 1e6,
+        at(0.9).as_secs_f64() * 1e6,
+        at(0.99).as_secs_f64() * 1e6,
+    );
+}
