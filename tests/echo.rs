@@ -157,12 +157,10 @@ fn a_worker_slower_than_two_seconds_times_out() {
     assert!(!stdout.contains("HELLO"), "{stdout}");
 }
 
-fn pty_session(app: &std::path::Path) -> PtySession {
+/// `wasmhost ARGS` in `app`, in a pseudo-terminal.
+fn pty_session(app: &std::path::Path, args: &[&str]) -> PtySession {
     let mut command = wasmhost();
-    command
-        .args(["run", "app:cli"])
-        .current_dir(app)
-        .env_remove("NO_COLOR");
+    command.args(args).current_dir(app).env_remove("NO_COLOR");
     rexpect::session::spawn_with_options(
         command,
         rexpect::reader::Options::new()
@@ -175,7 +173,7 @@ fn pty_session(app: &std::path::Path) -> PtySession {
 #[test]
 fn in_a_terminal_each_line_is_answered_by_a_new_worker() {
     let app = echo_app(|r| r);
-    let mut session = pty_session(app.path());
+    let mut session = pty_session(app.path(), &["run", "app:cli"]);
     session.exp_string("Echo Client").expect("the banner");
     session.exp_string("> ").expect("the first prompt");
     session.send_line("hello world").expect("typing");
@@ -204,7 +202,7 @@ fn in_a_terminal_each_line_is_answered_by_a_new_worker() {
 #[test]
 fn in_a_terminal_ctrl_c_stops_the_app_cleanly() {
     let app = echo_app(|r| r);
-    let mut session = pty_session(app.path());
+    let mut session = pty_session(app.path(), &["run", "app:cli"]);
     session.exp_string("> ").expect("the first prompt");
     session.send_control('c').expect("pressing Ctrl+C");
     session.exp_eof().expect("wasmhost exits");
@@ -218,15 +216,7 @@ fn in_a_terminal_ctrl_c_stops_the_app_cleanly() {
 #[test]
 fn run_without_an_entry_serves_until_ctrl_c_then_stops_the_services() {
     let app = echo_app(|r| r);
-    let mut command = wasmhost();
-    command.arg("run").current_dir(app.path());
-    let mut session = rexpect::session::spawn_with_options(
-        command,
-        rexpect::reader::Options::new()
-            .timeout_ms(Some(20_000))
-            .strip_ansi_escape_codes(true),
-    )
-    .expect("starting wasmhost in a pseudo-terminal");
+    let mut session = pty_session(app.path(), &["run"]);
     session
         .exp_string("relay started")
         .expect("the relay starts");

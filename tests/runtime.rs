@@ -284,3 +284,45 @@ fn a_failing_service_is_restarted_until_max_attempts_and_a_returning_one_is_not(
         );
     });
 }
+
+#[test]
+fn a_ticker_ticks() {
+    assert_eq!(scenario("ticker", ""), Value::Integer(3.into()));
+}
+
+#[test]
+fn cancel_lets_a_process_stop_itself_and_ends_one_that_does_not() {
+    let value = scenario("cancel", "");
+    let Value::Map(results) = value else {
+        panic!("{value:?}")
+    };
+    assert_eq!(
+        results[0],
+        (text("polite"), text("please stop")),
+        "it returned the reason"
+    );
+    assert_eq!(
+        results[1],
+        (
+            text("stubborn"),
+            Value::Map(vec![(text("cancelled"), text("please stop"))])
+        ),
+        "it was ended after the grace period"
+    );
+}
+
+#[test]
+fn a_linked_failure_arrives_as_an_event_when_links_are_trapped() {
+    assert_eq!(
+        reason_map(scenario("trapped-link", "")),
+        ("error".to_string(), "linked failure".to_string())
+    );
+}
+
+#[test]
+fn a_linked_failure_takes_the_process_down_when_links_are_not_trapped() {
+    match run("test:scenarios", &["untrapped-link", ""]) {
+        ExitReason::LinkDown(pid) => assert_eq!(&*pid.host, HOST),
+        other => panic!("expected link-down, got {other}"),
+    }
+}

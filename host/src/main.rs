@@ -101,13 +101,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let Some(app) = load(&root) else {
                 return Ok(ExitCode::FAILURE);
             };
-            let terminal = Arc::new(Terminal::new());
-            let node = match Node::new(app, terminal)? {
-                Ok(node) => node,
-                Err(problems) => {
-                    eprintln!("{problems}");
-                    return Ok(ExitCode::FAILURE);
-                }
+            let Some(node) = start_node(app)? else {
+                return Ok(ExitCode::FAILURE);
             };
             print_summary(&node);
             Ok(ExitCode::SUCCESS)
@@ -143,6 +138,18 @@ fn load(root: &AppRoot) -> Option<App> {
         Err(problems) => {
             eprintln!("{problems}");
             None
+        }
+    }
+}
+
+/// Compiles and checks the components, printing every problem found. `None` if there were
+/// any.
+fn start_node(app: App) -> Result<Option<Arc<Node>>> {
+    match Node::new(app, Arc::new(Terminal::new()))? {
+        Ok(node) => Ok(Some(node)),
+        Err(problems) => {
+            eprintln!("{problems}");
+            Ok(None)
         }
     }
 }
@@ -205,13 +212,8 @@ fn print_summary(node: &Node) {
 
 /// Boots the services and runs `entry` on the terminal (or waits for Ctrl+C).
 async fn run(app: App, entry: Option<String>) -> Result<ExitCode> {
-    let terminal = Arc::new(Terminal::new());
-    let node = match Node::new(app, terminal)? {
-        Ok(node) => node,
-        Err(problems) => {
-            eprintln!("{problems}");
-            return Ok(ExitCode::FAILURE);
-        }
+    let Some(node) = start_node(app)? else {
+        return Ok(ExitCode::FAILURE);
     };
     let services = Services::start(&node);
 

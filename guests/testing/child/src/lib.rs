@@ -81,6 +81,12 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
             let _ = process::send("witness", "started", &arg);
             Ok(arg)
         }
+        // Wait to be cancelled; return the reason.
+        "wait-cancel" => loop {
+            if let Event::Cancel { reason } = process::events().recv().await {
+                return Ok(reason);
+            }
+        },
         other => Err(format!("unknown mode {other}")),
     }
 }

@@ -110,6 +110,52 @@ async fn main((scenario, arg): (String, String)) -> Result<payload::Value, Strin
             }
             encode(&counts)
         }
+        "ticker" => {
+            let ticker = time::ticker("10ms");
+            let mut ticks = 0;
+            while ticks < 3 {
+                ticks += ticker.tick().await;
+            }
+            encode(&ticks)
+        }
+        // Cancel a child that handles the cancel, and one that ignores it (it spins).
+        "cancel" => {
+            let polite = process::spawn_monitored(CHILD, HOST, ("wait-cancel", ""))
+                .map_err(|e| e.to_string())?;
+            let stubborn =
+                process::spawn_monitored(CHILD, HOST, ("spin", "")).map_err(|e| e.to_string())?;
+            process::cancel(&polite, "please stop", std::time::Duration::from_secs(5));
+            process::cancel(
+                &stubborn,
+                "please stop",
+                std::time::Duration::from_millis(50),
+            );
+            let mut results = std::collections::BTreeMap::new();
+            while results.len() < 2 {
+                if let Event::Exit { from, result } = events.recv().await {
+                    let who = if from == polite { "polite" } else { "stubborn" };
+                    results.insert(who, result);
+                }
+            }
+            encode(&results)
+        }
+        // A linked child fails: with links trapped, this process hears of it.
+        "trapped-link" => {
+            process::trap_links(true);
+            let child = process::spawn_linked(CHILD, HOST, ("error", "linked failure"))
+                .map_err(|e| e.to_string())?;
+            match events.recv().await {
+                Event::LinkDown { from, result } if from == child => encode(&result),
+                other => return Err(format!("unexpected event {other:?}")),
+            }
+        }
+        // A linked child fails: without trapping, this process goes down with it.
+        "untrapped-link" => {
+            process::spawn_linked(CHILD, HOST, ("error", "linked failure"))
+                .map_err(|e| e.to_string())?;
+            time::sleep("5s").await;
+            return Err("still alive after the linked child failed".into());
+        }
         other => return Err(format!("unknown scenario {other}")),
     };
     Ok(out)
