@@ -13,9 +13,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use wasmhost::app::{self, AppRoot};
 use wasmhost::payload;
-use wasmhost::runtime::{ExitReason, Node, Watch};
+use wasmhost::runtime::{
+    EngineLimits, ExitReason, Node, Pid, Process, ProcessState, Watch, default_limits,
+};
 use wasmhost::services::Services;
 use wasmhost::terminal::Terminal;
+use wasmtime::Store;
+use wasmtime::component::ResourceTable;
 
 const HOST: &str = "app:processes";
 
@@ -43,6 +47,9 @@ fn main() {
         if "wasi-ctx".contains(&only) {
             wasi_ctx(20_000);
         }
+        if "instantiate".contains(&only) {
+            instantiate_call_drop(&node, 2_000, 20_000).await;
+        }
         if "spawn-cycle".contains(&only) {
             spawn_cycle(&node, 2_000, 20_000).await;
         }
@@ -66,6 +73,54 @@ fn wasi_ctx(runs: usize) {
         drop(ctx);
     }
     report("WasiCtx::builder().build()", &mut times);
+}
+
+/// The engine's share of a spawn: a store, an instance from the `InstancePre`, the entry
+/// point called, the store dropped; no task, no process table.
+async fn instantiate_call_drop(node: &Arc<Node>, warmup: usize, runs: usize) {
+    let program = node.program("app:child").expect("the child entry").clone();
+    let limits = default_limits(&EngineLimits::default());
+    let mut times = Vec::with_capacity(runs);
+    for i in 0..warmup + runs {
+        let start = Instant::now();
+        let pid = Pid {
+            host: HOST.into(),
+            id: u64::MAX - i as u64,
+        };
+        let process = Arc::new(Process::new(pid, "app:child".into(), limits.clone(), None));
+        let state = ProcessState {
+            node: node.clone(),
+            me: process,
+            wasi: wasmtime_wasi::WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            stderr: None,
+            limit_broken: None,
+            cpu_ticks: 0,
+        };
+        let mut store = Store::new(&node.engine, state);
+        store.set_epoch_deadline(u64::MAX / 2);
+        let instance = program
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .expect("instantiating");
+        let main = instance
+            .get_typed_func::<(Vec<Vec<u8>>,), (Result<Vec<u8>, String>,)>(
+                &mut store,
+                &program.method,
+            )
+            .expect("the entry point");
+        let (result,) = main
+            .call_async(&mut store, (child_args(),))
+            .await
+            .expect("calling");
+        assert!(result.is_ok());
+        drop(store);
+        if i >= warmup {
+            times.push(start.elapsed());
+        }
+    }
+    report("instantiate → call → drop (engine only)", &mut times);
 }
 
 /// Spawns a process that returns at once and waits for its exit, one after another.
