@@ -42,7 +42,7 @@ async fn supervise(node: Arc<Node>, service: ServiceEntry, mut stop: watch::Rece
     let restart = &service.lifecycle.restart;
     let mut attempt: u32 = 0;
     loop {
-        let (tx, exit) = oneshot::channel();
+        let (tx, mut exit) = oneshot::channel();
         let started = Instant::now();
         let reason = match node.spawn(
             &service.process,
@@ -55,9 +55,9 @@ async fn supervise(node: Arc<Node>, service: ServiceEntry, mut stop: watch::Rece
             Ok(pid) => {
                 tracing::info!(service = id, %pid, "service started");
                 tokio::select! {
-                    reason = exit => reason.unwrap_or(ExitReason::Error("lost track of the process".into())),
+                    reason = &mut exit => reason.unwrap_or(ExitReason::Error("lost track of the process".into())),
                     _ = stopped(&mut stop) => {
-                        shut_down(&node, &service, &pid).await;
+                        shut_down(&node, &service, &pid, exit).await;
                         return;
                     }
                 }
@@ -90,15 +90,18 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// Cancels the service's process and terminates it if it outlives `stop_timeout`.
-async fn shut_down(node: &Node, service: &ServiceEntry, pid: &Pid) {
+/// Cancels the service's process (it is terminated if it outlives `stop_timeout`) and
+/// waits for its exit report.
+async fn shut_down(
+    node: &Node,
+    service: &ServiceEntry,
+    pid: &Pid,
+    exit: oneshot::Receiver<ExitReason>,
+) {
     let grace = service.lifecycle.stop_timeout;
     if node.cancel(pid, "shutdown".into(), grace) {
-        // Wait for it to go, a little past the grace period at most.
-        let deadline = Instant::now() + grace + Duration::from_millis(100);
-        while node.process(pid.id).is_some() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        // The forced stop comes at `grace`; allow a little more for it to be reported.
+        let _ = tokio::time::timeout(grace + Duration::from_millis(100), exit).await;
     }
     tracing::info!(service = %service.id, "service stopped");
 }

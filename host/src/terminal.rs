@@ -5,7 +5,6 @@
 //! pipe. Nothing puts the terminal in raw mode, so there is nothing to restore on exit.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
@@ -15,8 +14,8 @@ const FREE: u64 = 0;
 
 pub struct Terminal {
     bound: AtomicU64,
+    /// Lines from the stdin reader thread, started on the first `readline`.
     lines: tokio::sync::Mutex<Option<mpsc::Receiver<String>>>,
-    reader_started: Mutex<bool>,
     color: bool,
 }
 
@@ -32,7 +31,6 @@ impl Terminal {
         Terminal {
             bound: AtomicU64::new(FREE),
             lines: tokio::sync::Mutex::new(None),
-            reader_started: Mutex::new(false),
             color,
         }
     }
@@ -85,14 +83,10 @@ impl Terminal {
         lines.as_mut()?.recv().await
     }
 
+    /// Called once, under the `lines` lock.
     fn start_reader(&self) -> mpsc::Receiver<String> {
-        let mut started = self
-            .reader_started
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
         let (tx, rx) = mpsc::channel(1);
-        if !*started {
-            *started = true;
+        {
             let spawned = std::thread::Builder::new()
                 .name("wasmhost-stdin".into())
                 .spawn(move || {

@@ -383,11 +383,6 @@ impl Node {
         true
     }
 
-    /// The pids of every live process.
-    pub fn live_pids(&self) -> Vec<Pid> {
-        self.processes().values().map(|p| p.pid.clone()).collect()
-    }
-
     /// Everything that happens when a process ends: it leaves the table, its names are
     /// freed, its monitors hear why, and its links follow it if the exit was abnormal.
     fn exited(&self, process: &Process, reason: ExitReason) {
