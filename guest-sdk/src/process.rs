@@ -1,6 +1,7 @@
 //! Processes: this one's pid, messages, lifecycle events, spawning, monitors, links and
 //! registered names (the seed's `process` module).
 
+use std::cell::OnceCell;
 use std::fmt;
 use std::rc::Rc;
 use std::str::FromStr;
@@ -188,25 +189,36 @@ impl Message {
 }
 
 /// This process's mailbox.
+///
+/// The host handle and its pollable are made on first use, not by [`inbox`]: a process
+/// that never reads its mailbox pays no host calls for it (spawning stays cheap).
 pub struct Inbox {
     // Declared first so it is dropped first: a pollable must go before its parent.
-    ready: Rc<Pollable>,
-    handle: abi::Mailbox,
+    ready: OnceCell<Rc<Pollable>>,
+    handle: OnceCell<abi::Mailbox>,
 }
 
 /// Returns this process's mailbox.
 pub fn inbox() -> Inbox {
-    let handle = abi::inbox();
     Inbox {
-        ready: Rc::new(handle.subscribe()),
-        handle,
+        ready: OnceCell::new(),
+        handle: OnceCell::new(),
     }
 }
 
 impl Inbox {
+    fn handle(&self) -> &abi::Mailbox {
+        self.handle.get_or_init(abi::inbox)
+    }
+
+    fn ready(&self) -> &Rc<Pollable> {
+        self.ready
+            .get_or_init(|| Rc::new(self.handle().subscribe()))
+    }
+
     /// The oldest message, if there is one.
     pub fn try_recv(&self) -> Option<Message> {
-        self.handle.try_receive().map(|m| Message {
+        self.handle().try_receive().map(|m| Message {
             topic: m.topic,
             from: m.sender.map(Pid::from),
             payload: m.payload,
@@ -219,7 +231,7 @@ impl Inbox {
             if let Some(message) = self.try_recv() {
                 return message;
             }
-            wait_for(&self.ready).await;
+            wait_for(self.ready()).await;
         }
     }
 }
@@ -319,24 +331,33 @@ impl From<wit::Event> for Event {
     }
 }
 
-/// This process's lifecycle events.
+/// This process's lifecycle events; like [`Inbox`], made on first use.
 pub struct Events {
-    ready: Rc<Pollable>,
-    handle: abi::EventStream,
+    // Declared first so it is dropped first: a pollable must go before its parent.
+    ready: OnceCell<Rc<Pollable>>,
+    handle: OnceCell<abi::EventStream>,
 }
 
 /// Returns this process's events channel.
 pub fn events() -> Events {
-    let handle = abi::events();
     Events {
-        ready: Rc::new(handle.subscribe()),
-        handle,
+        ready: OnceCell::new(),
+        handle: OnceCell::new(),
     }
 }
 
 impl Events {
+    fn handle(&self) -> &abi::EventStream {
+        self.handle.get_or_init(abi::events)
+    }
+
+    fn ready(&self) -> &Rc<Pollable> {
+        self.ready
+            .get_or_init(|| Rc::new(self.handle().subscribe()))
+    }
+
     pub fn try_recv(&self) -> Option<Event> {
-        self.handle.try_receive().map(Event::from)
+        self.handle().try_receive().map(Event::from)
     }
 
     /// Waits for the next event.
@@ -345,7 +366,7 @@ impl Events {
             if let Some(event) = self.try_recv() {
                 return event;
             }
-            wait_for(&self.ready).await;
+            wait_for(self.ready()).await;
         }
     }
 }

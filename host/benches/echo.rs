@@ -14,21 +14,28 @@ use tokio::sync::oneshot;
 use wasmhost::app::{self, AppRoot};
 use wasmhost::payload;
 use wasmhost::runtime::{
-    EngineLimits, ExitReason, Node, Pid, Process, ProcessState, Watch, default_limits,
+    EngineLimits, ExitReason, Node, Pid, Process, ProcessState, Program, Watch, compile_all,
+    default_limits,
 };
 use wasmhost::services::Services;
 use wasmhost::terminal::Terminal;
-use wasmtime::Store;
 use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store};
 
 const HOST: &str = "app:processes";
 
 fn main() {
     common::build_guests();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    // `BENCH_WORKERS=1` runs everything on one worker thread (like Erlang with one
+    // scheduler): no process hops to another thread. The default is one per core.
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        builder.worker_threads(workers);
+    }
+    let runtime = builder.enable_all().build().expect("a tokio runtime");
     // The benchmarks run as a task on the runtime's workers, as processes do: driven from
     // `block_on`'s thread, every spawn and exit would also pay two cross-thread wake-ups.
     let bench = runtime.spawn(async {
@@ -48,7 +55,21 @@ fn main() {
             wasi_ctx(20_000);
         }
         if "instantiate".contains(&only) {
-            instantiate_call_drop(&node, 2_000, 20_000).await;
+            // `nop` is the raw bindings without the SDK: the floor of a std guest.
+            for entry in ["app:nop", "app:child"] {
+                let program = node.program(entry).expect("the entry");
+                instantiate_call_drop(&node, &node.engine, program, 2_000, 20_000).await;
+            }
+        }
+        if "instantiate-defaults".contains(&only) {
+            // The same cycle on an engine with wasmtime's defaults (on-demand memories,
+            // concurrency support on): what the configuration in engine.rs saves.
+            let mut config = wasmtime::Config::new();
+            config.epoch_interruption(true);
+            let engine = wasmtime::Engine::new(&config).expect("an engine");
+            let programs = compile_all(&engine, &node.app).unwrap_or_else(|p| panic!("{p}"));
+            let program = &programs["app:child"];
+            instantiate_call_drop(&node, &engine, program, 200, 5_000).await;
         }
         if "spawn-cycle".contains(&only) {
             spawn_cycle(&node, 2_000, 20_000).await;
@@ -76,18 +97,25 @@ fn wasi_ctx(runs: usize) {
 }
 
 /// The engine's share of a spawn: a store, an instance from the `InstancePre`, the entry
-/// point called, the store dropped; no task, no process table.
-async fn instantiate_call_drop(node: &Arc<Node>, warmup: usize, runs: usize) {
-    let program = node.program("app:child").expect("the child entry").clone();
+/// point called, the store dropped; no task, no process table. Each phase is timed apart.
+async fn instantiate_call_drop(
+    node: &Arc<Node>,
+    engine: &Engine,
+    program: &Program,
+    warmup: usize,
+    runs: usize,
+) {
+    let entry = program.entry.id.as_str();
     let limits = default_limits(&EngineLimits::default());
-    let mut times = Vec::with_capacity(runs);
+    let phases = ["store", "instantiate", "lookup", "call", "drop"];
+    let mut times = vec![Vec::with_capacity(runs); phases.len() + 1];
     for i in 0..warmup + runs {
-        let start = Instant::now();
+        let mut marks = [Instant::now(); 6];
         let pid = Pid {
             host: HOST.into(),
             id: u64::MAX - i as u64,
         };
-        let process = Arc::new(Process::new(pid, "app:child".into(), limits.clone(), None));
+        let process = Arc::new(Process::new(pid, entry.into(), limits.clone(), None));
         let state = ProcessState {
             node: node.clone(),
             me: process,
@@ -97,30 +125,49 @@ async fn instantiate_call_drop(node: &Arc<Node>, warmup: usize, runs: usize) {
             limit_broken: None,
             cpu_ticks: 0,
         };
-        let mut store = Store::new(&node.engine, state);
+        let mut store = Store::new(engine, state);
         store.set_epoch_deadline(u64::MAX / 2);
+        marks[1] = Instant::now();
         let instance = program
             .pre
             .instantiate_async(&mut store)
             .await
             .expect("instantiating");
+        marks[2] = Instant::now();
         let main = instance
             .get_typed_func::<(Vec<Vec<u8>>,), (Result<Vec<u8>, String>,)>(
                 &mut store,
                 &program.method,
             )
             .expect("the entry point");
+        marks[3] = Instant::now();
         let (result,) = main
             .call_async(&mut store, (child_args(),))
             .await
             .expect("calling");
+        marks[4] = Instant::now();
         assert!(result.is_ok());
         drop(store);
+        marks[5] = Instant::now();
         if i >= warmup {
-            times.push(start.elapsed());
+            for (phase, pair) in marks.windows(2).enumerate() {
+                times[phase].push(pair[1] - pair[0]);
+            }
+            times[phases.len()].push(marks[5] - marks[0]);
         }
     }
-    report("instantiate → call → drop (engine only)", &mut times);
+    for (phase, name) in phases.iter().enumerate() {
+        report(&format!("  {name}"), &mut times[phase]);
+    }
+    let engine = if std::ptr::eq(engine, &node.engine) {
+        "engine.rs"
+    } else {
+        "wasmtime defaults"
+    };
+    report(
+        &format!("instantiate → call → drop ({entry}, {engine})"),
+        &mut times[phases.len()],
+    );
 }
 
 /// Spawns a process that returns at once and waits for its exit, one after another.

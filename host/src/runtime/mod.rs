@@ -23,7 +23,7 @@ pub use engine::{EPOCH_TICK, EngineLimits};
 pub use exit::{Event, ExitReason};
 pub use pid::Pid;
 pub use process::{Limits, Message, Process};
-pub use programs::Program;
+pub use programs::{Program, compile_all};
 pub use state::ProcessState;
 
 use crate::app::{App, Diagnostics, LimitOverrides};

@@ -24,23 +24,24 @@ pub(super) async fn run(
     process: Arc<Process>,
     args: Vec<Vec<u8>>,
 ) {
+    let mut store = new_store(&node, &process);
     let reason = tokio::select! {
         // A kill wins over a guest that is still running: dropping the call future
         // unwinds the guest wherever it is (running wasm yields at every epoch).
         biased;
         reason = process.killed() => reason,
-        reason = execute(&node, &program, &process, args) => reason,
+        reason = execute(&mut store, &program, args) => reason,
     };
     tracing::debug!(pid = %process.pid, entry = %process.entry, %reason, "process exited");
     node.exited(&process, reason);
+    // The instance is torn down (its memory reset for the next spawn) only after the exit
+    // is reported: monitors and links need not wait for it.
+    drop(store);
 }
 
-async fn execute(
-    node: &Arc<Node>,
-    program: &Program,
-    process: &Arc<Process>,
-    args: Vec<Vec<u8>>,
-) -> ExitReason {
+/// A fresh store for one process: its WASI context (stderr kept for panic messages unless
+/// it owns the terminal), its limits, and the epoch callback that preempts it.
+fn new_store(node: &Arc<Node>, process: &Arc<Process>) -> Store<ProcessState> {
     let on_terminal = node.terminal.is_bound_to(process.pid.id);
     let mut wasi = WasiCtx::builder();
     let stderr = if on_terminal {
@@ -82,12 +83,20 @@ async fn execute(
         }
         Ok(UpdateDeadline::Yield(1))
     });
+    store
+}
 
+/// Instantiates the program in `store` and calls its entry point with the spawn arguments.
+async fn execute(
+    store: &mut Store<ProcessState>,
+    program: &Program,
+    args: Vec<Vec<u8>>,
+) -> ExitReason {
     let outcome = async {
-        let instance = program.pre.instantiate_async(&mut store).await?;
+        let instance = program.pre.instantiate_async(&mut *store).await?;
         let main =
-            instance.get_typed_func::<(Vec<Vec<u8>>,), EntryPoint>(&mut store, &program.method)?;
-        let (result,) = main.call_async(&mut store, (args,)).await?;
+            instance.get_typed_func::<(Vec<Vec<u8>>,), EntryPoint>(&mut *store, &program.method)?;
+        let (result,) = main.call_async(&mut *store, (args,)).await?;
         Ok::<_, wasmtime::Error>(result)
     }
     .await;
