@@ -11,6 +11,10 @@ type Result<T> = wasmtime::Result<T>;
 
 impl Host for ProcessState {
     fn log(&mut self, level: Level, message: String, fields: Vec<(String, Vec<u8>)>) -> Result<()> {
+        // Rendering the fields decodes CBOR: skip it for lines nobody will see.
+        if !self.enabled(level)? {
+            return Ok(());
+        }
         let mut line = message;
         for (key, value) in &fields {
             let _ = write!(line, " {key}={}", payload::display(value));
