@@ -173,6 +173,45 @@ fn a_process_that_breaks_its_memory_limit_ends_with_a_limit_reason() {
     }
 }
 
+fn texts(items: &[&str]) -> Value {
+    Value::Array(items.iter().map(|s| text(s)).collect())
+}
+
+#[test]
+fn a_full_mailbox_refuses_the_next_message_with_an_error_naming_the_receiver() {
+    assert_eq!(
+        scenario("mailbox-limit", ""),
+        texts(&["ok", "ok", "ok", "the mailbox of CHILD is full"])
+    );
+}
+
+#[test]
+fn a_message_over_the_receivers_size_limit_is_refused() {
+    assert_eq!(
+        scenario("message-size-limit", ""),
+        texts(&["ok", "payload over the receiver's limit of 64 bytes"])
+    );
+}
+
+#[test]
+fn a_spawn_over_the_children_limit_fails_until_a_child_exits() {
+    let outcomes = match run("test:few-children", &["children-limit", ""]) {
+        ExitReason::Normal(bytes) => {
+            ciborium::from_reader::<Value, _>(bytes.as_slice()).expect("a CBOR result")
+        }
+        other => panic!("the scenario ended with {other}"),
+    };
+    assert_eq!(
+        outcomes,
+        texts(&[
+            "ok",
+            "ok",
+            "limit: children: SELF already has 2 live children, its limit",
+            "ok after one exited",
+        ])
+    );
+}
+
 #[test]
 fn a_spinning_process_is_stopped_by_its_cpu_limit_and_others_keep_running() {
     let node = node();

@@ -8,6 +8,8 @@ use wasmhost_guest::prelude::*;
 entry!(main);
 
 const CHILD: &str = "test:child";
+/// The child with small mailbox and message-size limits.
+const SMALL: &str = "test:small";
 const HOST: &str = "test:procs";
 
 async fn main((scenario, arg): (String, String)) -> Result<payload::Value, String> {
@@ -156,6 +158,57 @@ async fn main((scenario, arg): (String, String)) -> Result<payload::Value, Strin
             time::sleep("5s").await;
             return Err("still alive after the linked child failed".into());
         }
+        // Fill the mailbox of a child that never reads it (`test:small`: 3 messages).
+        "mailbox-limit" => {
+            let child = process::spawn_monitored(SMALL, HOST, ("wait-cancel", ""))
+                .map_err(|e| e.to_string())?;
+            let sent: Vec<String> = (0..4)
+                .map(|i| outcome(process::send(&child, "fill", &i), &child, "CHILD"))
+                .collect();
+            stop(&child, &events).await;
+            encode(&sent)
+        }
+        // Send a small and a large payload to `test:small` (64 bytes at most).
+        "message-size-limit" => {
+            let child = process::spawn_monitored(SMALL, HOST, ("wait-cancel", ""))
+                .map_err(|e| e.to_string())?;
+            let large = "x".repeat(200);
+            let sent = [
+                outcome(process::send(&child, "small", &"hi"), &child, "CHILD"),
+                outcome(process::send(&child, "large", &large), &child, "CHILD"),
+            ];
+            stop(&child, &events).await;
+            encode(&sent)
+        }
+        // Run as `test:few-children` (2 live children at most): a third spawn fails until
+        // one of the first two has exited.
+        "children-limit" => {
+            let me = process::pid();
+            let mut outcomes = Vec::new();
+            let mut children = Vec::new();
+            for _ in 0..3 {
+                match process::spawn_monitored(CHILD, HOST, ("wait-cancel", "")) {
+                    Ok(child) => {
+                        outcomes.push("ok".to_string());
+                        children.push(child);
+                    }
+                    Err(e) => outcomes.push(e.to_string().replace(&me.to_string(), "SELF")),
+                }
+            }
+            let first = children.remove(0);
+            stop(&first, &events).await;
+            match process::spawn_monitored(CHILD, HOST, ("wait-cancel", "")) {
+                Ok(child) => {
+                    outcomes.push("ok after one exited".to_string());
+                    children.push(child);
+                }
+                Err(e) => outcomes.push(e.to_string()),
+            }
+            for child in &children {
+                stop(child, &events).await;
+            }
+            encode(&outcomes)
+        }
         other => return Err(format!("unknown scenario {other}")),
     };
     Ok(out)
@@ -171,6 +224,26 @@ fn send<T: Serialize>(
     payload: &T,
 ) -> Result<(), String> {
     process::send(to, topic, payload).map_err(|e| e.to_string())
+}
+
+/// "ok", or the send error with `pid` written as `name`.
+fn outcome(sent: Result<(), process::SendError>, pid: &Pid, name: &str) -> String {
+    match sent {
+        Ok(()) => "ok".to_string(),
+        Err(e) => e.to_string().replace(&pid.to_string(), name),
+    }
+}
+
+/// Cancels a monitored `wait-cancel` child and waits for its EXIT.
+async fn stop(child: &Pid, events: &process::Events) {
+    process::cancel(child, "done", std::time::Duration::from_secs(5));
+    loop {
+        if let Event::Exit { from, .. } = events.recv().await
+            && &from == child
+        {
+            return;
+        }
+    }
 }
 
 async fn reply(inbox: &process::Inbox) -> String {
