@@ -74,6 +74,9 @@ fn main() {
         if "spawn-cycle".contains(&only) {
             spawn_cycle(&node, 2_000, 20_000).await;
         }
+        if "spawn-monitor".contains(&only) {
+            spawn_monitor(&node, 2_000, 20_000).await;
+        }
         if "spawn-burst".contains(&only) {
             spawn_burst(&node, 5_000).await;
         }
@@ -212,11 +215,30 @@ async fn echo(node: &Arc<Node>, warmup: u32, runs: u32) {
     while node.lookup("relay").is_none() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    let mut times = measure_in_guest(node, "echo", warmup, runs).await;
+    report(
+        "echo (client → relay → new worker → client), no sleep",
+        &mut times,
+    );
+    services.stop().await;
+}
+
+/// A process spawns a monitored child and waits for its EXIT, one after another.
+async fn spawn_monitor(node: &Arc<Node>, warmup: u32, runs: u32) {
+    let mut times = measure_in_guest(node, "spawn-monitor", warmup, runs).await;
+    report(
+        "spawn_monitored → EXIT, timed inside the spawning process",
+        &mut times,
+    );
+}
+
+/// Runs the bench client in `mode` and returns the round trips it timed, minus the warmup.
+async fn measure_in_guest(node: &Arc<Node>, mode: &str, warmup: u32, runs: u32) -> Vec<Duration> {
     let (tx, exit) = oneshot::channel();
     node.spawn(
         "app:client",
         HOST,
-        vec![payload::encode(&(warmup + runs))],
+        vec![payload::encode(mode), payload::encode(&(warmup + runs))],
         None,
         Watch::None,
         Some(tx),
@@ -228,15 +250,10 @@ async fn echo(node: &Arc<Node>, warmup: u32, runs: u32) {
         }
         other => panic!("the client ended with {other}"),
     };
-    let mut times: Vec<Duration> = round_trips[warmup as usize..]
+    round_trips[warmup as usize..]
         .iter()
         .map(|&ns| Duration::from_nanos(ns))
-        .collect();
-    report(
-        "echo (client → relay → new worker → client), no sleep",
-        &mut times,
-    );
-    services.stop().await;
+        .collect()
 }
 
 async fn run_child(node: &Arc<Node>) -> ExitReason {

@@ -1,5 +1,8 @@
-//! Measures echoes from inside a process: sends `n` lines to the relay one after another
-//! and returns each round trip in nanoseconds (send → relay spawns a worker → answer).
+//! Measures from inside a process, `n` times one after another, and returns each round trip
+//! in nanoseconds:
+//! - `echo`: send a line to the relay → it spawns a worker → the worker's answer arrives;
+//! - `spawn-monitor`: spawn a monitored `app:child` that returns at once → its EXIT arrives
+//!   (what FACTS.md measured for Erlang and Lunatic as spawn+exit+monitor).
 
 use std::time::Instant;
 
@@ -14,26 +17,40 @@ struct Echo<'a> {
     data: &'a str,
 }
 
-async fn main((n,): (u32,)) -> Result<Vec<u64>, String> {
-    let inbox = process::inbox();
-    let me = process::pid();
+async fn main((mode, n): (String, u32)) -> Result<Vec<u64>, String> {
     let mut round_trips = Vec::with_capacity(n as usize);
-    for _ in 0..n {
-        let start = Instant::now();
-        process::send(
-            "relay",
-            "echo",
-            &Echo {
-                sender: me.clone(),
-                data: "hello world",
-            },
-        )
-        .map_err(|e| e.to_string())?;
-        let reply = inbox.recv().await;
-        if reply.topic() != "echo_response" {
-            return Err(format!("unexpected reply {}", reply.topic()));
+    match mode.as_str() {
+        "echo" => {
+            let inbox = process::inbox();
+            let me = process::pid();
+            for _ in 0..n {
+                let start = Instant::now();
+                let line = Echo {
+                    sender: me.clone(),
+                    data: "hello world",
+                };
+                process::send("relay", "echo", &line).map_err(|e| e.to_string())?;
+                let reply = inbox.recv().await;
+                if reply.topic() != "echo_response" {
+                    return Err(format!("unexpected reply {}", reply.topic()));
+                }
+                round_trips.push(start.elapsed().as_nanos() as u64);
+            }
         }
-        round_trips.push(start.elapsed().as_nanos() as u64);
+        "spawn-monitor" => {
+            let events = process::events();
+            for _ in 0..n {
+                let start = Instant::now();
+                let child = process::spawn_monitored("app:child", "app:processes", ("return", ""))
+                    .map_err(|e| e.to_string())?;
+                match events.recv().await {
+                    Event::Exit { from, result } if from == child && result.is_normal() => {}
+                    other => return Err(format!("unexpected event {other:?}")),
+                }
+                round_trips.push(start.elapsed().as_nanos() as u64);
+            }
+        }
+        other => return Err(format!("unknown mode {other}")),
     }
     Ok(round_trips)
 }
