@@ -188,37 +188,48 @@ impl Message {
     }
 }
 
-/// This process's mailbox.
-///
-/// The host handle and its pollable are made on first use, not by [`inbox`]: a process
-/// that never reads its mailbox pays no host calls for it (spawning stays cheap).
-pub struct Inbox {
+/// A host handle and its pollable, both made on first use: a process that never reads its
+/// mailbox or events pays no host calls for them (spawning stays cheap).
+struct OnFirstUse<H> {
     // Declared first so it is dropped first: a pollable must go before its parent.
     ready: OnceCell<Rc<Pollable>>,
-    handle: OnceCell<abi::Mailbox>,
+    handle: OnceCell<H>,
+    make: fn() -> H,
+    subscribe: fn(&H) -> Pollable,
 }
 
-/// Returns this process's mailbox.
-pub fn inbox() -> Inbox {
-    Inbox {
-        ready: OnceCell::new(),
-        handle: OnceCell::new(),
+impl<H> OnFirstUse<H> {
+    fn new(make: fn() -> H, subscribe: fn(&H) -> Pollable) -> Self {
+        OnFirstUse {
+            ready: OnceCell::new(),
+            handle: OnceCell::new(),
+            make,
+            subscribe,
+        }
     }
-}
 
-impl Inbox {
-    fn handle(&self) -> &abi::Mailbox {
-        self.handle.get_or_init(abi::inbox)
+    fn handle(&self) -> &H {
+        self.handle.get_or_init(self.make)
     }
 
     fn ready(&self) -> &Rc<Pollable> {
         self.ready
-            .get_or_init(|| Rc::new(self.handle().subscribe()))
+            .get_or_init(|| Rc::new((self.subscribe)(self.handle())))
     }
+}
 
+/// This process's mailbox.
+pub struct Inbox(OnFirstUse<abi::Mailbox>);
+
+/// Returns this process's mailbox.
+pub fn inbox() -> Inbox {
+    Inbox(OnFirstUse::new(abi::inbox, abi::Mailbox::subscribe))
+}
+
+impl Inbox {
     /// The oldest message, if there is one.
     pub fn try_recv(&self) -> Option<Message> {
-        self.handle().try_receive().map(|m| Message {
+        self.0.handle().try_receive().map(|m| Message {
             topic: m.topic,
             from: m.sender.map(Pid::from),
             payload: m.payload,
@@ -231,7 +242,7 @@ impl Inbox {
             if let Some(message) = self.try_recv() {
                 return message;
             }
-            wait_for(self.ready()).await;
+            wait_for(self.0.ready()).await;
         }
     }
 }
@@ -331,33 +342,17 @@ impl From<wit::Event> for Event {
     }
 }
 
-/// This process's lifecycle events; like [`Inbox`], made on first use.
-pub struct Events {
-    // Declared first so it is dropped first: a pollable must go before its parent.
-    ready: OnceCell<Rc<Pollable>>,
-    handle: OnceCell<abi::EventStream>,
-}
+/// This process's lifecycle events.
+pub struct Events(OnFirstUse<abi::EventStream>);
 
 /// Returns this process's events channel.
 pub fn events() -> Events {
-    Events {
-        ready: OnceCell::new(),
-        handle: OnceCell::new(),
-    }
+    Events(OnFirstUse::new(abi::events, abi::EventStream::subscribe))
 }
 
 impl Events {
-    fn handle(&self) -> &abi::EventStream {
-        self.handle.get_or_init(abi::events)
-    }
-
-    fn ready(&self) -> &Rc<Pollable> {
-        self.ready
-            .get_or_init(|| Rc::new(self.handle().subscribe()))
-    }
-
     pub fn try_recv(&self) -> Option<Event> {
-        self.handle().try_receive().map(Event::from)
+        self.0.handle().try_receive().map(Event::from)
     }
 
     /// Waits for the next event.
@@ -366,7 +361,7 @@ impl Events {
             if let Some(event) = self.try_recv() {
                 return event;
             }
-            wait_for(self.ready()).await;
+            wait_for(self.0.ready()).await;
         }
     }
 }

@@ -14,13 +14,12 @@ use tokio::sync::oneshot;
 use wasmhost::app::{self, AppRoot};
 use wasmhost::payload;
 use wasmhost::runtime::{
-    EngineLimits, ExitReason, Node, Pid, Process, ProcessState, Program, Watch, compile_all,
-    default_limits,
+    EngineLimits, ExitReason, Node, Pid, Process, Program, Watch, compile_all, default_limits,
+    new_store,
 };
 use wasmhost::services::Services;
 use wasmhost::terminal::Terminal;
-use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, Store};
+use wasmtime::Engine;
 
 const HOST: &str = "app:processes";
 
@@ -66,7 +65,7 @@ fn main() {
             // concurrency support on): what the configuration in engine.rs saves.
             let mut config = wasmtime::Config::new();
             config.epoch_interruption(true);
-            let engine = wasmtime::Engine::new(&config).expect("an engine");
+            let engine = Engine::new(&config).expect("an engine");
             let programs = compile_all(&engine, &node.app).unwrap_or_else(|p| panic!("{p}"));
             let program = &programs["app:child"];
             instantiate_call_drop(&node, &engine, program, 200, 5_000).await;
@@ -99,8 +98,9 @@ fn wasi_ctx(runs: usize) {
     report("WasiCtx::builder().build()", &mut times);
 }
 
-/// The engine's share of a spawn: a store, an instance from the `InstancePre`, the entry
-/// point called, the store dropped; no task, no process table. Each phase is timed apart.
+/// The engine's share of a spawn: the process's store (as the runtime makes it), an instance
+/// from the `InstancePre`, the entry point called, the store dropped; no task, no process
+/// table. Each phase is timed apart.
 async fn instantiate_call_drop(
     node: &Arc<Node>,
     engine: &Engine,
@@ -119,17 +119,7 @@ async fn instantiate_call_drop(
             id: u64::MAX - i as u64,
         };
         let process = Arc::new(Process::new(pid, entry.into(), limits.clone(), None));
-        let state = ProcessState {
-            node: node.clone(),
-            me: process,
-            wasi: wasmtime_wasi::WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-            stderr: None,
-            limit_broken: None,
-            cpu_ticks: 0,
-        };
-        let mut store = Store::new(engine, state);
-        store.set_epoch_deadline(u64::MAX / 2);
+        let mut store = new_store(engine, node, &process);
         marks[1] = Instant::now();
         let instance = program
             .pre

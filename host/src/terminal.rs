@@ -86,28 +86,26 @@ impl Terminal {
     /// Called once, under the `lines` lock.
     fn start_reader(&self) -> mpsc::Receiver<String> {
         let (tx, rx) = mpsc::channel(1);
-        {
-            let spawned = std::thread::Builder::new()
-                .name("wasmhost-stdin".into())
-                .spawn(move || {
-                    let stdin = std::io::stdin();
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        match stdin.lock().read_line(&mut line) {
-                            Ok(0) | Err(_) => break,
-                            Ok(_) => {
-                                let text = line.trim_end_matches(['\n', '\r']).to_string();
-                                if tx.blocking_send(text).is_err() {
-                                    break;
-                                }
+        let spawned = std::thread::Builder::new()
+            .name("wasmhost-stdin".into())
+            .spawn(move || {
+                let stdin = std::io::stdin();
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match stdin.lock().read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            let text = line.trim_end_matches(['\n', '\r']).to_string();
+                            if tx.blocking_send(text).is_err() {
+                                break;
                             }
                         }
                     }
-                });
-            if let Err(err) = spawned {
-                tracing::error!("cannot start the stdin reader: {err}");
-            }
+                }
+            });
+        if let Err(err) = spawned {
+            tracing::error!("cannot start the stdin reader: {err}");
         }
         rx
     }

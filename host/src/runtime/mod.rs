@@ -24,6 +24,7 @@ pub use exit::{Event, ExitReason};
 pub use pid::Pid;
 pub use process::{Limits, Message, Process};
 pub use programs::{Program, compile_all};
+pub use run::new_store;
 pub use state::ProcessState;
 
 use crate::app::{App, Diagnostics, LimitOverrides};

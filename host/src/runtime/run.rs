@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
+use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtx;
 
 use super::Node;
@@ -24,7 +24,7 @@ pub(super) async fn run(
     process: Arc<Process>,
     args: Vec<Vec<u8>>,
 ) {
-    let mut store = new_store(&node, &process);
+    let mut store = new_store(&node.engine, &node, &process);
     let reason = tokio::select! {
         // A kill wins over a guest that is still running: dropping the call future
         // unwinds the guest wherever it is (running wasm yields at every epoch).
@@ -40,8 +40,9 @@ pub(super) async fn run(
 }
 
 /// A fresh store for one process: its WASI context (stderr kept for panic messages unless
-/// it owns the terminal), its limits, and the epoch callback that preempts it.
-fn new_store(node: &Arc<Node>, process: &Arc<Process>) -> Store<ProcessState> {
+/// it owns the terminal), its limits, and the epoch callback that preempts it. `engine` is
+/// the node's, except in the benchmark that compares it with wasmtime's defaults.
+pub fn new_store(engine: &Engine, node: &Arc<Node>, process: &Arc<Process>) -> Store<ProcessState> {
     let on_terminal = node.terminal.is_bound_to(process.pid.id);
     let mut wasi = WasiCtx::builder();
     let stderr = if on_terminal {
@@ -61,7 +62,7 @@ fn new_store(node: &Arc<Node>, process: &Arc<Process>) -> Store<ProcessState> {
         limit_broken: None,
         cpu_ticks: 0,
     };
-    let mut store = Store::new(&node.engine, state);
+    let mut store = Store::new(engine, state);
     store.limiter(|state| state);
     let cpu_ticks = process
         .limits
