@@ -10,9 +10,8 @@ use ciborium::Value;
 use tokio::sync::oneshot;
 use wasmhost::app::{self, AppRoot};
 use wasmhost::payload;
-use wasmhost::runtime::{ExitReason, Node, Watch};
+use wasmhost::runtime::{ExitReason, Node, SpawnOptions};
 use wasmhost::services::Services;
-use wasmhost::terminal::Terminal;
 
 const HOST: &str = "test:procs";
 
@@ -35,9 +34,10 @@ fn node() -> Arc<Node> {
             .expect("the test app");
         let app = app::load(&root).unwrap_or_else(|problems| panic!("{problems}"));
         let _guard = runtime().enter();
-        Node::new(app, Arc::new(Terminal::new()))
-            .expect("an engine")
-            .unwrap_or_else(|problems| panic!("{problems}"))
+        Node::builder(app)
+            .interfaces(wasmhost::abi::INTERFACES)
+            .build()
+            .unwrap_or_else(|err| panic!("{err}"))
     })
     .clone()
 }
@@ -48,7 +48,7 @@ fn run(entry: &str, args: &[&str]) -> ExitReason {
     runtime().block_on(async {
         let (tx, exit) = oneshot::channel();
         let args = args.iter().map(payload::encode).collect();
-        node.spawn(entry, HOST, args, None, Watch::None, Some(tx))
+        node.spawn(SpawnOptions::new(entry, HOST).args(args).on_exit(tx))
             .expect("spawning");
         tokio::time::timeout(Duration::from_secs(20), exit)
             .await
@@ -218,23 +218,17 @@ fn a_spinning_process_is_stopped_by_its_cpu_limit_and_others_keep_running() {
     runtime().block_on(async {
         let (tx, spinner) = oneshot::channel();
         node.spawn(
-            "test:spinner",
-            HOST,
-            vec![payload::encode("spin"), payload::encode("")],
-            None,
-            Watch::None,
-            Some(tx),
+            SpawnOptions::new("test:spinner", HOST)
+                .args(vec![payload::encode("spin"), payload::encode("")])
+                .on_exit(tx),
         )
         .expect("spawning the spinner");
         // While it spins, another process starts, runs and ends.
         let (tx, other) = oneshot::channel();
         node.spawn(
-            "test:child",
-            HOST,
-            vec![payload::encode("return"), payload::encode("done")],
-            None,
-            Watch::None,
-            Some(tx),
+            SpawnOptions::new("test:child", HOST)
+                .args(vec![payload::encode("return"), payload::encode("done")])
+                .on_exit(tx),
         )
         .expect("spawning a bystander");
         let other = tokio::time::timeout(Duration::from_secs(5), other)
@@ -261,12 +255,9 @@ fn terminate_ends_a_spinning_process_with_killed() {
         let (tx, exit) = oneshot::channel();
         let pid = node
             .spawn(
-                "test:child",
-                HOST,
-                vec![payload::encode("spin"), payload::encode("")],
-                None,
-                Watch::None,
-                Some(tx),
+                SpawnOptions::new("test:child", HOST)
+                    .args(vec![payload::encode("spin"), payload::encode("")])
+                    .on_exit(tx),
             )
             .expect("spawning");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -278,7 +269,7 @@ fn terminate_ends_a_spinning_process_with_killed() {
             reason.expect("an exit"),
             ExitReason::Killed("the test".into())
         );
-        assert!(node.process(pid.id).is_none(), "it left the process table");
+        assert!(!node.is_alive(&pid), "it left the process table");
     });
 }
 
@@ -299,8 +290,12 @@ fn a_failing_service_is_restarted_until_max_attempts_and_a_returning_one_is_not(
     runtime().block_on(async {
         let (tx, witness) = oneshot::channel();
         let args = vec![payload::encode("witness"), payload::encode("1500ms")];
-        node.spawn("test:scenarios", HOST, args, None, Watch::None, Some(tx))
-            .expect("spawning the witness");
+        node.spawn(
+            SpawnOptions::new("test:scenarios", HOST)
+                .args(args)
+                .on_exit(tx),
+        )
+        .expect("spawning the witness");
         while node.lookup("witness").is_none() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }

@@ -3,16 +3,17 @@
 //! A process is an async function that receives its spawn arguments and returns its
 //! result. Everything else mirrors the seed's API:
 //!
-//! ```ignore
-//! use wasmhost_guest::{entry, process, time, Pid};
+//! ```no_run
+//! use wasmhost_guest::prelude::*;
 //!
-//! entry!(main);
+//! entry!(worker);
 //!
-//! async fn main((sender, data): (Pid, String)) -> i32 {
+//! async fn worker((sender, data): (Pid, String)) -> i32 {
 //!     time::sleep("100ms").await;
 //!     let _ = process::send(&sender, "echo_response", &data.to_uppercase());
 //!     0
 //! }
+//! # fn main() {}
 //! ```
 //!
 //! Inside a process: [`process`] (pid, send, inbox, events, spawn, monitor, link, names),
@@ -81,11 +82,22 @@ macro_rules! entry {
 /// Waits for whichever branch is ready first and runs its block; the others are dropped
 /// without consuming anything. Branches are tried in random order, so no source starves.
 ///
-/// ```ignore
-/// select! {
-///     msg = inbox.recv() => { /* a message */ }
-///     event = events.recv() => { /* an EXIT */ }
-///     _ = time::after("2s") => { /* timeout */ }
+/// ```no_run
+/// use wasmhost_guest::prelude::*;
+///
+/// async fn wait_for_reply() -> Option<String> {
+///     let inbox = process::inbox();
+///     let events = process::events();
+///     select! {
+///         msg = inbox.recv() => { msg.payload().ok() }
+///         event = events.recv() => {
+///             if let Event::Exit { from, reason } = event {
+///                 logger::warn("exited", fields! { from, reason });
+///             }
+///             None
+///         }
+///         _ = time::after("2s") => { None }
+///     }
 /// }
 /// ```
 #[macro_export]
@@ -100,6 +112,13 @@ macro_rules! select {
 
 /// Log fields: `fields! { messages: n, from }` (`from` alone means `from: from`), each
 /// value any serde type.
+///
+/// ```no_run
+/// use wasmhost_guest::prelude::*;
+///
+/// let from = process::pid();
+/// logger::info("worker exited", fields! { from, messages: 3 });
+/// ```
 #[macro_export]
 macro_rules! fields {
     ($($key:ident $(: $value:expr)?),* $(,)?) => {

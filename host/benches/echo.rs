@@ -14,11 +14,9 @@ use tokio::sync::oneshot;
 use wasmhost::app::{self, AppRoot};
 use wasmhost::payload;
 use wasmhost::runtime::{
-    EngineLimits, ExitReason, Node, Pid, Process, Program, Watch, compile_all, default_limits,
-    new_store,
+    ExitReason, Node, Pid, Process, Program, SpawnOptions, compile_all, new_store,
 };
 use wasmhost::services::Services;
-use wasmhost::terminal::Terminal;
 use wasmtime::Engine;
 
 const HOST: &str = "app:processes";
@@ -41,9 +39,10 @@ fn main() {
         let root = AppRoot::locate(Some(&common::repo().join("guests/testing/bench")))
             .expect("the bench app");
         let app = app::load(&root).unwrap_or_else(|p| panic!("{p}"));
-        let node = Node::new(app, Arc::new(Terminal::new()))
-            .expect("an engine")
-            .unwrap_or_else(|p| panic!("{p}"));
+        let node = Node::builder(app)
+            .interfaces(wasmhost::abi::INTERFACES)
+            .build()
+            .unwrap_or_else(|err| panic!("{err}"));
 
         // `cargo bench --bench echo -- NAME` runs only the benchmarks whose name contains NAME.
         let only = std::env::args()
@@ -57,7 +56,7 @@ fn main() {
             // `nop` is the raw bindings without the SDK: the floor of a std guest.
             for entry in ["app:nop", "app:child"] {
                 let program = node.program(entry).expect("the entry");
-                instantiate_call_drop(&node, &node.engine, program, 2_000, 20_000).await;
+                instantiate_call_drop(&node, node.engine(), program, 2_000, 20_000).await;
             }
         }
         if "instantiate-defaults".contains(&only) {
@@ -66,7 +65,8 @@ fn main() {
             let mut config = wasmtime::Config::new();
             config.epoch_interruption(true);
             let engine = Engine::new(&config).expect("an engine");
-            let programs = compile_all(&engine, &node.app).unwrap_or_else(|p| panic!("{p}"));
+            let programs = compile_all(&engine, node.app(), wasmhost::abi::INTERFACES)
+                .unwrap_or_else(|p| panic!("{p}"));
             let program = &programs["app:child"];
             instantiate_call_drop(&node, &engine, program, 200, 5_000).await;
         }
@@ -109,16 +109,13 @@ async fn instantiate_call_drop(
     runs: usize,
 ) {
     let entry = program.entry.id.as_str();
-    let limits = default_limits(&EngineLimits::default());
+    let limits = node.config().default_limits();
     let phases = ["store", "instantiate", "lookup", "call", "drop"];
     let mut times = vec![Vec::with_capacity(runs); phases.len() + 1];
     for i in 0..warmup + runs {
         let mut marks = [Instant::now(); 6];
-        let pid = Pid {
-            host: HOST.into(),
-            id: u64::MAX - i as u64,
-        };
-        let process = Arc::new(Process::new(pid, entry.into(), limits.clone(), None));
+        let pid = Pid::new(HOST, u64::MAX - i as u64);
+        let process = Arc::new(Process::detached(pid, entry.into(), limits.clone()));
         let mut store = new_store(engine, node, &process);
         marks[1] = Instant::now();
         let instance = program
@@ -152,7 +149,7 @@ async fn instantiate_call_drop(
     for (phase, name) in phases.iter().enumerate() {
         report(&format!("  {name}"), &mut times[phase]);
     }
-    let engine = if std::ptr::eq(engine, &node.engine) {
+    let engine = if std::ptr::eq(engine, node.engine()) {
         "engine.rs"
     } else {
         "wasmtime defaults"
@@ -183,8 +180,7 @@ async fn spawn_burst(node: &Arc<Node>, n: usize) {
     let mut exits = Vec::with_capacity(n);
     for _ in 0..n {
         let (tx, exit) = oneshot::channel();
-        node.spawn("app:child", HOST, child_args(), None, Watch::None, Some(tx))
-            .expect("spawning");
+        node.spawn(child(tx)).expect("spawning");
         exits.push(exit);
     }
     for exit in exits {
@@ -225,15 +221,9 @@ async fn spawn_monitor(node: &Arc<Node>, warmup: u32, runs: u32) {
 /// Runs the bench client in `mode` and returns the round trips it timed, minus the warmup.
 async fn measure_in_guest(node: &Arc<Node>, mode: &str, warmup: u32, runs: u32) -> Vec<Duration> {
     let (tx, exit) = oneshot::channel();
-    node.spawn(
-        "app:client",
-        HOST,
-        vec![payload::encode(mode), payload::encode(&(warmup + runs))],
-        None,
-        Watch::None,
-        Some(tx),
-    )
-    .expect("spawning the client");
+    let args = vec![payload::encode(mode), payload::encode(&(warmup + runs))];
+    node.spawn(SpawnOptions::new("app:client", HOST).args(args).on_exit(tx))
+        .expect("spawning the client");
     let round_trips: Vec<u64> = match exit.await.expect("an exit") {
         ExitReason::Normal(bytes) => {
             ciborium::from_reader(bytes.as_slice()).expect("a list of round trips")
@@ -248,9 +238,15 @@ async fn measure_in_guest(node: &Arc<Node>, mode: &str, warmup: u32, runs: u32) 
 
 async fn run_child(node: &Arc<Node>) -> ExitReason {
     let (tx, exit) = oneshot::channel();
-    node.spawn("app:child", HOST, child_args(), None, Watch::None, Some(tx))
-        .expect("spawning");
+    node.spawn(child(tx)).expect("spawning");
     exit.await.expect("an exit")
+}
+
+/// `app:child`, returning at once.
+fn child(exit: oneshot::Sender<ExitReason>) -> SpawnOptions {
+    SpawnOptions::new("app:child", HOST)
+        .args(child_args())
+        .on_exit(exit)
 }
 
 fn child_args() -> Vec<Vec<u8>> {

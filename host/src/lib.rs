@@ -1,13 +1,36 @@
-//! wasmhost: Erlang's process model for WebAssembly components.
+//! wasmhost: Erlang's process model for WebAssembly components, as a library and the
+//! `wasmhost` binary.
 //!
-//! Data flows one way: [`app`] loads and validates the registry, [`runtime`] compiles the
-//! components and runs processes, [`abi`] is what processes can call (one module per WIT
-//! interface), [`services`] supervises the registry's services, [`terminal`] binds a
-//! process to the terminal. The `wasmhost` binary wires them up.
+//! Data flows one way: [`app`] loads and validates the registry; [`runtime`] builds a
+//! [`Node`](runtime::Node) from it (a configuration, the compiled components, a table of
+//! host interfaces) and runs processes; [`abi`] is the standard table of host interfaces
+//! (one module per WIT interface); [`services`] supervises the registry's services;
+//! [`terminal`] binds a process to the terminal. The binary only wires them up:
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use wasmhost::app::{self, AppRoot};
+//! use wasmhost::runtime::{Node, NodeConfig};
+//! use wasmhost::services::Services;
+//!
+//! let root = AppRoot::locate(None)?;
+//! let app = app::load(&root)?;
+//! let node = Node::builder(app)
+//!     .config(NodeConfig::default().with_settings(&root.node))
+//!     .interfaces(wasmhost::abi::INTERFACES)
+//!     .build()?;
+//! let services = Services::start(&node);
+//! // ... spawn processes with `node.spawn(SpawnOptions::new(entry, host))` ...
+//! services.stop().await;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod abi;
 pub mod app;
-pub mod payload;
 pub mod runtime;
 pub mod services;
 pub mod terminal;
+
+pub use wasmhost_types as types;
+pub use wasmhost_types::payload;

@@ -4,15 +4,16 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use tokio::sync::oneshot;
 
+use wasmhost::app::values::{parse_duration, parse_size};
 use wasmhost::app::{self, App, AppRoot};
-use wasmhost::runtime::{ExitReason, Node, Watch};
+use wasmhost::runtime::{ExitReason, Node, NodeConfig, SpawnOptions, StartError};
 use wasmhost::services::Services;
-use wasmhost::terminal::Terminal;
 
 /// A WebAssembly-sandboxed process host: Erlang's process model, where every process is a
 /// WebAssembly component.
@@ -28,8 +29,51 @@ struct Cli {
     #[arg(short, long, global = true)]
     verbose: bool,
 
+    #[command(flatten)]
+    node: NodeFlags,
+
     #[command(subcommand)]
     command: Command,
+}
+
+/// The node's sizes; each overrides its setting in `[node]` of wasmhost.toml.
+#[derive(Args)]
+struct NodeFlags {
+    /// Processes alive at once (the size of the instance pool) [default: 10000].
+    #[arg(long, global = true, value_name = "N")]
+    max_processes: Option<u32>,
+
+    /// The largest memory a process may have, e.g. 64MiB [default: 64MiB].
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
+
+    /// How long a guest runs before it yields to others, e.g. 10ms [default: 10ms].
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    epoch_tick: Option<Duration>,
+
+    /// Threads for processes of hosts without `workers` of their own [default: one per core].
+    #[arg(long, global = true, value_name = "N")]
+    workers: Option<usize>,
+}
+
+impl NodeFlags {
+    /// The defaults, then `[node]`, then these flags.
+    fn config(&self, root: &AppRoot) -> NodeConfig {
+        let mut config = NodeConfig::default().with_settings(&root.node);
+        if let Some(n) = self.max_processes {
+            config.max_processes = n;
+        }
+        if let Some(size) = self.max_memory {
+            config.max_memory = size;
+        }
+        if let Some(tick) = self.epoch_tick {
+            config.epoch_tick = tick;
+        }
+        if self.workers.is_some() {
+            config.workers = self.workers;
+        }
+        config
+    }
 }
 
 #[derive(Subcommand)]
@@ -101,7 +145,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let Some(app) = load(&root) else {
                 return Ok(ExitCode::FAILURE);
             };
-            let Some(node) = start_node(app)? else {
+            let Some(node) = start_node(app, cli.node.config(&root))? else {
                 return Ok(ExitCode::FAILURE);
             };
             print_summary(&node);
@@ -118,12 +162,17 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             let Some(app) = load(&root) else {
                 return Ok(ExitCode::FAILURE);
             };
-            let runtime = tokio::runtime::Builder::new_multi_thread()
+            let config = cli.node.config(&root);
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            if let Some(workers) = config.workers.filter(|&n| n > 0) {
+                runtime.worker_threads(workers);
+            }
+            let runtime = runtime
                 .enable_all()
                 .thread_name("wasmhost")
                 .build()
                 .context("starting the async runtime")?;
-            let code = runtime.block_on(run(app, entry))?;
+            let code = runtime.block_on(run(app, config, entry))?;
             // The stdin reader may be blocked on a read; do not wait for it.
             runtime.shutdown_background();
             Ok(code)
@@ -142,15 +191,23 @@ fn load(root: &AppRoot) -> Option<App> {
     }
 }
 
-/// Compiles and checks the components, printing every problem found. `None` if there were
-/// any.
-fn start_node(app: App) -> Result<Option<Arc<Node>>> {
-    match Node::new(app, Arc::new(Terminal::new()))? {
+/// Builds the node: checks the configuration against the app, compiles and checks the
+/// components, printing every problem found. `None` if there were any.
+fn start_node(app: App, config: NodeConfig) -> Result<Option<Arc<Node>>> {
+    let built = Node::builder(app)
+        .config(config)
+        .interfaces(wasmhost::abi::INTERFACES)
+        .build();
+    match built {
         Ok(node) => Ok(Some(node)),
-        Err(problems) => {
+        Err(StartError::Invalid(problems)) => {
             eprintln!("{problems}");
             Ok(None)
         }
+        Err(StartError::Config(err)) => bail!(
+            "invalid node setting {err}\n  hint: settings come from [node] in wasmhost.toml and the command line (`wasmhost --help`)"
+        ),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -175,26 +232,30 @@ fn build(root: &AppRoot) -> Result<()> {
 }
 
 fn print_summary(node: &Node) {
-    let app = &node.app;
+    let app = node.app();
     println!("app {}", app.root.display());
     for host in app.terminals.values() {
         println!("  terminal.host    {}", host.id);
     }
     for host in app.hosts.values() {
-        println!("  process.host     {}", host.id);
+        let workers = match host.workers {
+            Some(n) => format!(" ({n} workers)"),
+            None => String::new(),
+        };
+        println!("  process.host     {}{workers}", host.id);
     }
     for entry in app.processes.values() {
-        let modules: Vec<_> = entry.modules.iter().map(|m| m.name()).collect();
-        let sha = node
-            .program(&entry.id)
-            .map(|p| p.sha256.as_str())
-            .unwrap_or("?");
+        let modules: Vec<_> = entry.modules.iter().map(|m| m.name.as_str()).collect();
+        let Some(program) = node.program(&entry.id) else {
+            continue;
+        };
         println!(
             "  process.wasm     {} [{}] {}",
             entry.id,
             modules.join(", "),
-            sha
+            program.sha256
         );
+        println!("                   imports {}", program.imports.join(", "));
     }
     for service in &app.services {
         let auto = if service.lifecycle.auto_start {
@@ -211,8 +272,8 @@ fn print_summary(node: &Node) {
 }
 
 /// Boots the services and runs `entry` on the terminal (or waits for Ctrl+C).
-async fn run(app: App, entry: Option<String>) -> Result<ExitCode> {
-    let Some(node) = start_node(app)? else {
+async fn run(app: App, config: NodeConfig, entry: Option<String>) -> Result<ExitCode> {
+    let Some(node) = start_node(app, config)? else {
         return Ok(ExitCode::FAILURE);
     };
     let services = Services::start(&node);
@@ -231,7 +292,7 @@ async fn run(app: App, entry: Option<String>) -> Result<ExitCode> {
     let (host, entry) = terminal_and_entry(&node, &entry)?;
     let (tx, exit) = oneshot::channel();
     let pid = node
-        .spawn(&entry, &host, Vec::new(), None, Watch::None, Some(tx))
+        .spawn(SpawnOptions::new(&entry, &host).on_exit(tx))
         .map_err(|err| anyhow::anyhow!("cannot start {entry}: {err}"))?;
     tracing::debug!(%pid, "running {entry} on the terminal");
 
@@ -245,7 +306,7 @@ async fn run(app: App, entry: Option<String>) -> Result<ExitCode> {
     };
     services.stop().await;
     match reason {
-        ExitReason::Normal(_) => Ok(ExitCode::from(reason.exit_code() as u8)),
+        ExitReason::Normal(value) => Ok(ExitCode::from(exit_code(&value))),
         other => {
             eprintln!("error: {entry} {pid} failed: {other}");
             Ok(ExitCode::FAILURE)
@@ -253,10 +314,15 @@ async fn run(app: App, entry: Option<String>) -> Result<ExitCode> {
     }
 }
 
+/// The exit code for a returned value: a number (clamped to 0..=255), or 0.
+fn exit_code(value: &[u8]) -> u8 {
+    wasmhost::payload::as_integer(value).map_or(0, |n| n.clamp(0, 255) as u8)
+}
+
 /// Splits `app:terminal/app:cli` into host and entry; a bare entry runs on the app's only
 /// terminal host.
 fn terminal_and_entry(node: &Node, spec: &str) -> Result<(String, String)> {
-    let app = &node.app;
+    let app = node.app();
     let (host, entry) = match spec.split_once('/') {
         Some((host, entry)) => (host.to_string(), entry.to_string()),
         None => {

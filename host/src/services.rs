@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::app::ServiceEntry;
-use crate::runtime::{ExitReason, Node, Pid, Watch};
+use crate::runtime::{ExitReason, Node, Pid, SpawnOptions};
 
 /// The running supervisors; `stop` ends them and their services.
 pub struct Services {
@@ -24,7 +24,12 @@ impl Services {
     pub fn start(node: &Arc<Node>) -> Services {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        for service in node.app.services.iter().filter(|s| s.lifecycle.auto_start) {
+        for service in node
+            .app()
+            .services
+            .iter()
+            .filter(|s| s.lifecycle.auto_start)
+        {
             tasks.spawn(supervise(node.clone(), service.clone(), stopped.clone()));
         }
         Services { stop, tasks }
@@ -44,14 +49,10 @@ async fn supervise(node: Arc<Node>, service: ServiceEntry, mut stop: watch::Rece
     loop {
         let (tx, mut exit) = oneshot::channel();
         let started = Instant::now();
-        let reason = match node.spawn(
-            &service.process,
-            &service.host,
-            service.args.clone(),
-            None,
-            Watch::None,
-            Some(tx),
-        ) {
+        let options = SpawnOptions::new(&service.process, &service.host)
+            .args(service.args.clone())
+            .on_exit(tx);
+        let reason = match node.spawn(options) {
             Ok(pid) => {
                 tracing::info!(service = id, %pid, "service started");
                 tokio::select! {

@@ -1,58 +1,59 @@
 //! `wasmhost:abi/io`: the terminal, for the process bound to it. A process elsewhere that
 //! was granted `io` prints into the log and reads end of input.
 
-use super::bindings::io::Host;
-use crate::runtime::ProcessState;
+use wasmtime::component::Linker;
+
+use super::HasProcess;
+use super::bindings::io::{self as wit, Host};
+use crate::runtime::{ProcessCtxView, ProcessView};
+
+pub fn add_to_linker<T: ProcessView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasProcess>(linker, T::process)
+}
 
 type Result<T> = wasmtime::Result<T>;
 
-impl ProcessState {
-    fn on_terminal(&self) -> bool {
-        self.node.terminal.is_bound_to(self.me.pid.id)
-    }
-
+impl ProcessCtxView<'_> {
+    /// Output of a process that is not on the terminal goes to the log.
     fn output(&self, text: &str, stream: &str) {
-        let pid = &self.me.pid;
-        tracing::info!(target: "guest", "{pid} {}: {stream}: {text}", self.me.entry);
+        let (pid, entry) = (self.ctx.pid(), self.ctx.entry());
+        tracing::info!(target: "guest", "{pid} {entry}: {stream}: {text}");
     }
 }
 
-impl Host for ProcessState {
+impl Host for ProcessCtxView<'_> {
     fn print(&mut self, text: String) -> Result<()> {
-        if self.on_terminal() {
-            self.node.terminal.print(&text);
-        } else {
-            self.output(&text, "stdout");
+        match self.ctx.terminal() {
+            Some(terminal) => terminal.print(&text),
+            None => self.output(&text, "stdout"),
         }
         Ok(())
     }
 
     fn write(&mut self, text: String) -> Result<()> {
-        if self.on_terminal() {
-            self.node.terminal.write(&text);
-        } else {
-            self.output(&text, "stdout");
+        match self.ctx.terminal() {
+            Some(terminal) => terminal.write(&text),
+            None => self.output(&text, "stdout"),
         }
         Ok(())
     }
 
     fn eprint(&mut self, text: String) -> Result<()> {
-        if self.on_terminal() {
-            self.node.terminal.eprint(&text);
-        } else {
-            self.output(&text, "stderr");
+        match self.ctx.terminal() {
+            Some(terminal) => terminal.eprint(&text),
+            None => self.output(&text, "stderr"),
         }
         Ok(())
     }
 
     async fn readline(&mut self) -> Result<Option<String>> {
-        if !self.on_terminal() {
-            return Ok(None);
-        }
-        Ok(self.node.terminal.readline().await)
+        Ok(match self.ctx.terminal() {
+            Some(terminal) => terminal.readline().await,
+            None => None,
+        })
     }
 
     fn color(&mut self) -> Result<bool> {
-        Ok(self.on_terminal() && self.node.terminal.color())
+        Ok(self.ctx.terminal().is_some_and(|t| t.color()))
     }
 }

@@ -3,13 +3,20 @@
 
 use std::fmt::Write;
 
-use super::bindings::logger::{Host, Level};
-use crate::payload;
-use crate::runtime::ProcessState;
+use wasmtime::component::Linker;
+
+use super::HasProcess;
+use super::bindings::logger::{self as wit, Host, Level};
+use crate::runtime::{ProcessCtxView, ProcessView};
+use wasmhost_types::payload;
+
+pub fn add_to_linker<T: ProcessView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasProcess>(linker, T::process)
+}
 
 type Result<T> = wasmtime::Result<T>;
 
-impl Host for ProcessState {
+impl Host for ProcessCtxView<'_> {
     fn log(&mut self, level: Level, message: String, fields: Vec<(String, Vec<u8>)>) -> Result<()> {
         // Rendering the fields decodes CBOR: skip it for lines nobody will see.
         if !self.enabled(level)? {
@@ -19,8 +26,8 @@ impl Host for ProcessState {
         for (key, value) in &fields {
             let _ = write!(line, " {key}={}", payload::display(value));
         }
-        let pid = &self.me.pid;
-        let entry = &self.me.entry;
+        let pid = self.ctx.pid();
+        let entry = self.ctx.entry();
         match level {
             Level::Trace => tracing::trace!(target: "guest", "{pid} {entry}: {line}"),
             Level::Debug => tracing::debug!(target: "guest", "{pid} {entry}: {line}"),

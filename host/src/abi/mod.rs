@@ -1,21 +1,22 @@
 //! The host side of the process ABI (`wit/wasmhost.wit`): one file per WIT interface, each
-//! implementing that interface's generated `Host` trait on the process's store data.
-//! `linker` links exactly the interfaces an entry's modules grant.
+//! implementing that interface on the runtime's [`ProcessCtxView`] and linking it with its own
+//! `add_to_linker`, for any store that is a [`ProcessView`] — the wasmtime-wasi pattern.
+//!
+//! [`INTERFACES`] is the one table that maps registry modules to WIT interfaces and their
+//! linkers: the node checks `modules` and imports against it and links from it, and
+//! `wasmhost check` prints it. A new host interface is a new file here and a row there.
 
-mod convert;
 mod io;
 mod logger;
 mod process;
 mod time;
+mod types;
 
-use anyhow::Result;
-use wasmtime::Engine;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::HasData;
 
-use crate::app::Module;
-use crate::runtime::ProcessState;
+use crate::runtime::{HostInterface, ProcessCtxView, ProcessState, Provides};
 
-pub use process::{EventsHandle, InboxHandle};
+pub use process::{EventStreamHandle, MailboxHandle};
 pub use time::{Ticker, Timer};
 
 wasmtime::component::bindgen!({
@@ -28,40 +29,66 @@ wasmtime::component::bindgen!({
     },
     with: {
         "wasi:io": wasmtime_wasi::p2::bindings::io,
-        "wasmhost:abi/process.mailbox": crate::abi::InboxHandle,
-        "wasmhost:abi/process.event-stream": crate::abi::EventsHandle,
+        "wasmhost:abi/process.mailbox": crate::abi::MailboxHandle,
+        "wasmhost:abi/process.event-stream": crate::abi::EventStreamHandle,
         "wasmhost:abi/time.timer": crate::abi::Timer,
         "wasmhost:abi/time.ticker": crate::abi::Ticker,
     },
     require_store_data_send: true,
 });
 
+/// The generated bindings of the `wasmhost:abi` interfaces.
 pub use self::wasmhost::abi as bindings;
 
-/// A linker with WASI (sandboxed: no files, network or environment unless granted) and
-/// the ABI interfaces that `modules` grant.
-pub fn linker(engine: &Engine, modules: &[Module]) -> Result<Linker<ProcessState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    bindings::types::add_to_linker::<_, HasSelf<ProcessState>>(&mut linker, |s| s)?;
-    for module in modules {
-        match module {
-            Module::Process => {
-                bindings::process::add_to_linker::<_, HasSelf<ProcessState>>(&mut linker, |s| s)?
-            }
-            Module::Time => {
-                bindings::time::add_to_linker::<_, HasSelf<ProcessState>>(&mut linker, |s| s)?
-            }
-            Module::Logger => {
-                bindings::logger::add_to_linker::<_, HasSelf<ProcessState>>(&mut linker, |s| s)?
-            }
-            Module::Io => {
-                bindings::io::add_to_linker::<_, HasSelf<ProcessState>>(&mut linker, |s| s)?
-            }
-            Module::Channel => {}
-        }
-    }
-    Ok(linker)
+/// Says that this module's interfaces work on a [`ProcessCtxView`].
+pub struct HasProcess;
+
+impl HasData for HasProcess {
+    type Data<'a> = ProcessCtxView<'a>;
 }
 
-impl bindings::types::Host for ProcessState {}
+/// The standard host interfaces, in the order `wasmhost check` shows them.
+pub const INTERFACES: &[HostInterface] = &[
+    HostInterface {
+        module: None,
+        provides: Provides::Package("wasi"),
+        link: Some(wasmtime_wasi::p2::add_to_linker_async::<ProcessState>),
+        about: "WASI 0.2, sandboxed: no preopened files, no network, no environment",
+    },
+    HostInterface {
+        module: None,
+        provides: Provides::Interface("wasmhost:abi/types"),
+        link: Some(types::add_to_linker::<ProcessState>),
+        about: "the ABI's shared types",
+    },
+    HostInterface {
+        module: Some("process"),
+        provides: Provides::Interface("wasmhost:abi/process"),
+        link: Some(process::add_to_linker::<ProcessState>),
+        about: "messages, spawning, monitors, links, names",
+    },
+    HostInterface {
+        module: Some("time"),
+        provides: Provides::Interface("wasmhost:abi/time"),
+        link: Some(time::add_to_linker::<ProcessState>),
+        about: "timers, tickers, sleep",
+    },
+    HostInterface {
+        module: Some("logger"),
+        provides: Provides::Interface("wasmhost:abi/logger"),
+        link: Some(logger::add_to_linker::<ProcessState>),
+        about: "structured logging through the host",
+    },
+    HostInterface {
+        module: Some("io"),
+        provides: Provides::Interface("wasmhost:abi/io"),
+        link: Some(io::add_to_linker::<ProcessState>),
+        about: "the terminal, for the process bound to it",
+    },
+    HostInterface {
+        module: Some("channel"),
+        provides: Provides::InGuest,
+        link: None,
+        about: "in-process channels (they live in the guest and need no import)",
+    },
+];

@@ -1,42 +1,64 @@
 //! `wasmhost:abi/process`: messaging, spawning, monitors, links and names. Each function
-//! hands over to the node (`crate::runtime`), which owns the semantics.
+//! converts between WIT and runtime types and hands over to the calling process's
+//! [`ProcessCtx`](crate::runtime::ProcessCtx), which owns the semantics.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::Resource;
+use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 
+use super::HasProcess;
 use super::bindings::process::{
     self as wit, Destination, Host, HostEventStream, HostMailbox, RegisterError,
 };
 use super::bindings::types::{Event, Pid as WitPid};
-use super::convert::{event_to_wit, pid_from_wit, pid_to_wit};
-use crate::runtime::{self, ExitReason, Process, ProcessState, SendError, SpawnError, Watch};
+use super::types::{event_to_wit, pid_from_wit, pid_to_wit};
+use crate::runtime::{self, Process, ProcessCtxView, ProcessView, SendError, SpawnError, Watch};
 
-/// A guest's handle to its own mailbox.
-pub struct InboxHandle(Arc<Process>);
+pub fn add_to_linker<T: ProcessView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasProcess>(linker, T::process)
+}
 
-/// A guest's handle to its own events.
-pub struct EventsHandle(Arc<Process>);
+/// A guest's handle to its own mailbox (the WIT resource `mailbox`).
+pub struct MailboxHandle(Arc<Process>);
+
+/// A guest's handle to its own events (the WIT resource `event-stream`).
+pub struct EventStreamHandle(Arc<Process>);
 
 #[wasmtime_wasi::async_trait]
-impl Pollable for InboxHandle {
+impl Pollable for MailboxHandle {
     async fn ready(&mut self) {
-        self.0.mailbox.ready().await
+        self.0.mailbox().ready().await
     }
 }
 
 #[wasmtime_wasi::async_trait]
-impl Pollable for EventsHandle {
+impl Pollable for EventStreamHandle {
     async fn ready(&mut self) {
-        self.0.events.ready().await
+        self.0.events().ready().await
     }
 }
 
 type Result<T> = wasmtime::Result<T>;
 
-impl ProcessState {
+fn send_error(err: SendError) -> wit::SendError {
+    match err {
+        SendError::UnknownName(n) => wit::SendError::UnknownName(n),
+        SendError::TooLarge(n) => wit::SendError::TooLarge(n),
+        SendError::MailboxFull(pid) => wit::SendError::MailboxFull(pid_to_wit(&pid)),
+    }
+}
+
+fn spawn_error(err: SpawnError) -> wit::SpawnError {
+    match err {
+        SpawnError::UnknownEntry(e) => wit::SpawnError::UnknownEntry(e),
+        SpawnError::UnknownHost(h) => wit::SpawnError::UnknownHost(h),
+        SpawnError::Limit(m) => wit::SpawnError::Limit(m),
+    }
+}
+
+impl ProcessCtxView<'_> {
     fn spawn_with(
         &mut self,
         entry: String,
@@ -44,21 +66,16 @@ impl ProcessState {
         args: Vec<Vec<u8>>,
         watch: Watch,
     ) -> std::result::Result<WitPid, wit::SpawnError> {
-        match self
-            .node
-            .spawn(&entry, &host, args, Some(&self.me), watch, None)
-        {
-            Ok(pid) => Ok(pid_to_wit(&pid)),
-            Err(SpawnError::UnknownEntry(e)) => Err(wit::SpawnError::UnknownEntry(e)),
-            Err(SpawnError::UnknownHost(h)) => Err(wit::SpawnError::UnknownHost(h)),
-            Err(SpawnError::Limit(m)) => Err(wit::SpawnError::Limit(m)),
-        }
+        self.ctx
+            .spawn(entry, host, args, watch)
+            .map(|pid| pid_to_wit(&pid))
+            .map_err(spawn_error)
     }
 }
 
-impl Host for ProcessState {
+impl Host for ProcessCtxView<'_> {
     fn self_pid(&mut self) -> Result<WitPid> {
-        Ok(pid_to_wit(&self.me.pid))
+        Ok(pid_to_wit(self.ctx.pid()))
     }
 
     fn send(
@@ -71,22 +88,17 @@ impl Host for ProcessState {
             Destination::Pid(pid) => runtime::Destination::Pid(pid_from_wit(pid)),
             Destination::Name(name) => runtime::Destination::Name(name),
         };
+        Ok(self.ctx.send(&to, topic, payload).map_err(send_error))
+    }
+
+    fn inbox(&mut self) -> Result<Resource<MailboxHandle>> {
+        Ok(self.table.push(MailboxHandle(self.ctx.process().clone()))?)
+    }
+
+    fn events(&mut self) -> Result<Resource<EventStreamHandle>> {
         Ok(self
-            .node
-            .send(Some(&self.me.pid), to, topic, payload)
-            .map_err(|err| match err {
-                SendError::UnknownName(n) => wit::SendError::UnknownName(n),
-                SendError::TooLarge(n) => wit::SendError::TooLarge(n),
-                SendError::MailboxFull(pid) => wit::SendError::MailboxFull(pid_to_wit(&pid)),
-            }))
-    }
-
-    fn inbox(&mut self) -> Result<Resource<InboxHandle>> {
-        Ok(self.table.push(InboxHandle(self.me.clone()))?)
-    }
-
-    fn events(&mut self) -> Result<Resource<EventsHandle>> {
-        Ok(self.table.push(EventsHandle(self.me.clone()))?)
+            .table
+            .push(EventStreamHandle(self.ctx.process().clone()))?)
     }
 
     fn spawn(
@@ -117,96 +129,86 @@ impl Host for ProcessState {
     }
 
     fn monitor(&mut self, target: WitPid) -> Result<()> {
-        self.node.monitor(&self.me, &pid_from_wit(target));
+        self.ctx.monitor(&pid_from_wit(target));
         Ok(())
     }
 
     fn unmonitor(&mut self, target: WitPid) -> Result<()> {
-        self.node.unmonitor(&self.me, &pid_from_wit(target));
+        self.ctx.unmonitor(&pid_from_wit(target));
         Ok(())
     }
 
     fn link(&mut self, target: WitPid) -> Result<()> {
-        self.node.link(&self.me, &pid_from_wit(target));
+        self.ctx.link(&pid_from_wit(target));
         Ok(())
     }
 
     fn unlink(&mut self, target: WitPid) -> Result<()> {
-        self.node.unlink(&self.me, &pid_from_wit(target));
+        self.ctx.unlink(&pid_from_wit(target));
         Ok(())
     }
 
     fn trap_links(&mut self, enabled: bool) -> Result<()> {
-        self.me.control().trap_links = enabled;
+        self.ctx.trap_links(enabled);
         Ok(())
     }
 
     fn terminate(&mut self, target: WitPid) -> Result<bool> {
-        let by = self.me.pid.to_string();
-        Ok(self
-            .node
-            .terminate(&pid_from_wit(target), ExitReason::Killed(by)))
+        Ok(self.ctx.terminate(&pid_from_wit(target)))
     }
 
     fn cancel(&mut self, target: WitPid, reason: String, grace: u64) -> Result<bool> {
-        Ok(self
-            .node
-            .cancel(&pid_from_wit(target), reason, Duration::from_nanos(grace)))
+        let grace = Duration::from_nanos(grace);
+        Ok(self.ctx.cancel(&pid_from_wit(target), reason, grace))
     }
 
     fn register(&mut self, name: String) -> Result<std::result::Result<(), RegisterError>> {
-        if name.is_empty() || name.len() > 255 {
-            return Ok(Err(RegisterError::Invalid(format!(
-                "a name must be 1 to 255 bytes, not {}",
-                name.len()
-            ))));
-        }
-        Ok(self
-            .node
-            .register(&self.me, &name)
-            .map_err(|holder| RegisterError::Taken(pid_to_wit(&holder))))
+        Ok(self.ctx.register(&name).map_err(|err| match err {
+            runtime::RegisterError::Taken(holder) => RegisterError::Taken(pid_to_wit(&holder)),
+            runtime::RegisterError::Invalid(message) => RegisterError::Invalid(message),
+        }))
     }
 
     fn lookup(&mut self, name: String) -> Result<Option<WitPid>> {
-        Ok(self.node.lookup(&name).map(|pid| pid_to_wit(&pid)))
+        Ok(self.ctx.lookup(&name).map(|pid| pid_to_wit(&pid)))
     }
 
     fn unregister(&mut self, name: String) -> Result<bool> {
-        Ok(self.node.unregister(&self.me, &name))
+        Ok(self.ctx.unregister(&name))
     }
 }
 
-impl HostMailbox for ProcessState {
-    fn try_receive(&mut self, inbox: Resource<InboxHandle>) -> Result<Option<wit::Message>> {
-        let process = &self.table.get(&inbox)?.0;
-        Ok(process.mailbox.pop().map(|m| wit::Message {
+impl HostMailbox for ProcessCtxView<'_> {
+    fn try_receive(&mut self, mailbox: Resource<MailboxHandle>) -> Result<Option<wit::Message>> {
+        let process = &self.table.get(&mailbox)?.0;
+        Ok(process.mailbox().pop().map(|m| wit::Message {
             topic: m.topic,
             sender: m.from.as_ref().map(pid_to_wit),
             payload: m.payload,
         }))
     }
 
-    fn subscribe(&mut self, inbox: Resource<InboxHandle>) -> Result<Resource<DynPollable>> {
-        subscribe(&mut self.table, inbox)
+    fn subscribe(&mut self, mailbox: Resource<MailboxHandle>) -> Result<Resource<DynPollable>> {
+        subscribe(self.table, mailbox)
     }
 
-    fn drop(&mut self, inbox: Resource<InboxHandle>) -> Result<()> {
-        self.table.delete(inbox)?;
+    fn drop(&mut self, mailbox: Resource<MailboxHandle>) -> Result<()> {
+        self.table.delete(mailbox)?;
         Ok(())
     }
 }
 
-impl HostEventStream for ProcessState {
-    fn try_receive(&mut self, events: Resource<EventsHandle>) -> Result<Option<Event>> {
+impl HostEventStream for ProcessCtxView<'_> {
+    fn try_receive(&mut self, events: Resource<EventStreamHandle>) -> Result<Option<Event>> {
         let process = &self.table.get(&events)?.0;
-        Ok(process.events.pop().map(event_to_wit))
+        Ok(process.events().pop().map(event_to_wit))
     }
 
-    fn subscribe(&mut self, events: Resource<EventsHandle>) -> Result<Resource<DynPollable>> {
-        subscribe(&mut self.table, events)
+    fn subscribe(&mut self, events: Resource<EventStreamHandle>) -> Result<Resource<DynPollable>> {
+        subscribe(self.table, events)
     }
 
-    fn drop(&mut self, events: Resource<EventsHandle>) -> Result<()> {
+    fn drop(&mut self, events: Resource<EventStreamHandle>) -> Result<()> {
         self.table.delete(events)?;
         Ok(())
     }

@@ -3,11 +3,16 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use wasmtime::component::Resource;
+use wasmtime::component::{Linker, Resource};
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 
-use super::bindings::time::{Host, HostTicker, HostTimer};
-use crate::runtime::ProcessState;
+use super::HasProcess;
+use super::bindings::time::{self as wit, Host, HostTicker, HostTimer};
+use crate::runtime::{ProcessCtxView, ProcessView};
+
+pub fn add_to_linker<T: ProcessView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasProcess>(linker, T::process)
+}
 
 type Result<T> = wasmtime::Result<T>;
 
@@ -37,7 +42,7 @@ impl Pollable for Ticker {
     }
 }
 
-impl Host for ProcessState {
+impl Host for ProcessCtxView<'_> {
     fn after(&mut self, d: u64) -> Result<Resource<Timer>> {
         let deadline = Instant::now() + Duration::from_nanos(d);
         Ok(self.table.push(Timer { deadline })?)
@@ -55,9 +60,9 @@ impl Host for ProcessState {
     }
 }
 
-impl HostTimer for ProcessState {
+impl HostTimer for ProcessCtxView<'_> {
     fn subscribe(&mut self, timer: Resource<Timer>) -> Result<Resource<DynPollable>> {
-        subscribe(&mut self.table, timer)
+        subscribe(self.table, timer)
     }
 
     fn fired(&mut self, timer: Resource<Timer>) -> Result<bool> {
@@ -70,9 +75,9 @@ impl HostTimer for ProcessState {
     }
 }
 
-impl HostTicker for ProcessState {
+impl HostTicker for ProcessCtxView<'_> {
     fn subscribe(&mut self, ticker: Resource<Ticker>) -> Result<Resource<DynPollable>> {
-        subscribe(&mut self.table, ticker)
+        subscribe(self.table, ticker)
     }
 
     fn tick(&mut self, ticker: Resource<Ticker>) -> Result<u64> {

@@ -1,15 +1,19 @@
-//! The app: its root file, its registry (YAML → validated model) and the problems found
-//! in them. Data flows one way: `load` → `App` → the runtime.
+//! The app: its root file, its registry (YAML → validated model) and the problems found in
+//! them. Data flows one way: `discover` finds the files, `parse` reads each with the schema
+//! of its kinds, `resolve` turns them into the model, and the model goes to the runtime.
 
 mod diagnostic;
+mod discover;
 mod load;
 mod model;
-mod modules;
+mod parse;
+mod resolve;
 mod root;
-mod yaml;
+mod schema;
+pub mod values;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use load::load;
 pub use model::*;
-pub use modules::{ABI_PACKAGE, Grant, Module};
 pub use root::{AppRoot, ROOT_FILE, init};
+pub use schema::Kind;

@@ -1,13 +1,12 @@
-//! The validated app: what the runtime needs, with every reference checked and every
-//! default filled in. Built by `load`; nothing downstream reads YAML.
+//! The validated app: what the runtime needs, with every reference checked and every default
+//! filled in. Built by `load`; nothing downstream reads YAML.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::modules::Module;
-
-/// Where an entry was written, for messages about it later (e.g. a failed instantiation).
+/// Where an entry was written, for messages about it later (e.g. a component that does not
+/// compile).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
     pub file: PathBuf,
@@ -35,11 +34,27 @@ pub struct ProcessEntry {
     pub source: PathBuf,
     /// The exported function to call (`method`, default `main`).
     pub method: String,
-    pub modules: Vec<Module>,
+    /// The modules granted, as written. Which modules exist is the node's business: it checks
+    /// them against the host interfaces it offers.
+    pub modules: Vec<ModuleGrant>,
     /// `sha256:<hex>` the component must match, if pinned.
     pub hash: Option<String>,
     /// Overrides of the host's limits.
     pub limits: LimitOverrides,
+}
+
+/// One module named in an entry's `modules`, and the line it is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleGrant {
+    pub name: String,
+    pub line: u64,
+}
+
+impl ProcessEntry {
+    /// Whether `modules` lists `module`.
+    pub fn grants(&self, module: &str) -> bool {
+        self.modules.iter().any(|m| m.name == module)
+    }
 }
 
 /// A `process.host`: a scheduling domain and the default limits of its processes.
@@ -47,9 +62,9 @@ pub struct ProcessEntry {
 pub struct HostEntry {
     pub id: String,
     pub origin: Origin,
+    /// Worker threads of its own; `None` runs its processes on the node's shared threads.
     pub workers: Option<u32>,
     pub limits: LimitOverrides,
-    pub auto_start: bool,
 }
 
 /// A `terminal.host`: binds one process at a time to the terminal.
@@ -57,7 +72,6 @@ pub struct HostEntry {
 pub struct TerminalEntry {
     pub id: String,
     pub origin: Origin,
-    pub auto_start: bool,
 }
 
 /// A `process.service`: a supervised instance of a process entry.
@@ -72,12 +86,12 @@ pub struct ServiceEntry {
     pub lifecycle: Lifecycle,
 }
 
-/// How a service is started, stopped and restarted. Defaults follow DESIGN.md.
+/// How a service is started, stopped and restarted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lifecycle {
     pub auto_start: bool,
     pub requires: Vec<String>,
-    pub start_timeout: Duration,
+    /// How long a stopping service has between its cancel and being terminated.
     pub stop_timeout: Duration,
     /// Running this long without failing resets the restart backoff.
     pub stable_threshold: Duration,
@@ -89,7 +103,6 @@ impl Default for Lifecycle {
         Lifecycle {
             auto_start: false,
             requires: Vec::new(),
-            start_timeout: Duration::from_secs(10),
             stop_timeout: Duration::from_secs(5),
             stable_threshold: Duration::from_secs(30),
             restart: Restart::default(),
@@ -132,7 +145,8 @@ impl Restart {
     }
 }
 
-/// Limits set on a host or an entry; unset fields fall back (entry → host → node default).
+/// Limits set on an entry, a host or the node; unset fields fall back (entry → host →
+/// node → built-in default).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LimitOverrides {
     pub memory: Option<u64>,
@@ -140,6 +154,8 @@ pub struct LimitOverrides {
     pub mailbox: Option<u64>,
     pub message_size: Option<u64>,
     pub children: Option<u64>,
+    /// The line of the `limits` they were written under (0 when not from a file).
+    pub line: u64,
 }
 
 impl LimitOverrides {
@@ -151,8 +167,21 @@ impl LimitOverrides {
             mailbox: self.mailbox.or(fallback.mailbox),
             message_size: self.message_size.or(fallback.message_size),
             children: self.children.or(fallback.children),
+            line: self.line,
         }
     }
+}
+
+/// The `[node]` section of `wasmhost.toml`: how the node is sized. Unset fields keep the
+/// node's defaults; command-line flags override them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeSettings {
+    pub max_processes: Option<u32>,
+    pub max_memory: Option<u64>,
+    pub epoch_tick: Option<Duration>,
+    pub workers: Option<usize>,
+    /// `[node.limits]`: defaults for every process of the app.
+    pub limits: LimitOverrides,
 }
 
 impl App {

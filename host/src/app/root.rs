@@ -2,9 +2,14 @@
 //! user stands (as cargo finds `Cargo.toml`). `wasmhost init` writes the file.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
+use toml::Spanned;
+
+use super::model::{LimitOverrides, NodeSettings};
+use super::values::{DURATION_HINT, SIZE_HINT, parse_duration, parse_size};
 
 /// The name of the root file.
 pub const ROOT_FILE: &str = "wasmhost.toml";
@@ -17,6 +22,9 @@ pub struct RootFile {
     pub app: AppSection,
     #[serde(default)]
     pub build: Option<BuildSection>,
+    /// How the node is sized; read into [`AppRoot::node`].
+    #[serde(default)]
+    node: NodeSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,11 +55,34 @@ pub struct BuildSection {
     pub command: String,
 }
 
-/// A located app: its root folder and root file.
+/// `[node]`: sizes as written (`"64MiB"`, `"10ms"`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeSection {
+    max_processes: Option<u32>,
+    max_memory: Option<Spanned<String>>,
+    epoch_tick: Option<Spanned<String>>,
+    workers: Option<usize>,
+    limits: Option<NodeLimits>,
+}
+
+/// `[node.limits]`: defaults for every process of the app.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NodeLimits {
+    memory: Option<Spanned<String>>,
+    cpu: Option<Spanned<String>>,
+    mailbox: Option<u64>,
+    message_size: Option<Spanned<String>>,
+    children: Option<u64>,
+}
+
+/// A located app: its root folder, its root file, and the node settings read from it.
 #[derive(Debug, Clone)]
 pub struct AppRoot {
     pub dir: PathBuf,
     pub file: RootFile,
+    pub node: NodeSettings,
 }
 
 impl AppRoot {
@@ -83,15 +114,82 @@ impl AppRoot {
         let path = dir.join(ROOT_FILE);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        let file: RootFile = toml::from_str(&text)
-            .map_err(|err| anyhow::anyhow!("{}: {}", path.display(), err.message()))?;
-        Ok(AppRoot { dir, file })
+        let file: RootFile = toml::from_str(&text).map_err(|err| {
+            let at = err.span().map(|span| line_of(&text, span.start));
+            anyhow::anyhow!("{}: {}", located(&path, at), err.message().trim_end())
+        })?;
+        let node = node_settings(&file.node).map_err(|(message, at, hint)| {
+            let at = at.map(|offset| line_of(&text, offset));
+            anyhow::anyhow!("{}: {message}\n  hint: {hint}", located(&path, at))
+        })?;
+        Ok(AppRoot { dir, file, node })
     }
 
     /// The folder with the registry files.
     pub fn registry_dir(&self) -> PathBuf {
         self.dir.join(&self.file.app.registry)
     }
+}
+
+/// A problem in `[node]`: message, byte offset, hint.
+type NodeProblem = (String, Option<usize>, &'static str);
+
+/// Reads `[node]` into settings, parsing its sizes and durations.
+fn node_settings(section: &NodeSection) -> Result<NodeSettings, NodeProblem> {
+    let size = |field: &str, v: &Option<Spanned<String>>| -> Result<Option<u64>, NodeProblem> {
+        v.as_ref()
+            .map(|v| {
+                parse_size(v.get_ref())
+                    .map_err(|m| (format!("`{field}`: {m}"), Some(v.span().start), SIZE_HINT))
+            })
+            .transpose()
+    };
+    let duration =
+        |field: &str, v: &Option<Spanned<String>>| -> Result<Option<Duration>, NodeProblem> {
+            v.as_ref()
+                .map(|v| {
+                    parse_duration(v.get_ref()).map_err(|m| {
+                        (
+                            format!("`{field}`: {m}"),
+                            Some(v.span().start),
+                            DURATION_HINT,
+                        )
+                    })
+                })
+                .transpose()
+        };
+    let limits = section.limits.clone().unwrap_or_default();
+    Ok(NodeSettings {
+        max_processes: section.max_processes,
+        max_memory: size("max_memory", &section.max_memory)?,
+        epoch_tick: duration("epoch_tick", &section.epoch_tick)?,
+        workers: section.workers,
+        limits: LimitOverrides {
+            memory: size("limits.memory", &limits.memory)?,
+            cpu: duration("limits.cpu", &limits.cpu)?,
+            mailbox: limits.mailbox,
+            message_size: size("limits.message_size", &limits.message_size)?,
+            children: limits.children,
+            line: 0,
+        },
+    })
+}
+
+/// `path:line`, or `path` when the line is not known.
+fn located(path: &Path, line: Option<usize>) -> String {
+    match line {
+        Some(line) => format!("{}:{line}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// Writes a root file in `dir` (and the registry folder), unless one is there already.
@@ -111,7 +209,11 @@ pub fn init(dir: &Path) -> Result<PathBuf> {
          registry = \"src\"\n\n\
          [build]\n\
          # What `wasmhost build` runs, in this folder.\n\
-         command = \"cargo build --release --target wasm32-wasip2\"\n",
+         command = \"cargo build --release --target wasm32-wasip2\"\n\n\
+         # How the node is sized (these are the defaults; README.md lists every setting).\n\
+         # [node]\n\
+         # max_processes = 10000\n\
+         # max_memory = \"64MiB\"\n",
     )
     .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)

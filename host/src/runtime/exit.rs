@@ -1,67 +1,46 @@
-//! Why a process ended, and what the others hear about it.
+//! The exit protocol: everything that happens when a process ends, however it ends.
 
-use std::fmt;
+use super::node::Node;
+use super::process::Process;
+use super::{Event, ExitReason};
 
-use super::pid::Pid;
-use crate::payload;
-
-/// Why a process ended. Mirrors `exit-reason` in `wit/wasmhost.wit`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExitReason {
-    /// Returned `ok`, with the CBOR-encoded value.
-    Normal(Vec<u8>),
-    /// Returned `err`.
-    Error(String),
-    /// Trapped (panic, unreachable, ...).
-    Trap(String),
-    /// Broke a limit.
-    Limit(String),
-    /// Ended by `terminate`.
-    Killed(String),
-    /// Did not stop within a `cancel`'s grace period.
-    Cancelled(String),
-    /// A linked process ended abnormally.
-    LinkDown(Pid),
-    /// The target of a `monitor` was already gone.
-    NoProcess,
-}
-
-impl ExitReason {
-    pub fn is_normal(&self) -> bool {
-        matches!(self, ExitReason::Normal(_))
-    }
-
-    /// The exit code of `wasmhost run`: a returned number, 0 for any other returned value,
-    /// 1 for an abnormal exit.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            ExitReason::Normal(value) => payload::as_integer(value)
-                .map(|n| n.clamp(0, 255) as i32)
-                .unwrap_or(0),
-            _ => 1,
+impl Node {
+    /// A process ended with `reason`: it leaves the table, its names and the terminal are
+    /// freed, its parent counts one child less, its monitors hear why, and its links follow
+    /// it if the exit was abnormal.
+    pub(super) fn exited(&self, process: &Process, reason: ExitReason) {
+        let id = process.pid().id;
+        let (monitors, links, names, on_exit) = {
+            let mut control = process.control();
+            control.exited = true;
+            (
+                std::mem::take(&mut control.monitors),
+                std::mem::take(&mut control.links),
+                std::mem::take(&mut control.names),
+                control.on_exit.take(),
+            )
+        };
+        self.table.remove(id);
+        self.terminal.unbind(id);
+        self.release_names(id, names);
+        if let Some(parent) = process.parent() {
+            let mut control = parent.control();
+            control.children = control.children.saturating_sub(1);
+        }
+        for watcher in monitors.into_iter().filter_map(|id| self.table.get(id)) {
+            watcher.events().push(Event::Exit {
+                from: process.pid().clone(),
+                reason: reason.clone(),
+            });
+        }
+        for linked in links.into_iter().filter_map(|id| self.table.get(id)) {
+            linked.control().links.remove(&id);
+            if !reason.is_normal() {
+                self.link_broken(&linked, process.pid(), &reason);
+            }
+        }
+        if let Some(on_exit) = on_exit {
+            let _ = on_exit.send(reason);
         }
     }
-}
-
-impl fmt::Display for ExitReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExitReason::Normal(value) => write!(f, "{}", payload::display(value)),
-            ExitReason::Error(message) => write!(f, "error: {message}"),
-            ExitReason::Trap(message) => write!(f, "trap: {message}"),
-            ExitReason::Limit(message) => write!(f, "limit: {message}"),
-            ExitReason::Killed(by) => write!(f, "killed by {by}"),
-            ExitReason::Cancelled(reason) => write!(f, "cancelled: {reason}"),
-            ExitReason::LinkDown(pid) => write!(f, "linked process {pid} exited"),
-            ExitReason::NoProcess => write!(f, "no such process"),
-        }
-    }
-}
-
-/// A lifecycle event on a process's events channel. Mirrors `event` in the WIT.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    Exit { from: Pid, reason: ExitReason },
-    LinkDown { from: Pid, reason: ExitReason },
-    Cancel(String),
 }

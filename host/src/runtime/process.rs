@@ -1,51 +1,41 @@
-//! A process as the rest of the node sees it: its pid, mailbox, events, links and
-//! monitors. The guest's own state (its store) lives only in the task that runs it.
+//! A process as the rest of the node sees it: its pid, mailbox, events, links and monitors.
+//! The guest's own state (its store) lives only in the task that runs it.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
 
-use super::exit::{Event, ExitReason};
-use super::pid::Pid;
+use super::limits::Limits;
 use super::queue::Queue;
+use super::{Event, ExitReason, Pid};
 
 /// A message in a mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub topic: String,
+    /// The sender; `None` for messages from the host.
     pub from: Option<Pid>,
     pub payload: Vec<u8>,
 }
 
-/// Limits in force for one process, resolved from entry, host and node defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    pub memory: u64,
-    pub cpu: Option<Duration>,
-    pub mailbox: u64,
-    pub message_size: u64,
-    pub children: u64,
-}
-
 /// The shared half of a process.
 pub struct Process {
-    pub pid: Pid,
-    pub entry: Arc<str>,
-    pub limits: Limits,
-    pub mailbox: Queue<Message>,
-    pub events: Queue<Event>,
+    pid: Pid,
+    entry: Arc<str>,
+    limits: Limits,
+    mailbox: Queue<Message>,
+    events: Queue<Event>,
     control: Mutex<Control>,
     /// Wakes the runner when `kill` is set.
     killed: Notify,
     /// The parent, for counting its live children.
-    pub parent: Option<Weak<Process>>,
+    parent: Option<Weak<Process>>,
 }
 
-/// What links, monitors and names need; guarded by one lock.
+/// What links, monitors, names and children need; guarded by one lock per process.
 #[derive(Default)]
-pub struct Control {
+pub(super) struct Control {
     /// Ids of the processes monitoring this one.
     pub monitors: HashSet<u64>,
     /// Ids of the processes linked to this one.
@@ -53,6 +43,7 @@ pub struct Control {
     pub trap_links: bool,
     /// Names this process holds.
     pub names: Vec<String>,
+    /// Live children.
     pub children: u64,
     /// Set once: why the process must stop (terminate, cancel timeout, link down).
     pub kill: Option<ExitReason>,
@@ -63,7 +54,12 @@ pub struct Control {
 }
 
 impl Process {
-    pub fn new(pid: Pid, entry: Arc<str>, limits: Limits, parent: Option<Weak<Process>>) -> Self {
+    pub(super) fn new(
+        pid: Pid,
+        entry: Arc<str>,
+        limits: Limits,
+        parent: Option<Weak<Process>>,
+    ) -> Self {
         Process {
             pid,
             entry,
@@ -76,13 +72,45 @@ impl Process {
         }
     }
 
-    pub fn control(&self) -> MutexGuard<'_, Control> {
+    /// A process in no node's table, for timing the engine alone (the benchmark does).
+    pub fn detached(pid: Pid, entry: Arc<str>, limits: Limits) -> Self {
+        Process::new(pid, entry, limits, None)
+    }
+
+    pub fn pid(&self) -> &Pid {
+        &self.pid
+    }
+
+    /// The `process.wasm` entry it runs.
+    pub fn entry(&self) -> &str {
+        &self.entry
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Its messages, oldest first.
+    pub fn mailbox(&self) -> &Queue<Message> {
+        &self.mailbox
+    }
+
+    /// Its lifecycle events, oldest first.
+    pub fn events(&self) -> &Queue<Event> {
+        &self.events
+    }
+
+    pub(super) fn parent(&self) -> Option<Arc<Process>> {
+        self.parent.as_ref().and_then(Weak::upgrade)
+    }
+
+    pub(super) fn control(&self) -> MutexGuard<'_, Control> {
         self.control.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Orders the process to stop with `reason` (the first order wins). Returns false if
-    /// it had already ended.
-    pub fn kill(&self, reason: ExitReason) -> bool {
+    /// Orders the process to stop with `reason` (the first order wins). Returns false if it
+    /// had already ended.
+    pub(super) fn kill(&self, reason: ExitReason) -> bool {
         {
             let mut control = self.control();
             if control.exited {
@@ -95,7 +123,7 @@ impl Process {
     }
 
     /// Resolves with the kill reason once `kill` has been called.
-    pub async fn killed(&self) -> ExitReason {
+    pub(super) async fn killed(&self) -> ExitReason {
         loop {
             if let Some(reason) = self.control().kill.clone() {
                 return reason;

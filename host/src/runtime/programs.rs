@@ -1,38 +1,51 @@
 //! Programs: each `process.wasm` entry compiled once, checked against its entry (is it a
-//! component, does it match its hash, does it import only what its modules grant, does it
-//! export its method), and pre-instantiated so a spawn only allocates and runs.
+//! component, does it match its hash, are its modules known, does it import only what they
+//! grant, does it export its method), linked from the node's interface table, and
+//! pre-instantiated so a spawn only allocates and runs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
-use wasmtime::component::{Component, ComponentExportIndex, InstancePre, types::ComponentItem};
+use wasmtime::component::{
+    Component, ComponentExportIndex, InstancePre, Linker, types::ComponentItem,
+};
 
-use super::state::ProcessState;
-use crate::abi;
-use crate::app::{App, Diagnostic, Diagnostics, Grant, Module, ProcessEntry};
+use super::interfaces::{HostInterface, module_names, row_for};
+use super::store::ProcessState;
+use crate::app::{App, Diagnostic, Diagnostics, ProcessEntry};
 
 /// A compiled, linked process entry.
 pub struct Program {
+    /// The entry's id, shared by every process of it.
+    pub id: Arc<str>,
     pub entry: ProcessEntry,
     pub pre: InstancePre<ProcessState>,
     /// The export named by `method`, looked up once.
     pub method: ComponentExportIndex,
     pub sha256: String,
+    /// What the component imports (WIT interface names, with versions).
+    pub imports: Vec<String>,
 }
 
 /// Compiles and checks every process entry; all problems are reported together.
 pub fn compile_all(
     engine: &Engine,
     app: &App,
+    interfaces: &[HostInterface],
 ) -> Result<HashMap<String, Arc<Program>>, Diagnostics> {
     let mut problems = Diagnostics::default();
     let mut programs = HashMap::new();
     // Entries often share a component (with other limits or modules): compile it once.
     let mut compiled = HashMap::new();
     for entry in app.processes.values() {
-        match compile(engine, entry, &mut compiled) {
+        let unknown = unknown_modules(entry, interfaces);
+        if !unknown.is_empty() {
+            unknown.into_iter().for_each(|d| problems.push(d));
+            continue;
+        }
+        match compile(engine, entry, interfaces, &mut compiled) {
             Ok(program) => {
                 programs.insert(entry.id.clone(), Arc::new(program));
             }
@@ -46,9 +59,28 @@ pub fn compile_all(
     }
 }
 
+/// A diagnostic for every module the entry names that no interface is granted by.
+fn unknown_modules(entry: &ProcessEntry, interfaces: &[HostInterface]) -> Vec<Diagnostic> {
+    let known = module_names(interfaces);
+    entry
+        .modules
+        .iter()
+        .filter(|m| !known.contains(&m.name.as_str()))
+        .map(|m| {
+            Diagnostic::new(
+                &entry.origin.file,
+                format!("unknown module `{}` (known: {})", m.name, known.join(", ")),
+            )
+            .at(m.line)
+            .entry(entry.id.clone())
+        })
+        .collect()
+}
+
 fn compile(
     engine: &Engine,
     entry: &ProcessEntry,
+    interfaces: &[HostInterface],
     compiled: &mut HashMap<String, Component>,
 ) -> Result<Program, Diagnostic> {
     let problem = |message: String| {
@@ -99,23 +131,27 @@ fn compile(
     };
 
     let ty = component.component_type();
+    let mut imports = Vec::new();
     for (name, _) in ty.imports(engine) {
-        match Module::for_import(name) {
-            Grant::Always => {}
-            Grant::Module(module) if entry.modules.contains(&module) => {}
-            Grant::Module(module) => {
-                return Err(problem(format!(
-                    "the component imports `{name}`, but the entry's modules do not grant `{module}`"
-                ))
-                .hint(format!("add `{module}` to `modules` if this process should have it")));
-            }
-            Grant::Unknown => {
+        match row_for(interfaces, name) {
+            None => {
                 return Err(problem(format!(
                     "the component imports `{name}`, which wasmhost does not provide"
                 ))
                 .hint("a process may import the wasmhost:abi interfaces and WASI"));
             }
+            Some(row) => {
+                if let Some(module) = row.module
+                    && !entry.grants(module)
+                {
+                    return Err(problem(format!(
+                        "the component imports `{name}`, but the entry's modules do not grant `{module}`"
+                    ))
+                    .hint(format!("add `{module}` to `modules` if this process should have it")));
+                }
+            }
         }
+        imports.push(name.to_string());
     }
 
     let method = entry.method.as_str();
@@ -135,18 +171,36 @@ fn compile(
         )));
     };
 
-    let linker = abi::linker(engine, &entry.modules)
+    let linker = linker(engine, entry, interfaces)
         .map_err(|err| problem(format!("cannot set up the host interfaces: {err:#}")))?;
     let pre = linker
         .instantiate_pre(&component)
         .map_err(|err| problem(format!("cannot link the component: {err:#}")))?;
 
     Ok(Program {
+        id: Arc::from(entry.id.as_str()),
         entry: entry.clone(),
         pre,
         method,
         sha256,
+        imports,
     })
+}
+
+/// A linker with every interface the entry is granted, and those every process has.
+fn linker(
+    engine: &Engine,
+    entry: &ProcessEntry,
+    interfaces: &[HostInterface],
+) -> wasmtime::Result<Linker<ProcessState>> {
+    let mut linker = Linker::new(engine);
+    for row in interfaces {
+        let granted = row.module.is_none_or(|module| entry.grants(module));
+        if let (true, Some(link)) = (granted, row.link) {
+            link(&mut linker)?;
+        }
+    }
+    Ok(linker)
 }
 
 enum WasmKind {

@@ -1,20 +1,21 @@
 //! The task that runs one process: a fresh store, an instance from the program's
 //! `InstancePre`, the entry point called with the spawn arguments, and the exit reason
-//! worked out from however that ended.
+//! worked out from however that ended — a kill and a panic in the host included.
 
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, PoolConcurrencyLimitError, Store, Trap, UpdateDeadline};
-use wasmtime_wasi::WasiCtx;
+use futures::FutureExt;
+use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 
-use super::Node;
-use super::engine::EPOCH_TICK;
-use super::exit::ExitReason;
+use super::ExitReason;
+use super::node::Node;
 use super::process::Process;
 use super::programs::Program;
-use super::state::ProcessState;
-use super::stderr::StderrTail;
+use super::store::{ProcessState, new_store};
+use super::table::PoolSlot;
 
 type EntryPoint = (Result<Vec<u8>, String>,);
 
@@ -23,68 +24,50 @@ pub(super) async fn run(
     program: Arc<Program>,
     process: Arc<Process>,
     args: Vec<Vec<u8>>,
+    slot: PoolSlot,
 ) {
     let mut store = new_store(&node.engine, &node, &process);
-    let reason = tokio::select! {
-        // A kill wins over a guest that is still running: dropping the call future
-        // unwinds the guest wherever it is (running wasm yields at every epoch).
-        biased;
-        reason = process.killed() => reason,
-        reason = execute(&mut store, &program, args) => reason,
+    let body = async {
+        tokio::select! {
+            // A kill wins over a guest that is still running: dropping the call future
+            // unwinds the guest wherever it is (running wasm yields at every epoch).
+            biased;
+            reason = process.killed() => reason,
+            reason = execute(&mut store, &program, args) => reason,
+        }
     };
-    tracing::debug!(pid = %process.pid, entry = %process.entry, %reason, "process exited");
-    node.exited(&process, reason);
+    report_exit(&node, &process, body).await;
     // The instance is torn down (its memory reset for the next spawn) only after the exit
-    // is reported: monitors and links need not wait for it.
+    // is reported: monitors and links need not wait for it. Its pool slot goes with it.
     drop(store);
+    drop(slot);
 }
 
-/// A fresh store for one process: its WASI context (stderr kept for panic messages unless
-/// it owns the terminal), its limits, and the epoch callback that preempts it. `engine` is
-/// the node's, except in the benchmark that compares it with wasmtime's defaults.
-pub fn new_store(engine: &Engine, node: &Arc<Node>, process: &Arc<Process>) -> Store<ProcessState> {
-    let on_terminal = node.terminal.is_bound_to(process.pid.id);
-    let mut wasi = WasiCtx::builder();
-    let stderr = if on_terminal {
-        wasi.inherit_stdout().inherit_stderr();
-        None
+/// Runs `body` to the process's exit reason and reports the exit. If the host panics while
+/// running the process (a bug in a host interface, say), the exit is still reported, as
+/// `trap: host panic: …`: a process never leaves its names, monitors, links or the terminal
+/// behind.
+pub(super) async fn report_exit(
+    node: &Node,
+    process: &Process,
+    body: impl Future<Output = ExitReason>,
+) {
+    let reason = match AssertUnwindSafe(body).catch_unwind().await {
+        Ok(reason) => reason,
+        Err(panic) => ExitReason::Trap(format!("host panic: {}", panic_text(&*panic))),
+    };
+    tracing::debug!(pid = %process.pid(), entry = %process.entry(), %reason, "process exited");
+    node.exited(process, reason);
+}
+
+fn panic_text(panic: &(dyn Any + Send)) -> &str {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text
     } else {
-        let tail = StderrTail::default();
-        wasi.stderr(tail.clone());
-        Some(tail)
-    };
-    let state = ProcessState {
-        node: node.clone(),
-        me: process.clone(),
-        wasi: wasi.build(),
-        table: ResourceTable::new(),
-        stderr,
-        limit_broken: None,
-        cpu_ticks: 0,
-    };
-    let mut store = Store::new(engine, state);
-    store.limiter(|state| state);
-    let cpu_ticks = process
-        .limits
-        .cpu
-        .map(|cpu| (cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64);
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |mut store| {
-        let state = store.data_mut();
-        state.cpu_ticks += 1;
-        if let Some(limit) = cpu_ticks
-            && state.cpu_ticks > limit
-        {
-            let message = format!(
-                "cpu: ran for more than {} ms",
-                limit * EPOCH_TICK.as_millis() as u64
-            );
-            state.limit_broken = Some(message.clone());
-            return Err(wasmtime::Error::msg(message));
-        }
-        Ok(UpdateDeadline::Yield(1))
-    });
-    store
+        "(no message)"
+    }
 }
 
 /// Instantiates the program in `store` and calls its entry point with the spawn arguments.
@@ -109,16 +92,18 @@ async fn execute(
     }
 }
 
-/// Names a failed call: a broken limit, a trap (with the panic message if there was
-/// one), or an error from instantiation or the host.
+/// Names a failed call: a broken limit, a trap (with the panic message if there was one),
+/// or an error from instantiation or the host.
 fn failure(err: wasmtime::Error, state: &mut ProcessState) -> ExitReason {
-    if let Some(message) = state.limit_broken.take() {
+    if let Some(message) = state.take_limit_broken() {
         return ExitReason::Limit(message);
     }
+    // Spawns reserve their pool slot, so only a component with more memories or tables than
+    // a slot holds gets here.
     if let Some(full) = err.downcast_ref::<PoolConcurrencyLimitError>() {
         return ExitReason::Limit(format!("processes: the node's pool is full ({full})"));
     }
-    let panic = state.stderr.as_ref().and_then(StderrTail::panic_message);
+    let panic = state.panic_message();
     if let Some(trap) = err.downcast_ref::<Trap>() {
         return ExitReason::Trap(match panic {
             Some(panic) => format!("panicked at {panic} ({trap})"),
@@ -126,4 +111,71 @@ fn failure(err: wasmtime::Error, state: &mut ProcessState) -> ExitReason {
         });
     }
     ExitReason::Trap(format!("{err:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::App;
+    use crate::runtime::process::Process;
+    use crate::runtime::{Event, Pid};
+
+    /// A node without programs, and a process registered in it by hand.
+    fn node_with(names: &[&str]) -> (Arc<Node>, Arc<Process>) {
+        let node = Node::builder(App::default()).build().expect("a node");
+        let process = test_process(&node);
+        for name in names {
+            node.register(&process, name).expect("registered");
+        }
+        (node, process)
+    }
+
+    fn test_process(node: &Arc<Node>) -> Arc<Process> {
+        let id = node.table.next_id();
+        let process = Arc::new(Process::new(
+            Pid::new("test:host", id),
+            Arc::from("test:entry"),
+            node.defaults.clone(),
+            None,
+        ));
+        node.table.insert(process.clone());
+        process
+    }
+
+    #[tokio::test]
+    async fn a_host_panic_while_running_a_process_still_reports_its_exit() {
+        let (node, process) = node_with(&["holder"]);
+        let watcher = test_process(&node);
+        node.monitor(&watcher, process.pid());
+        let (tx, exit) = tokio::sync::oneshot::channel();
+        process.control().on_exit = Some(tx);
+
+        let task = {
+            let (node, process) = (node.clone(), process.clone());
+            tokio::spawn(async move {
+                report_exit(&node, &process, async {
+                    panic!("a bug in a host interface")
+                })
+                .await
+            })
+        };
+        task.await.expect("the task itself does not fail");
+
+        let reason = ExitReason::Trap("host panic: a bug in a host interface".into());
+        assert_eq!(exit.await.expect("reported"), reason);
+        assert_eq!(
+            reason.to_string(),
+            "trap: host panic: a bug in a host interface"
+        );
+        assert!(!node.is_alive(process.pid()), "it left the process table");
+        assert_eq!(node.lookup("holder"), None, "its name is free");
+        assert_eq!(
+            watcher.events().pop(),
+            Some(Event::Exit {
+                from: process.pid().clone(),
+                reason
+            }),
+            "its monitor heard"
+        );
+    }
 }

@@ -48,8 +48,8 @@ async fn main(_: ()) -> Result<i32, process::registry::RegisterError> {
         select! {
             event = events.recv() => {
                 match event {
-                    Event::Exit { from, result } => {
-                        logger::info("worker exited", fields! { from, result });
+                    Event::Exit { from, reason } => {
+                        logger::info("worker exited", fields! { from, result: reason });
                     }
                     // Asked to stop (e.g. on shutdown): stop cleanly.
                     Event::Cancel { .. } => return Ok(0),

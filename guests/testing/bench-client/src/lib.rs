@@ -44,7 +44,7 @@ async fn main((mode, n): (String, u32)) -> Result<Vec<u64>, String> {
                 let child = process::spawn_monitored("app:child", "app:processes", ("return", ""))
                     .map_err(|e| e.to_string())?;
                 match events.recv().await {
-                    Event::Exit { from, result } if from == child && result.is_normal() => {}
+                    Event::Exit { from, reason } if from == child && reason.is_normal() => {}
                     other => return Err(format!("unexpected event {other:?}")),
                 }
                 round_trips.push(start.elapsed().as_nanos() as u64);

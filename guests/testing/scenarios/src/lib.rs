@@ -47,7 +47,7 @@ async fn main((scenario, arg): (String, String)) -> Result<payload::Value, Strin
             let child =
                 process::spawn_monitored(CHILD, HOST, (mode, value)).map_err(|e| e.to_string())?;
             match events.recv().await {
-                Event::Exit { from, result } if from == child => encode(&result),
+                Event::Exit { from, reason } if from == child => encode(&reason),
                 other => return Err(format!("unexpected event {other:?}")),
             }
         }
@@ -134,9 +134,9 @@ async fn main((scenario, arg): (String, String)) -> Result<payload::Value, Strin
             );
             let mut results = std::collections::BTreeMap::new();
             while results.len() < 2 {
-                if let Event::Exit { from, result } = events.recv().await {
+                if let Event::Exit { from, reason } = events.recv().await {
                     let who = if from == polite { "polite" } else { "stubborn" };
-                    results.insert(who, result);
+                    results.insert(who, reason);
                 }
             }
             encode(&results)
@@ -147,7 +147,7 @@ async fn main((scenario, arg): (String, String)) -> Result<payload::Value, Strin
             let child = process::spawn_linked(CHILD, HOST, ("error", "linked failure"))
                 .map_err(|e| e.to_string())?;
             match events.recv().await {
-                Event::LinkDown { from, result } if from == child => encode(&result),
+                Event::LinkDown { from, reason } if from == child => encode(&reason),
                 other => return Err(format!("unexpected event {other:?}")),
             }
         }
@@ -219,7 +219,7 @@ fn spawn(args: (&str, &str)) -> Result<Pid, String> {
 }
 
 fn send<T: Serialize>(
-    to: impl Into<process::Dest>,
+    to: impl Into<process::Destination>,
     topic: &str,
     payload: &T,
 ) -> Result<(), String> {
@@ -235,7 +235,7 @@ fn outcome(sent: Result<(), process::SendError>, pid: &Pid, name: &str) -> Strin
 }
 
 /// Cancels a monitored `wait-cancel` child and waits for its EXIT.
-async fn stop(child: &Pid, events: &process::Events) {
+async fn stop(child: &Pid, events: &process::EventStream) {
     process::cancel(child, "done", std::time::Duration::from_secs(5));
     loop {
         if let Event::Exit { from, .. } = events.recv().await
@@ -246,7 +246,7 @@ async fn stop(child: &Pid, events: &process::Events) {
     }
 }
 
-async fn reply(inbox: &process::Inbox) -> String {
+async fn reply(inbox: &process::Mailbox) -> String {
     let msg = inbox.recv().await;
     msg.payload().unwrap_or_else(|e| e.to_string())
 }

@@ -1,26 +1,42 @@
-//! Payloads are CBOR (RFC 8949). The host decodes them only to show them to people.
+//! Payloads: one value encoded as CBOR (RFC 8949). Self-describing, so the host can show a
+//! payload in a log line and any language can decode it.
 
 use ciborium::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-/// Encodes a value as a payload.
-pub fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
+/// Encodes `value` as a payload. A value serde cannot represent in CBOR at all is encoded as
+/// null rather than lost silently in the middle of a message.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     let mut bytes = Vec::new();
-    // Writing into a Vec cannot fail for the plain values the host encodes.
-    let _ = ciborium::into_writer(value, &mut bytes);
+    if ciborium::into_writer(value, &mut bytes).is_err() {
+        bytes = vec![0xf6];
+    }
     bytes
 }
 
+/// Decodes a payload into `T`.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    ciborium::from_reader(bytes).map_err(|err| DecodeError(err.to_string()))
+}
+
+/// A payload that is not the expected type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot decode payload: {0}")]
+pub struct DecodeError(pub String);
+
 /// The payload as an integer, if it is one.
 pub fn as_integer(payload: &[u8]) -> Option<i64> {
-    match ciborium::from_reader::<Value, _>(payload).ok()? {
+    match decode::<Value>(payload).ok()? {
         Value::Integer(n) => i64::try_from(n).ok(),
         _ => None,
     }
 }
 
-/// A one-line rendering for logs: strings bare, maps as `{k: v}`, bytes as hex.
+/// A one-line rendering for people: strings bare at the top and quoted inside, maps as
+/// `{k: v}`, bytes as hex.
 pub fn display(payload: &[u8]) -> String {
-    match ciborium::from_reader::<Value, _>(payload) {
+    match decode::<Value>(payload) {
         Ok(value) => render(&value, true),
         Err(_) => format!("<{} bytes, not CBOR>", payload.len()),
     }

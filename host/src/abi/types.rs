@@ -1,9 +1,19 @@
-//! Conversions between the runtime's types and the generated WIT types.
+//! `wasmhost:abi/types`: the shared types, and their conversions to and from the runtime's.
 
 use std::sync::Arc;
 
+use wasmtime::component::Linker;
+
+use super::HasProcess;
 use super::bindings::types::{self as wit, Exit};
-use crate::runtime::{Event, ExitReason, Pid};
+use crate::runtime::{Event, ExitReason, Pid, ProcessCtxView, ProcessView};
+
+/// The interface has no functions; linking it makes its types available to the others.
+pub fn add_to_linker<T: ProcessView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasProcess>(linker, T::process)
+}
+
+impl wit::Host for ProcessCtxView<'_> {}
 
 pub fn pid_to_wit(pid: &Pid) -> wit::Pid {
     wit::Pid {
@@ -42,6 +52,6 @@ pub fn event_to_wit(event: Event) -> wit::Event {
             from: pid_to_wit(&from),
             reason: reason_to_wit(reason),
         }),
-        Event::Cancel(reason) => wit::Event::Cancel(reason),
+        Event::Cancel { reason } => wit::Event::Cancel(reason),
     }
 }

@@ -1,0 +1,248 @@
+//! The registry's schema: the kinds of entry, and for each kind one struct that declares the
+//! fields it takes. Parsing, the "unknown field" and "does not apply" diagnostics, and the
+//! README's table of kinds all follow from these structs (a unit test holds the README to
+//! them), so they cannot drift apart.
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, Visitor};
+use serde_saphyr::Spanned;
+
+/// The kinds of entry a registry knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A WebAssembly component and what it may do.
+    ProcessWasm,
+    /// A scheduling domain with default limits for its processes.
+    ProcessHost,
+    /// Binds one process at a time to the terminal.
+    TerminalHost,
+    /// A supervised instance of a process entry on a host.
+    ProcessService,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [
+        Kind::ProcessWasm,
+        Kind::ProcessHost,
+        Kind::TerminalHost,
+        Kind::ProcessService,
+    ];
+
+    /// The name written in `kind:`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::ProcessWasm => "process.wasm",
+            Kind::ProcessHost => "process.host",
+            Kind::TerminalHost => "terminal.host",
+            Kind::ProcessService => "process.service",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The fields an entry of this kind takes besides `name` and `kind`, in the order its
+    /// schema struct declares them.
+    pub fn fields(self) -> Vec<&'static str> {
+        let all = match self {
+            Kind::ProcessWasm => field_names::<ProcessWasmFields>(),
+            Kind::ProcessHost => field_names::<ProcessHostFields>(),
+            Kind::TerminalHost => field_names::<TerminalHostFields>(),
+            Kind::ProcessService => field_names::<ProcessServiceFields>(),
+        };
+        all.iter()
+            .copied()
+            .filter(|f| !matches!(*f, "name" | "kind"))
+            .collect()
+    }
+
+    /// The names of all kinds, for hints.
+    pub fn names() -> String {
+        Kind::ALL.map(Kind::name).join(", ")
+    }
+}
+
+/// `process.wasm`: a component, what it may import, and its limits.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessWasmFields {
+    pub name: Spanned<String>,
+    /// Read by the parser's first pass, which chose this struct.
+    #[serde(rename = "kind")]
+    _kind: IgnoredAny,
+    /// The component file, relative to the YAML file (`file://` optional).
+    pub source: Option<Spanned<String>>,
+    /// The exported function to call (default `main`).
+    pub method: Option<Spanned<String>>,
+    /// The modules (host interfaces) the process is granted.
+    pub modules: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `sha256:<hex>` the component must match.
+    pub hash: Option<Spanned<String>>,
+    pub limits: Option<Spanned<RawLimits>>,
+}
+
+/// `process.host`: a scheduling domain.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessHostFields {
+    pub name: Spanned<String>,
+    /// Read by the parser's first pass, which chose this struct.
+    #[serde(rename = "kind")]
+    _kind: IgnoredAny,
+    /// Threads of its own for its processes (default: the node's shared threads).
+    pub workers: Option<Spanned<u32>>,
+    /// Default limits of the processes on it.
+    pub limits: Option<Spanned<RawLimits>>,
+    pub lifecycle: Option<Spanned<HostLifecycle>>,
+}
+
+/// `terminal.host`: the terminal, bound to one process at a time.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalHostFields {
+    pub name: Spanned<String>,
+    /// Read by the parser's first pass, which chose this struct.
+    #[serde(rename = "kind")]
+    _kind: IgnoredAny,
+    pub lifecycle: Option<Spanned<HostLifecycle>>,
+}
+
+/// `process.service`: a supervised instance of a process entry.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessServiceFields {
+    pub name: Spanned<String>,
+    /// Read by the parser's first pass, which chose this struct.
+    #[serde(rename = "kind")]
+    _kind: IgnoredAny,
+    /// The `process.wasm` entry to run.
+    pub process: Option<Spanned<String>>,
+    /// The `process.host` to run it on.
+    pub host: Option<Spanned<String>>,
+    /// Values passed to the entry point, one payload each.
+    pub args: Option<Spanned<Vec<ciborium::Value>>>,
+    pub lifecycle: Option<Spanned<ServiceLifecycle>>,
+}
+
+/// Per-process limits; sizes like `"64MiB"`, durations like `"30s"`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub memory: Option<Spanned<String>>,
+    pub cpu: Option<Spanned<String>>,
+    pub mailbox: Option<Spanned<u64>>,
+    pub message_size: Option<Spanned<String>>,
+    pub children: Option<Spanned<u64>>,
+}
+
+/// A host's lifecycle: hosts start with the node, so only `auto_start: true` is meaningful.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostLifecycle {
+    pub auto_start: Option<Spanned<bool>>,
+}
+
+/// A service's lifecycle.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceLifecycle {
+    pub auto_start: Option<Spanned<bool>>,
+    pub requires: Option<Vec<Spanned<String>>>,
+    /// Not supported yet (it needs a readiness signal); refused with a diagnostic.
+    pub start_timeout: Option<Spanned<String>>,
+    pub stop_timeout: Option<Spanned<String>>,
+    pub stable_threshold: Option<Spanned<String>>,
+    pub restart: Option<Spanned<RawRestart>>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRestart {
+    pub initial_delay: Option<Spanned<String>>,
+    pub max_delay: Option<Spanned<String>>,
+    pub backoff_factor: Option<Spanned<f64>>,
+    pub jitter: Option<Spanned<f64>>,
+    pub max_attempts: Option<Spanned<u32>>,
+}
+
+/// The fields a derived `Deserialize` struct declares, read by asking it to deserialize
+/// from a deserializer that only records what it is asked for.
+fn field_names<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(FieldNames(&mut fields));
+    fields
+}
+
+struct FieldNames<'a>(&'a mut &'static [&'static str]);
+
+impl<'de> Deserializer<'de> for FieldNames<'_> {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(de::Error::custom("only structs are read"))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        *self.0 = fields;
+        Err(de::Error::custom("fields read"))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_lists_the_fields_its_struct_declares() {
+        assert_eq!(
+            Kind::ProcessWasm.fields(),
+            ["source", "method", "modules", "hash", "limits"]
+        );
+        assert_eq!(
+            Kind::ProcessHost.fields(),
+            ["workers", "limits", "lifecycle"]
+        );
+        assert_eq!(Kind::TerminalHost.fields(), ["lifecycle"]);
+        assert_eq!(
+            Kind::ProcessService.fields(),
+            ["process", "host", "args", "lifecycle"]
+        );
+    }
+
+    /// The README's registry table has a row per kind whose second column lists its fields:
+    /// it must say exactly what the schema takes.
+    #[test]
+    fn the_readme_table_of_kinds_matches_the_schema() {
+        let readme = include_str!("../../../README.md");
+        for kind in Kind::ALL {
+            let prefix = format!("| `{}` |", kind.name());
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&prefix))
+                .unwrap_or_else(|| panic!("README.md has no row for {}", kind.name()));
+            let column = row[prefix.len()..].split('|').next().unwrap_or_default();
+            let listed: Vec<&str> = column
+                .split(',')
+                .map(|f| f.trim().trim_matches('`'))
+                .filter(|f| !f.is_empty())
+                .collect();
+            assert_eq!(
+                listed,
+                kind.fields(),
+                "the README's row for {}",
+                kind.name()
+            );
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! How a node is sized: its process pool, the largest memory a process may have, how often
+//! running guests yield, its threads, and the limits a process gets when neither its entry
+//! nor its host sets them. Read from `[node]` in `wasmhost.toml`, overridable by flags.
+
+use std::time::Duration;
+
+use crate::app::{LimitOverrides, NodeSettings, values::show_size};
+
+use super::limits::Limits;
+
+/// A node's sizes. `NodeConfig::default()` is what `wasmhost` uses unless told otherwise.
+///
+/// ```
+/// use wasmhost::runtime::NodeConfig;
+///
+/// let config = NodeConfig { max_processes: 2, ..NodeConfig::default() };
+/// config.validate().unwrap();
+/// assert_eq!(config.default_limits().children, 2);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeConfig {
+    /// Processes alive at once: the size of the instance pool. A spawn beyond it is refused.
+    pub max_processes: u32,
+    /// The largest linear memory any process may have: the size of a pool slot. No limit in
+    /// the registry may exceed it.
+    pub max_memory: u64,
+    /// How long a guest runs before it yields to the others (epoch interruption), and the
+    /// unit of CPU accounting.
+    pub epoch_tick: Duration,
+    /// Threads shared by the processes of hosts without `workers` of their own (`None`: one
+    /// per core). `wasmhost run` sizes its async runtime with it.
+    pub workers: Option<usize>,
+    /// Limits for every process whose entry and host set none (`[node.limits]`).
+    pub limits: LimitOverrides,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            max_processes: 10_000,
+            max_memory: 64 << 20,
+            epoch_tick: Duration::from_millis(10),
+            workers: None,
+            limits: LimitOverrides::default(),
+        }
+    }
+}
+
+/// A node setting that cannot be honoured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{setting}`: {message}")]
+pub struct ConfigError {
+    /// The setting as written in `[node]` (`max_memory`, `limits.children`, …).
+    pub setting: &'static str,
+    pub message: String,
+}
+
+/// A process's linear memory is allocated in 64 KiB pages.
+const WASM_PAGE: u64 = 64 << 10;
+
+/// The most processes a pool is sized for: past this, its reservation of address space
+/// (pool slots and fiber stacks) outgrows what a 64-bit process can map.
+pub const MAX_PROCESSES: u32 = 1 << 22;
+
+impl NodeConfig {
+    /// `self` with the settings of `[node]` applied.
+    pub fn with_settings(mut self, settings: &NodeSettings) -> Self {
+        if let Some(n) = settings.max_processes {
+            self.max_processes = n;
+        }
+        if let Some(size) = settings.max_memory {
+            self.max_memory = size;
+        }
+        if let Some(tick) = settings.epoch_tick {
+            self.epoch_tick = tick;
+        }
+        if settings.workers.is_some() {
+            self.workers = settings.workers;
+        }
+        self.limits = settings.limits.or(&self.limits);
+        self
+    }
+
+    /// Checks that the node can be built as configured.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |setting, message: String| Err(ConfigError { setting, message });
+        if !(1..=MAX_PROCESSES).contains(&self.max_processes) {
+            return fail(
+                "max_processes",
+                format!(
+                    "{} is not between 1 and {MAX_PROCESSES}",
+                    self.max_processes
+                ),
+            );
+        }
+        if !(WASM_PAGE..=4 << 30).contains(&self.max_memory) {
+            return fail(
+                "max_memory",
+                format!(
+                    "{} is not between 64 KiB (one page) and 4 GiB (a 32-bit memory)",
+                    show_size(self.max_memory)
+                ),
+            );
+        }
+        if !(Duration::from_millis(1)..=Duration::from_secs(1)).contains(&self.epoch_tick) {
+            return fail(
+                "epoch_tick",
+                format!("{:?} is not between 1ms and 1s", self.epoch_tick),
+            );
+        }
+        if self.workers == Some(0) {
+            return fail("workers", "must be at least 1".into());
+        }
+        let limits = &self.limits;
+        if let Some(memory) = limits.memory.filter(|&m| m > self.max_memory) {
+            return fail(
+                "limits.memory",
+                format!(
+                    "{} is more than `max_memory`, {}: no pool slot is that large",
+                    show_size(memory),
+                    show_size(self.max_memory)
+                ),
+            );
+        }
+        if let Some(children) = limits
+            .children
+            .filter(|&c| c > u64::from(self.max_processes))
+        {
+            return fail(
+                "limits.children",
+                format!(
+                    "{children} is more than `max_processes`, {}",
+                    self.max_processes
+                ),
+            );
+        }
+        if limits.mailbox == Some(0) {
+            return fail("limits.mailbox", "must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The limits of a process whose entry and host set none.
+    pub fn default_limits(&self) -> Limits {
+        let set = &self.limits;
+        Limits {
+            memory: set.memory.unwrap_or(self.max_memory),
+            cpu: set.cpu,
+            mailbox: set.mailbox.unwrap_or(100_000),
+            message_size: set.message_size.unwrap_or(8 << 20),
+            children: set.children.unwrap_or(u64::from(self.max_processes)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_eq!(NodeConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_limit_the_pool_cannot_give_is_an_error_not_a_silent_cut() {
+        let mut config = NodeConfig::default();
+        config.limits.memory = Some(128 << 20);
+        let err = config.validate().expect_err("128 MiB > 64 MiB");
+        assert_eq!(
+            err.to_string(),
+            "`limits.memory`: 128.0 MiB is more than `max_memory`, 64.0 MiB: no pool slot is that large"
+        );
+        let mut config = NodeConfig::default();
+        config.limits.children = Some(20_000);
+        assert_eq!(
+            config.validate().map_err(|e| e.setting),
+            Err("limits.children")
+        );
+    }
+
+    #[test]
+    fn settings_override_the_defaults() {
+        let settings = NodeSettings {
+            max_processes: Some(50),
+            epoch_tick: Some(Duration::from_millis(5)),
+            ..NodeSettings::default()
+        };
+        let config = NodeConfig::default().with_settings(&settings);
+        assert_eq!(config.max_processes, 50);
+        assert_eq!(config.epoch_tick, Duration::from_millis(5));
+        assert_eq!(config.max_memory, 64 << 20);
+        assert_eq!(config.default_limits().children, 50);
+    }
+}

@@ -1,0 +1,106 @@
+//! A process acting on the node: everything a host interface does on behalf of the process
+//! that called it goes through here, so what one process may do to others is decided in one
+//! place.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::node::Node;
+use super::process::Process;
+use super::spawn::{SpawnOptions, Watch};
+use super::{Destination, ExitReason, Pid, RegisterError, SendError, SpawnError};
+use crate::terminal::Terminal;
+
+/// The calling process and its node.
+pub struct ProcessCtx {
+    node: Arc<Node>,
+    me: Arc<Process>,
+}
+
+impl ProcessCtx {
+    pub(super) fn new(node: Arc<Node>, me: Arc<Process>) -> Self {
+        ProcessCtx { node, me }
+    }
+
+    pub fn pid(&self) -> &Pid {
+        self.me.pid()
+    }
+
+    /// The `process.wasm` entry this process runs.
+    pub fn entry(&self) -> &str {
+        self.me.entry()
+    }
+
+    /// This process, for handles to its mailbox and events.
+    pub fn process(&self) -> &Arc<Process> {
+        &self.me
+    }
+
+    /// The terminal, if this process is bound to it.
+    pub fn terminal(&self) -> Option<&Terminal> {
+        let terminal = &self.node.terminal;
+        terminal.is_bound_to(self.pid().id).then_some(&**terminal)
+    }
+
+    pub fn send(&self, to: &Destination, topic: String, payload: Vec<u8>) -> Result<(), SendError> {
+        self.node.send(Some(self.pid()), to, topic, payload)
+    }
+
+    /// Spawns a child of this process, counted against its `children` limit.
+    pub fn spawn(
+        &self,
+        entry: String,
+        host: String,
+        args: Vec<Vec<u8>>,
+        watch: Watch,
+    ) -> Result<Pid, SpawnError> {
+        let options = SpawnOptions::new(entry, host)
+            .args(args)
+            .child_of(&self.me, watch);
+        self.node.spawn(options)
+    }
+
+    pub fn monitor(&self, target: &Pid) {
+        self.node.monitor(&self.me, target);
+    }
+
+    pub fn unmonitor(&self, target: &Pid) {
+        self.node.unmonitor(&self.me, target);
+    }
+
+    pub fn link(&self, target: &Pid) {
+        self.node.link(&self.me, target);
+    }
+
+    pub fn unlink(&self, target: &Pid) {
+        self.node.unlink(&self.me, target);
+    }
+
+    /// Whether abnormal exits of linked processes arrive as events instead of ending this
+    /// one.
+    pub fn trap_links(&self, enabled: bool) {
+        self.me.control().trap_links = enabled;
+    }
+
+    /// Ends `target` at once; its reason names this process.
+    pub fn terminate(&self, target: &Pid) -> bool {
+        let by = self.pid().to_string();
+        self.node.terminate(target, ExitReason::Killed(by))
+    }
+
+    pub fn cancel(&self, target: &Pid, reason: String, grace: Duration) -> bool {
+        self.node.cancel(target, reason, grace)
+    }
+
+    pub fn register(&self, name: &str) -> Result<(), RegisterError> {
+        self.node.register(&self.me, name)
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<Pid> {
+        self.node.lookup(name)
+    }
+
+    pub fn unregister(&self, name: &str) -> bool {
+        self.node.unregister(&self.me, name)
+    }
+}

@@ -1,0 +1,81 @@
+//! Registered names: node-wide, one holder each, released when the holder exits.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use super::node::Node;
+use super::process::Process;
+use super::{Pid, RegisterError};
+
+/// The longest name a process may register, in bytes.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// Name → id of the holder.
+#[derive(Default)]
+pub(super) struct Names(Mutex<HashMap<String, u64>>);
+
+impl Names {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Node {
+    /// Registers `name` for `process`. Registering a name it holds already succeeds.
+    pub(super) fn register(&self, process: &Process, name: &str) -> Result<(), RegisterError> {
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            return Err(RegisterError::Invalid(format!(
+                "a name must be 1 to {MAX_NAME_LEN} bytes, not {}",
+                name.len()
+            )));
+        }
+        let id = process.pid().id;
+        let mut names = self.names.lock();
+        match names.get(name) {
+            Some(&holder) if holder == id => return Ok(()),
+            // A holder that is gone but not yet cleaned up does not block the name.
+            Some(&holder) => {
+                if let Some(holder) = self.table.get(holder) {
+                    return Err(RegisterError::Taken(holder.pid().clone()));
+                }
+            }
+            None => {}
+        }
+        names.insert(name.to_string(), id);
+        process.control().names.push(name.to_string());
+        Ok(())
+    }
+
+    /// The live process registered as `name`.
+    pub fn lookup(&self, name: &str) -> Option<Pid> {
+        let id = *self.names.lock().get(name)?;
+        self.table.get(id).map(|p| p.pid().clone())
+    }
+
+    /// The id of the holder of `name`, live or not yet cleaned up.
+    pub(super) fn holder(&self, name: &str) -> Option<u64> {
+        self.names.lock().get(name).copied()
+    }
+
+    /// Releases `name` if `process` holds it.
+    pub(super) fn unregister(&self, process: &Process, name: &str) -> bool {
+        let id = process.pid().id;
+        let mut names = self.names.lock();
+        if names.get(name) != Some(&id) {
+            return false;
+        }
+        names.remove(name);
+        process.control().names.retain(|n| n != name);
+        true
+    }
+
+    /// Releases the names an exited process held.
+    pub(super) fn release_names(&self, id: u64, held: Vec<String>) {
+        let mut names = self.names.lock();
+        for name in held {
+            if names.get(&name) == Some(&id) {
+                names.remove(&name);
+            }
+        }
+    }
+}

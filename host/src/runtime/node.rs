@@ -1,0 +1,236 @@
+//! The node: the compiled programs, the hosts, and every live process — built once from an
+//! app, a configuration and a table of host interfaces. Each concern has its own file and,
+//! where it needs one, its own lock: the process table (`table`), names (`names`), links and
+//! monitors (`links`, under each process's own lock), spawning (`spawn`), messages (`send`),
+//! stop orders (`signals`) and the exit protocol (`exit`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::runtime::{Handle, Runtime};
+use wasmtime::Engine;
+
+use super::config::{ConfigError, NodeConfig};
+use super::interfaces::HostInterface;
+use super::limits::{Limits, check_against_pool};
+use super::names::Names;
+use super::programs::{Program, compile_all};
+use super::table::ProcessTable;
+use super::{Pid, engine};
+use crate::app::{App, Diagnostics, LimitOverrides};
+use crate::terminal::Terminal;
+
+/// One wasmhost node. Built with [`Node::builder`].
+pub struct Node {
+    pub(super) config: NodeConfig,
+    pub(super) engine: Engine,
+    pub(super) app: Arc<App>,
+    pub(super) programs: HashMap<String, Arc<Program>>,
+    pub(super) hosts: HashMap<String, Host>,
+    pub(super) defaults: Limits,
+    pub(super) table: ProcessTable,
+    pub(super) names: Names,
+    pub(super) terminal: Arc<Terminal>,
+    /// Where the processes of hosts without threads of their own run.
+    pub(super) shared: Option<Handle>,
+}
+
+/// A host entry as the node runs it.
+pub(super) struct Host {
+    /// The host's id, shared by the pids of its processes.
+    pub id: Arc<str>,
+    pub limits: LimitOverrides,
+    /// A `terminal.host`: spawning binds the terminal.
+    pub terminal: bool,
+    /// Threads of its own (`workers`), if it has them.
+    pub runtime: Option<Runtime>,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        // A runtime dropped inside async code would block on its threads; let them go.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Why a node could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A node setting cannot be honoured.
+    #[error("invalid node setting {0}")]
+    Config(#[from] ConfigError),
+    /// The registry or its components have problems, each with its file and line.
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    /// The engine or a host's threads could not be set up.
+    #[error("cannot start the node: {0:#}")]
+    Engine(anyhow::Error),
+}
+
+/// Builds a [`Node`]: an app, its configuration, the host interfaces processes may be
+/// granted, and the terminal.
+///
+/// ```no_run
+/// # async fn example(app: wasmhost::app::App) -> Result<(), wasmhost::runtime::StartError> {
+/// use wasmhost::runtime::{Node, NodeConfig, SpawnOptions};
+///
+/// let node = Node::builder(app)
+///     .config(NodeConfig { max_processes: 1_000, ..NodeConfig::default() })
+///     .interfaces(wasmhost::abi::INTERFACES)
+///     .build()?;
+/// let (exit, exited) = tokio::sync::oneshot::channel();
+/// let pid = node
+///     .spawn(SpawnOptions::new("app:worker", "app:processes").on_exit(exit))
+///     .expect("spawned");
+/// println!("{pid} ended: {:?}", exited.await);
+/// # Ok(())
+/// # }
+/// ```
+pub struct NodeBuilder {
+    app: App,
+    config: NodeConfig,
+    interfaces: Vec<HostInterface>,
+    terminal: Option<Arc<Terminal>>,
+    runtime: Option<Handle>,
+}
+
+impl NodeBuilder {
+    /// The node's sizes (default: [`NodeConfig::default`]).
+    pub fn config(mut self, config: NodeConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Host interfaces processes may be granted; `wasmhost::abi::INTERFACES` is the standard
+    /// table. Later rows for the same interface replace earlier ones.
+    pub fn interfaces(mut self, table: &[HostInterface]) -> Self {
+        for row in table {
+            self.interfaces.retain(|r| !row.replaces(r));
+            self.interfaces.push(row.clone());
+        }
+        self
+    }
+
+    /// The terminal a `terminal.host` binds (default: this process's stdin and stdout).
+    pub fn terminal(mut self, terminal: Arc<Terminal>) -> Self {
+        self.terminal = Some(terminal);
+        self
+    }
+
+    /// The async runtime whose threads run the processes of hosts without `workers` of their
+    /// own (default: the runtime `build` is called in, if any).
+    pub fn runtime(mut self, handle: Handle) -> Self {
+        self.runtime = Some(handle);
+        self
+    }
+
+    /// Validates the configuration against the app, compiles and checks every component,
+    /// and returns a node ready to spawn. Nothing runs yet.
+    pub fn build(self) -> Result<Arc<Node>, StartError> {
+        let config = self.config;
+        config.validate()?;
+        let problems = check_against_pool(&self.app, &config);
+        if !problems.is_empty() {
+            return Err(StartError::Invalid(problems));
+        }
+        let engine = engine::engine(&config).map_err(StartError::Engine)?;
+        let programs =
+            compile_all(&engine, &self.app, &self.interfaces).map_err(StartError::Invalid)?;
+        let hosts = hosts(&self.app).map_err(StartError::Engine)?;
+        Ok(Arc::new(Node {
+            defaults: config.default_limits(),
+            table: ProcessTable::new(config.max_processes),
+            config,
+            engine,
+            app: Arc::new(self.app),
+            programs,
+            hosts,
+            names: Names::default(),
+            terminal: self.terminal.unwrap_or_default(),
+            shared: self.runtime.or_else(|| Handle::try_current().ok()),
+        }))
+    }
+}
+
+/// The app's hosts, each with its own threads if it asks for them.
+fn hosts(app: &App) -> anyhow::Result<HashMap<String, Host>> {
+    let mut hosts = HashMap::new();
+    for host in app.hosts.values() {
+        let runtime = match host.workers {
+            Some(workers) => Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(workers as usize)
+                    .thread_name(format!("wasmhost {}", host.id))
+                    .enable_all()
+                    .build()
+                    .map_err(|err| anyhow::anyhow!("threads for {}: {err}", host.id))?,
+            ),
+            None => None,
+        };
+        let entry = Host {
+            id: Arc::from(host.id.as_str()),
+            limits: host.limits.clone(),
+            terminal: false,
+            runtime,
+        };
+        hosts.insert(host.id.clone(), entry);
+    }
+    for terminal in app.terminals.values() {
+        let entry = Host {
+            id: Arc::from(terminal.id.as_str()),
+            limits: LimitOverrides::default(),
+            terminal: true,
+            runtime: None,
+        };
+        hosts.insert(terminal.id.clone(), entry);
+    }
+    Ok(hosts)
+}
+
+impl Node {
+    /// Starts building a node for `app`.
+    pub fn builder(app: App) -> NodeBuilder {
+        NodeBuilder {
+            app,
+            config: NodeConfig::default(),
+            interfaces: Vec::new(),
+            terminal: None,
+            runtime: None,
+        }
+    }
+
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The compiled program of a `process.wasm` entry.
+    pub fn program(&self, entry: &str) -> Option<&Arc<Program>> {
+        self.programs.get(entry)
+    }
+
+    /// How many processes are alive.
+    pub fn process_count(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether the process `pid` is alive.
+    pub fn is_alive(&self, pid: &Pid) -> bool {
+        self.table.get(pid.id).is_some()
+    }
+
+    /// The worker threads of `host`'s own runtime, if it has one (`workers`).
+    pub fn host_workers(&self, host: &str) -> Option<usize> {
+        let runtime = self.hosts.get(host)?.runtime.as_ref()?;
+        Some(runtime.metrics().num_workers())
+    }
+}

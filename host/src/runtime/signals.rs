@@ -1,0 +1,30 @@
+//! Stop orders: `terminate` ends a process at once; `cancel` asks it to stop and ends it
+//! after a grace period if it has not.
+
+use std::time::Duration;
+
+use super::node::Node;
+use super::{Event, ExitReason, Pid};
+
+impl Node {
+    /// Ends `target` at once with `reason`. False if it had already ended.
+    pub fn terminate(&self, target: &Pid, reason: ExitReason) -> bool {
+        self.table.get(target.id).is_some_and(|t| t.kill(reason))
+    }
+
+    /// Asks `target` to stop: a cancel event now, a forced stop after `grace`. False if it
+    /// had already ended.
+    pub fn cancel(&self, target: &Pid, reason: String, grace: Duration) -> bool {
+        let Some(process) = self.table.get(target.id) else {
+            return false;
+        };
+        process.events().push(Event::Cancel {
+            reason: reason.clone(),
+        });
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            process.kill(ExitReason::Cancelled(reason));
+        });
+        true
+    }
+}

@@ -1,0 +1,156 @@
+//! Spawning: every reason to refuse is checked before the child exists (unknown entry or
+//! host, a full pool, the parent's `children`, a bound terminal), so `spawn` either returns
+//! an error or a pid whose exit will be reported.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::node::Node;
+use super::process::Process;
+use super::run::run;
+use super::{ExitReason, Pid, SpawnError};
+
+/// What to spawn and who hears of it.
+///
+/// ```
+/// use wasmhost::runtime::SpawnOptions;
+///
+/// let (exit, _exited) = tokio::sync::oneshot::channel();
+/// let options = SpawnOptions::new("app:worker", "app:processes")
+///     .args(vec![wasmhost_types::payload::encode("hello")])
+///     .on_exit(exit);
+/// ```
+pub struct SpawnOptions {
+    entry: String,
+    host: String,
+    args: Vec<Vec<u8>>,
+    parent: Option<(Arc<Process>, Watch)>,
+    on_exit: Option<oneshot::Sender<ExitReason>>,
+}
+
+/// How a spawned child is tied to its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// Not at all (`spawn`).
+    None,
+    /// The parent monitors the child (`spawn-monitored`).
+    Monitor,
+    /// Parent and child are linked (`spawn-linked`).
+    Link,
+}
+
+impl SpawnOptions {
+    /// Spawn the `process.wasm` entry `entry` on the host `host`.
+    pub fn new(entry: impl Into<String>, host: impl Into<String>) -> Self {
+        SpawnOptions {
+            entry: entry.into(),
+            host: host.into(),
+            args: Vec::new(),
+            parent: None,
+            on_exit: None,
+        }
+    }
+
+    /// The entry point's arguments, one CBOR payload each.
+    pub fn args(mut self, args: Vec<Vec<u8>>) -> Self {
+        self.args = args;
+        self
+    }
+
+    /// Send the child's exit reason here when it ends.
+    pub fn on_exit(mut self, exit: oneshot::Sender<ExitReason>) -> Self {
+        self.on_exit = Some(exit);
+        self
+    }
+
+    /// The child of `parent`, which counts it against its `children` and watches it so.
+    pub(super) fn child_of(mut self, parent: &Arc<Process>, watch: Watch) -> Self {
+        self.parent = Some((parent.clone(), watch));
+        self
+    }
+}
+
+impl Node {
+    /// Starts a process. It is in the process table before it runs, so a monitor or link
+    /// set here cannot miss its exit.
+    pub fn spawn(self: &Arc<Self>, options: SpawnOptions) -> Result<Pid, SpawnError> {
+        let SpawnOptions {
+            entry,
+            host,
+            args,
+            parent,
+            on_exit,
+        } = options;
+        let program = self
+            .programs
+            .get(&entry)
+            .cloned()
+            .ok_or(SpawnError::UnknownEntry(entry))?;
+        let host = self.hosts.get(&host).ok_or(SpawnError::UnknownHost(host))?;
+        let runtime = match &host.runtime {
+            Some(runtime) => runtime.handle(),
+            None => self.shared.as_ref().ok_or_else(|| {
+                SpawnError::Limit("threads: the node was built outside an async runtime".into())
+            })?,
+        };
+        let slot = self.table.reserve_slot().ok_or_else(|| {
+            SpawnError::Limit(format!(
+                "processes: the node's pool of {} processes is full",
+                self.table.capacity()
+            ))
+        })?;
+        if let Some((parent, _)) = &parent {
+            let mut control = parent.control();
+            if control.children >= parent.limits().children {
+                return Err(SpawnError::Limit(format!(
+                    "children: {} already has {} live children, its limit",
+                    parent.pid(),
+                    control.children
+                )));
+            }
+            control.children += 1;
+        }
+
+        let id = self.table.next_id();
+        if host.terminal && !self.terminal.bind(id) {
+            if let Some((parent, _)) = &parent {
+                parent.control().children -= 1;
+            }
+            return Err(SpawnError::Limit(format!(
+                "terminal: {} is already bound to another process",
+                host.id
+            )));
+        }
+        let pid = Pid {
+            host: host.id.clone(),
+            id,
+        };
+        let limits = self.defaults.resolve(&program.entry.limits, &host.limits);
+        let process = Arc::new(Process::new(
+            pid.clone(),
+            program.id.clone(),
+            limits,
+            parent.as_ref().map(|(p, _)| Arc::downgrade(p)),
+        ));
+        {
+            let mut control = process.control();
+            control.on_exit = on_exit;
+            if let Some((parent, watch)) = &parent {
+                match watch {
+                    Watch::None => {}
+                    Watch::Monitor => {
+                        control.monitors.insert(parent.pid().id);
+                    }
+                    Watch::Link => {
+                        control.links.insert(parent.pid().id);
+                        parent.control().links.insert(id);
+                    }
+                }
+            }
+        }
+        self.table.insert(process.clone());
+        runtime.spawn(run(self.clone(), program, process, args, slot));
+        Ok(pid)
+    }
+}
