@@ -2,7 +2,7 @@
 //! in nanoseconds:
 //! - `echo`: send a line to the relay → it spawns a worker → the worker's answer arrives;
 //! - `spawn-monitor`: spawn a monitored `app:child` that returns at once → its EXIT arrives
-//!   (what FACTS.md measured for Erlang and Lunatic as spawn+exit+monitor).
+//!   (the spawn+exit+monitor figure of docs/engine.md for Erlang and Lunatic).
 
 use std::time::Instant;
 
