@@ -1,7 +1,7 @@
 //! Bad registries, each paired with exactly what the user sees (`wasmhost check`).
 //!
 //! Every folder in tests/ui/ is an app's registry folder (`_index.yaml` and any files it
-//! names) plus `expected.stderr`. `{artifacts}` in the YAML stands for the folder of the
+//! names) plus `expected.stderr`, and optionally the app's `wasmhost.toml`. `{artifacts}` in the YAML stands for the folder of the
 //! built guest components. Run with `BLESS=1` to rewrite the expected files after an
 //! intended change of wording, and review the diff.
 
@@ -14,16 +14,15 @@ fn check_case(case: &str) {
     let app = tempfile::tempdir().expect("a temporary folder");
     let src = app.path().join("src");
     std::fs::create_dir_all(&src).expect("creating src/");
-    std::fs::write(
-        app.path().join("wasmhost.toml"),
-        "[app]\nregistry = \"src\"\n",
-    )
-    .expect("writing wasmhost.toml");
+    // A case may bring its own root file (to test `[node]`); the default names the registry.
+    let root_file = std::fs::read_to_string(ui.join("wasmhost.toml"))
+        .unwrap_or_else(|_| "[app]\nregistry = \"src\"\n".to_string());
+    std::fs::write(app.path().join("wasmhost.toml"), root_file).expect("writing wasmhost.toml");
     let artifacts = common::guest_artifacts();
     for item in std::fs::read_dir(&ui).expect("reading the case") {
         let path = item.expect("a case file").path();
         let name = path.file_name().expect("a file name").to_owned();
-        if name == "expected.stderr" {
+        if name == "expected.stderr" || name == "wasmhost.toml" {
             continue;
         }
         if path.extension().is_some_and(|e| e == "yaml") {
@@ -102,6 +101,14 @@ cases! {
     a_hash_mismatch_is_reported => "hash-mismatch",
     a_field_of_another_kind_is_reported => "field-of-another-kind",
     an_unknown_module_is_reported => "unknown-module",
+    a_misspelt_limit_lists_the_limits => "unknown-nested-field",
+    start_timeout_is_refused_until_it_is_supported => "start-timeout-not-supported",
+    a_host_cannot_be_kept_from_starting => "host-auto-start-false",
+    a_host_needs_at_least_one_worker => "workers-zero",
+    a_limit_above_the_pool_is_reported_at_its_line => "limit-over-pool",
+    a_node_setting_that_is_not_a_size_is_reported_at_its_line => "node-setting-not-a-size",
+    a_node_limit_above_the_pool_is_refused => "node-limit-over-pool",
+    an_unknown_node_setting_is_reported_at_its_line => "unknown-node-setting",
 }
 
 #[test]

@@ -34,3 +34,5 @@ pub mod terminal;
 
 pub use wasmhost_types as types;
 pub use wasmhost_types::payload;
+/// The wasmtime wasmhost is built with, for embedders who add host interfaces of their own.
+pub use wasmtime;

@@ -228,9 +228,10 @@ impl Node {
         self.table.get(pid.id).is_some()
     }
 
-    /// The worker threads of `host`'s own runtime, if it has one (`workers`).
-    pub fn host_workers(&self, host: &str) -> Option<usize> {
+    /// The threads of `host`'s own runtime, if it has one (`workers`): how many, and how many
+    /// processes they are running.
+    pub fn host_threads(&self, host: &str) -> Option<tokio::runtime::RuntimeMetrics> {
         let runtime = self.hosts.get(host)?.runtime.as_ref()?;
-        Some(runtime.metrics().num_workers())
+        Some(runtime.metrics())
     }
 }

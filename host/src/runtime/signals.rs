@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tokio::runtime::Handle;
+
 use super::node::Node;
 use super::{Event, ExitReason, Pid};
 
@@ -21,7 +23,12 @@ impl Node {
         process.events().push(Event::Cancel {
             reason: reason.clone(),
         });
-        tokio::spawn(async move {
+        let Some(runtime) = Handle::try_current().ok().or_else(|| self.shared.clone()) else {
+            // Without an async runtime there is no clock to keep the grace period on.
+            process.kill(ExitReason::Cancelled(reason));
+            return true;
+        };
+        runtime.spawn(async move {
             tokio::time::sleep(grace).await;
             process.kill(ExitReason::Cancelled(reason));
         });

@@ -209,6 +209,27 @@ async fn main((scenario, arg): (String, String)) -> Result<payload::Value, Strin
             }
             encode(&outcomes)
         }
+        // Spawn children that wait until the node refuses one; return how many were
+        // spawned and why the next one was refused.
+        "spawn-until-refused" => {
+            let limit: usize = arg.parse().map_err(|_| format!("bad count {arg}"))?;
+            let mut children = Vec::new();
+            let refusal = loop {
+                match process::spawn_monitored(CHILD, HOST, ("wait-cancel", "")) {
+                    Ok(child) if children.len() < limit => children.push(child),
+                    Ok(child) => {
+                        stop(&child, &events).await;
+                        break "never refused".to_string();
+                    }
+                    Err(e) => break e.to_string(),
+                }
+            };
+            let spawned = children.len();
+            for child in &children {
+                stop(child, &events).await;
+            }
+            encode(&(spawned, refusal))
+        }
         other => return Err(format!("unknown scenario {other}")),
     };
     Ok(out)

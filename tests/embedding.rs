@@ -1,0 +1,165 @@
+//! Embedding wasmhost: an application builds a node with host interfaces of its own. Here a
+//! test replaces the standard `logger` with one that records lines, and with one that panics
+//! (a bug in a host interface), and runs the echo relay — which logs — on each.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, oneshot};
+use wasmhost::abi::bindings::logger::{Host, Level};
+use wasmhost::app::{self, AppRoot};
+use wasmhost::payload;
+use wasmhost::runtime::{
+    ExitReason, HostInterface, Node, NodeConfig, ProcessState, Provides, SpawnOptions,
+};
+use wasmhost::wasmtime::component::{HasData, Linker};
+
+const HOST: &str = "app:processes";
+
+/// A node for the echo app whose `logger` interface is `logger`.
+fn echo_node(logger: HostInterface) -> Arc<Node> {
+    common::build_guests();
+    let root = AppRoot::locate(Some(&common::repo().join("guests/echo"))).expect("the echo app");
+    let app = app::load(&root).unwrap_or_else(|problems| panic!("{problems}"));
+    Node::builder(app)
+        .config(NodeConfig::default())
+        .interfaces(wasmhost::abi::INTERFACES)
+        .interfaces(&[logger])
+        .build()
+        .unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// Lines the recording logger received, and a signal for each.
+static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static LOGGED: Notify = Notify::const_new();
+
+/// A logger that keeps what it is given.
+struct Recording;
+
+impl HasData for Recording {
+    type Data<'a> = Recording;
+}
+
+impl Host for Recording {
+    fn log(
+        &mut self,
+        _level: Level,
+        message: String,
+        _fields: Vec<(String, Vec<u8>)>,
+    ) -> wasmhost::wasmtime::Result<()> {
+        LINES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(message);
+        LOGGED.notify_one();
+        Ok(())
+    }
+
+    fn enabled(&mut self, _level: Level) -> wasmhost::wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
+fn link_recording(linker: &mut Linker<ProcessState>) -> wasmhost::wasmtime::Result<()> {
+    wasmhost::abi::bindings::logger::add_to_linker::<ProcessState, Recording>(linker, |_| Recording)
+}
+
+/// A logger with a bug: it panics.
+struct Panicking;
+
+impl HasData for Panicking {
+    type Data<'a> = Panicking;
+}
+
+impl Host for Panicking {
+    fn log(
+        &mut self,
+        _level: Level,
+        _message: String,
+        _fields: Vec<(String, Vec<u8>)>,
+    ) -> wasmhost::wasmtime::Result<()> {
+        panic!("the logger broke")
+    }
+
+    fn enabled(&mut self, _level: Level) -> wasmhost::wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
+fn link_panicking(linker: &mut Linker<ProcessState>) -> wasmhost::wasmtime::Result<()> {
+    wasmhost::abi::bindings::logger::add_to_linker::<ProcessState, Panicking>(linker, |_| Panicking)
+}
+
+fn logger(link: wasmhost::runtime::LinkFn) -> HostInterface {
+    HostInterface {
+        module: Some("logger"),
+        provides: Provides::Interface("wasmhost:abi/logger"),
+        link: Some(link),
+        about: "a logger of the test's",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedder_can_give_processes_a_host_interface_of_its_own() {
+    let node = echo_node(logger(link_recording));
+    let (tx, exit) = oneshot::channel();
+    let relay = node
+        .spawn(SpawnOptions::new("app:relay", HOST).on_exit(tx))
+        .expect("spawning the relay");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let logged = LOGGED.notified();
+            if LINES
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|l| l == "relay started")
+            {
+                return;
+            }
+            logged.await;
+        }
+    })
+    .await
+    .expect("the relay's first line reaches the recording logger");
+    node.cancel(&relay, "done".into(), Duration::from_secs(5));
+    assert_eq!(
+        exit.await.expect("an exit"),
+        ExitReason::Normal(payload::encode(&0))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_host_interface_ends_only_the_process_that_called_it() {
+    let node = echo_node(logger(link_panicking));
+    let (tx, exit) = oneshot::channel();
+    node.spawn(SpawnOptions::new("app:relay", HOST).on_exit(tx))
+        .expect("spawning the relay");
+    let reason = tokio::time::timeout(Duration::from_secs(20), exit)
+        .await
+        .expect("the relay ends")
+        .expect("its exit is reported");
+    assert_eq!(
+        reason,
+        ExitReason::Trap("host panic: the logger broke".into())
+    );
+    assert_eq!(node.lookup("relay"), None, "the name it took is free again");
+
+    // The node goes on: a worker (which does not log) runs and returns.
+    let (tx, exit) = oneshot::channel();
+    let args = vec![
+        payload::encode("{app:processes|0x00001}"),
+        payload::encode("still here"),
+    ];
+    node.spawn(SpawnOptions::new("app:worker", HOST).args(args).on_exit(tx))
+        .expect("spawning a worker");
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(20), exit)
+            .await
+            .expect("the worker ends")
+            .expect("an exit"),
+        ExitReason::Normal(payload::encode(&0))
+    );
+}

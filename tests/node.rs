@@ -1,0 +1,172 @@
+//! The node as a library: how it is configured and sized, observed through its API and from
+//! inside processes. Each test builds its own node over a small registry.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ciborium::Value;
+use tokio::sync::oneshot;
+use wasmhost::app::{self, AppRoot};
+use wasmhost::payload;
+use wasmhost::runtime::{ExitReason, Node, NodeConfig, SpawnError, SpawnOptions};
+
+const HOST: &str = "test:procs";
+
+/// The app of `registry` (with `{artifacts}` standing for the built guests' folder).
+fn load(registry: &str) -> app::App {
+    let artifacts = common::guest_artifacts();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::create_dir_all(dir.path().join("src")).expect("creating src/");
+    std::fs::write(dir.path().join("wasmhost.toml"), "").expect("writing wasmhost.toml");
+    let registry = registry.replace("{artifacts}", &artifacts.display().to_string());
+    std::fs::write(dir.path().join("src/_index.yaml"), registry).expect("writing the registry");
+    let root = AppRoot::locate(Some(dir.path())).expect("the app");
+    app::load(&root).unwrap_or_else(|problems| panic!("{problems}"))
+}
+
+/// A node over `registry` with the standard host interfaces.
+fn node_for(registry: &str, config: NodeConfig) -> Arc<Node> {
+    Node::builder(load(registry))
+        .config(config)
+        .interfaces(wasmhost::abi::INTERFACES)
+        .build()
+        .unwrap_or_else(|err| panic!("{err}"))
+}
+
+const REGISTRY: &str = r#"
+version: "1.0"
+namespace: test
+entries:
+  - name: procs
+    kind: process.host
+  - name: solo
+    kind: process.host
+    workers: 1
+  - name: child
+    kind: process.wasm
+    source: "{artifacts}/test_child.wasm"
+    modules: [process, time]
+  - name: scenarios
+    kind: process.wasm
+    source: "{artifacts}/test_scenarios.wasm"
+    modules: [process, time, channel]
+"#;
+
+fn args(mode: &str, arg: &str) -> Vec<Vec<u8>> {
+    vec![payload::encode(mode), payload::encode(arg)]
+}
+
+async fn exit_of(exit: oneshot::Receiver<ExitReason>) -> ExitReason {
+    tokio::time::timeout(Duration::from_secs(20), exit)
+        .await
+        .expect("the process ends in time")
+        .expect("an exit reason")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_pool_refuses_the_spawn_with_a_limit_error() {
+    let config = NodeConfig {
+        max_processes: 2,
+        ..NodeConfig::default()
+    };
+    let node = node_for(REGISTRY, config);
+    let mut exits = Vec::new();
+    let mut pids = Vec::new();
+    for _ in 0..2 {
+        let (tx, exit) = oneshot::channel();
+        let options = SpawnOptions::new("test:child", HOST)
+            .args(args("wait-cancel", ""))
+            .on_exit(tx);
+        pids.push(node.spawn(options).expect("a slot is free"));
+        exits.push(exit);
+    }
+    let refused = node.spawn(SpawnOptions::new("test:child", HOST).args(args("return", "")));
+    assert_eq!(
+        refused,
+        Err(SpawnError::Limit(
+            "processes: the node's pool of 2 processes is full".into()
+        ))
+    );
+    for pid in &pids {
+        node.cancel(pid, "done".into(), Duration::from_secs(5));
+    }
+    for exit in exits {
+        assert_eq!(
+            exit_of(exit).await,
+            ExitReason::Normal(payload::encode("done"))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_sees_a_full_pool_as_a_spawn_error() {
+    // The scenario itself takes one of the three slots.
+    let config = NodeConfig {
+        max_processes: 3,
+        ..NodeConfig::default()
+    };
+    let node = node_for(REGISTRY, config);
+    let (tx, exit) = oneshot::channel();
+    let options = SpawnOptions::new("test:scenarios", HOST)
+        .args(args("spawn-until-refused", "10"))
+        .on_exit(tx);
+    node.spawn(options).expect("spawning the scenario");
+    let value = match exit_of(exit).await {
+        ExitReason::Normal(bytes) => payload::decode::<Value>(&bytes).expect("CBOR"),
+        other => panic!("the scenario ended with {other}"),
+    };
+    assert_eq!(
+        value,
+        Value::Array(vec![
+            Value::Integer(2.into()),
+            Value::Text("limit: processes: the node's pool of 3 processes is full".into()),
+        ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_with_workers_runs_its_processes_on_threads_of_its_own() {
+    let node = node_for(REGISTRY, NodeConfig::default());
+    let solo = node
+        .host_threads("test:solo")
+        .expect("solo has its own threads");
+    assert_eq!(solo.num_workers(), 1);
+    assert!(
+        node.host_threads(HOST).is_none(),
+        "procs shares the node's threads"
+    );
+
+    let (tx, exit) = oneshot::channel();
+    let options = SpawnOptions::new("test:child", "test:solo")
+        .args(args("wait-cancel", ""))
+        .on_exit(tx);
+    let pid = node.spawn(options).expect("spawning on solo");
+    assert_eq!(&*pid.host, "test:solo");
+    assert_eq!(solo.num_alive_tasks(), 1, "its task runs on solo's runtime");
+    node.cancel(&pid, "done".into(), Duration::from_secs(5));
+    assert_eq!(
+        exit_of(exit).await,
+        ExitReason::Normal(payload::encode("done"))
+    );
+}
+
+#[test]
+fn a_limit_above_the_pool_is_refused_before_anything_starts() {
+    let registry = format!(
+        "{REGISTRY}  - name: big\n    kind: process.wasm\n    source: \"{{artifacts}}/test_child.wasm\"\n    modules: [process, time]\n    limits:\n      memory: 128MiB\n"
+    );
+    let err = Node::builder(load(&registry))
+        .interfaces(wasmhost::abi::INTERFACES)
+        .build()
+        .err()
+        .expect("128 MiB does not fit a 64 MiB slot");
+    let text = err.to_string();
+    assert!(
+        text.contains(
+            "entry test:big: `limits.memory` is 128.0 MiB, more than the node's `max_memory` of 64.0 MiB"
+        ),
+        "{text}"
+    );
+}
