@@ -16,12 +16,7 @@ const HOST: &str = "test:procs";
 
 /// The app of `registry` (with `{artifacts}` standing for the built guests' folder).
 fn load(registry: &str) -> app::App {
-    let artifacts = common::guest_artifacts();
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    std::fs::create_dir_all(dir.path().join("src")).expect("creating src/");
-    std::fs::write(dir.path().join("wasmhost.toml"), "").expect("writing wasmhost.toml");
-    let registry = registry.replace("{artifacts}", &artifacts.display().to_string());
-    std::fs::write(dir.path().join("src/_index.yaml"), registry).expect("writing the registry");
+    let dir = common::app_with(registry);
     let root = AppRoot::locate(Some(dir.path())).expect("the app");
     app::load(&root).unwrap_or_else(|problems| panic!("{problems}"))
 }

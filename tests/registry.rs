@@ -1,7 +1,8 @@
 //! Bad registries, each paired with exactly what the user sees (`wasmhost check`).
 //!
 //! Every folder in tests/ui/ is an app's registry folder (`_index.yaml` and any files it
-//! names) plus `expected.stderr`, and optionally the app's `wasmhost.toml`. `{artifacts}` in the YAML stands for the folder of the
+//! names, with `.wat` files turned into `.wasm`) plus `expected.stderr`, and optionally the
+//! app's `wasmhost.toml`. `{artifacts}` in the YAML stands for the folder of the
 //! built guest components. Run with `BLESS=1` to rewrite the expected files after an
 //! intended change of wording, and review the diff.
 
@@ -25,7 +26,11 @@ fn check_case(case: &str) {
         if name == "expected.stderr" || name == "wasmhost.toml" {
             continue;
         }
-        if path.extension().is_some_and(|e| e == "yaml") {
+        if path.extension().is_some_and(|e| e == "wat") {
+            // A component written as text, for shapes no toolchain makes.
+            let wasm = wat::parse_file(&path).expect("the case's .wat parses");
+            std::fs::write(src.join(name).with_extension("wasm"), wasm).expect("writing the .wasm");
+        } else if path.extension().is_some_and(|e| e == "yaml") {
             let text = std::fs::read_to_string(&path).expect("reading the registry");
             let text = text.replace("{artifacts}", &artifacts.display().to_string());
             std::fs::write(src.join(&name), text).expect("writing the registry");
@@ -109,6 +114,9 @@ cases! {
     a_node_setting_that_is_not_a_size_is_reported_at_its_line => "node-setting-not-a-size",
     a_node_limit_above_the_pool_is_refused => "node-limit-over-pool",
     an_unknown_node_setting_is_reported_at_its_line => "unknown-node-setting",
+    a_component_with_more_memories_than_its_share_is_refused => "many-memories",
+    an_authority_naming_a_missing_entry_is_reported => "authority-missing-entry",
+    a_reserved_name_must_be_a_name => "reserved-name-too-long",
 }
 
 #[test]

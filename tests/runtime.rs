@@ -213,6 +213,32 @@ fn a_spawn_over_the_children_limit_fails_until_a_child_exits() {
 }
 
 #[test]
+fn a_sender_that_filled_its_share_of_a_mailbox_does_not_lock_others_out() {
+    let outcomes = match run("test:scenarios", &["mailbox-share", ""]) {
+        ExitReason::Normal(bytes) => {
+            ciborium::from_reader::<Value, _>(bytes.as_slice()).expect("a CBOR result")
+        }
+        other => panic!("the scenario ended with {other}"),
+    };
+    let full = "the mailbox of HOARDER is full";
+    assert_eq!(
+        outcomes,
+        texts(&[
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            full,
+            full,
+            "other sender: ok"
+        ]),
+        "six of eight slots for the first sender; the rest kept for others"
+    );
+}
+
+#[test]
 fn a_spinning_process_is_stopped_by_its_cpu_limit_and_others_keep_running() {
     let node = node();
     runtime().block_on(async {
@@ -246,6 +272,16 @@ fn a_spinning_process_is_stopped_by_its_cpu_limit_and_others_keep_running() {
             ExitReason::Limit("cpu: ran for more than 200 ms".into())
         );
     });
+}
+
+/// CPU is the time a process runs, not the wake-ups: 300 ticks of 10 ms take three seconds
+/// of waiting and a few milliseconds of running, well within `cpu: 200ms`.
+#[test]
+fn an_idle_process_with_a_ticker_is_not_charged_for_waiting() {
+    assert_eq!(
+        run("test:ticking", &["tick", "300"]),
+        ExitReason::Normal(payload::encode("300"))
+    );
 }
 
 #[test]

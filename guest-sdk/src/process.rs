@@ -15,7 +15,7 @@ use crate::entry::IntoArgs;
 use crate::payload::{self, DecodeError};
 use crate::rt::wait_for;
 
-pub use wasmhost_types::{Destination, Event, ExitReason, Pid, SendError, SpawnError};
+pub use wasmhost_types::{Denied, Destination, Event, ExitReason, Pid, SendError, SpawnError};
 
 fn pid_from_wit(pid: wit::Pid) -> Pid {
     Pid::new(pid.host, pid.id)
@@ -206,6 +206,7 @@ fn spawn_result(result: Result<wit::Pid, abi::SpawnError>) -> Result<Pid, SpawnE
         abi::SpawnError::UnknownEntry(e) => SpawnError::UnknownEntry(e),
         abi::SpawnError::UnknownHost(h) => SpawnError::UnknownHost(h),
         abi::SpawnError::Limit(m) => SpawnError::Limit(m),
+        abi::SpawnError::Denied(m) => SpawnError::Denied(m),
     })
 }
 
@@ -232,7 +233,8 @@ pub fn spawn_linked(entry: &str, host: &str, args: impl IntoArgs) -> Result<Pid,
     spawn_result(abi::spawn_linked(entry, host, &args.into_args()))
 }
 
-/// Receive [`Event::Exit`] when `target` ends (at once if it already has).
+/// Receive [`Event::Exit`] when `target` ends (at once if it already has). A process that
+/// is not a descendant of this one reports only the kind of its exit.
 pub fn monitor(target: &Pid) {
     abi::monitor(&pid_to_wit(target));
 }
@@ -241,13 +243,14 @@ pub fn unmonitor(target: &Pid) {
     abi::unmonitor(&pid_to_wit(target));
 }
 
-/// Link with `target`: an abnormal exit of either ends the other, unless it traps links.
-pub fn link(target: &Pid) {
-    abi::link(&pid_to_wit(target));
+/// Link with `target` (a descendant of this process): an abnormal exit of either ends the
+/// other, unless it traps links.
+pub fn link(target: &Pid) -> Result<(), Denied> {
+    abi::link(&pid_to_wit(target)).map_err(Denied)
 }
 
-pub fn unlink(target: &Pid) {
-    abi::unlink(&pid_to_wit(target));
+pub fn unlink(target: &Pid) -> Result<(), Denied> {
+    abi::unlink(&pid_to_wit(target)).map_err(Denied)
 }
 
 /// Receive linked processes' abnormal exits as [`Event::LinkDown`] instead of ending.
@@ -255,14 +258,24 @@ pub fn trap_links(enabled: bool) {
     abi::trap_links(enabled);
 }
 
-/// Ends `target` at once. False if it had already ended.
-pub fn terminate(target: &Pid) -> bool {
-    abi::terminate(&pid_to_wit(target))
+/// Ends `target` (this process or a descendant) at once. False if it had already ended.
+pub fn terminate(target: &Pid) -> Result<bool, Denied> {
+    abi::terminate(&pid_to_wit(target)).map_err(Denied)
 }
 
-/// Asks `target` to stop (it receives [`Event::Cancel`]); it is ended after `grace`.
-pub fn cancel(target: &Pid, reason: &str, grace: Duration) -> bool {
-    abi::cancel(&pid_to_wit(target), reason, nanos(grace))
+/// Asks `target` (this process or a descendant) to stop: it receives [`Event::Cancel`], and
+/// is ended after `grace`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use wasmhost_guest::process;
+///
+/// let child = process::spawn_monitored("app:worker", "app:processes", ())?;
+/// process::cancel(&child, "shutting down", Duration::from_secs(5))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn cancel(target: &Pid, reason: &str, grace: Duration) -> Result<bool, Denied> {
+    abi::cancel(&pid_to_wit(target), reason, nanos(grace)).map_err(Denied)
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -280,6 +293,8 @@ pub mod registry {
         abi::register(name).map_err(|err| match err {
             abi::RegisterError::Taken(pid) => RegisterError::Taken(pid_from_wit(pid)),
             abi::RegisterError::Invalid(m) => RegisterError::Invalid(m),
+            abi::RegisterError::Reserved(entries) => RegisterError::Reserved(entries),
+            abi::RegisterError::Limit(m) => RegisterError::Limit(m),
         })
     }
 

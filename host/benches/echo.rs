@@ -82,6 +82,11 @@ fn main() {
         if "echo".contains(&only) {
             echo(&node, 500, 5_000).await;
         }
+        if "echo-spinning".contains(&only) {
+            // Eight spinning processes per core, beside the echo service.
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            echo_beside_spinners(&node, 8 * cores, 20, 200).await;
+        }
     });
     runtime.block_on(bench).expect("the benchmarks ran");
 }
@@ -115,7 +120,7 @@ async fn instantiate_call_drop(
     for i in 0..warmup + runs {
         let mut marks = [Instant::now(); 6];
         let pid = Pid::new(HOST, u64::MAX - i as u64);
-        let process = Arc::new(Process::detached(pid, entry.into(), limits.clone()));
+        let process = Arc::new(Process::detached(pid, program, limits.clone()));
         let mut store = new_store(engine, node, &process);
         marks[1] = Instant::now();
         let instance = program
@@ -207,6 +212,31 @@ async fn echo(node: &Arc<Node>, warmup: u32, runs: u32) {
         &mut times,
     );
     services.stop().await;
+}
+
+/// The echo again, while `spinners` processes loop without end: how long an interactive
+/// process waits for its turn when the cores are saturated.
+async fn echo_beside_spinners(node: &Arc<Node>, spinners: usize, warmup: u32, runs: u32) {
+    let spin = || {
+        SpawnOptions::new("app:child", HOST)
+            .args(vec![payload::encode("spin"), payload::encode("")])
+    };
+    let pids: Vec<Pid> = (0..spinners)
+        .map(|_| node.spawn(spin()).expect("spawning a spinner"))
+        .collect();
+    let services = Services::start(node);
+    while node.lookup("relay").is_none() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let mut times = measure_in_guest(node, "echo", warmup, runs).await;
+    report(
+        &format!("echo beside {spinners} spinning processes, no sleep"),
+        &mut times,
+    );
+    services.stop().await;
+    for pid in &pids {
+        node.terminate(pid, ExitReason::Killed("the benchmark".into()));
+    }
 }
 
 /// A process spawns a monitored child and waits for its EXIT, one after another.

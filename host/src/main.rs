@@ -99,7 +99,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let _logs = init_logging(cli.verbose);
     match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -109,7 +109,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: bool) {
+/// Logs go to stderr through a writer thread: a slow or stalled stderr never blocks the
+/// threads that run processes (lines beyond its buffer are dropped, not waited for). The
+/// guard flushes what is left when `main` returns.
+fn init_logging(verbose: bool) -> tracing_appender::non_blocking::WorkerGuard {
     let default = if verbose {
         "warn,wasmhost=debug,guest=debug"
     } else {
@@ -118,13 +121,18 @@ fn init_logging(verbose: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .thread_name("wasmhost-log")
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(ansi)
         .with_target(false)
         .compact()
         .init();
+    guard
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {

@@ -69,3 +69,15 @@ pub fn echo_app(edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
         .expect("writing the registry");
     dir
 }
+
+/// An app in a temporary folder whose registry is `registry`, with `{artifacts}` standing
+/// for the folder of the built guests.
+pub fn app_with(registry: &str) -> tempfile::TempDir {
+    let artifacts = guest_artifacts();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::create_dir_all(dir.path().join("src")).expect("creating src/");
+    std::fs::write(dir.path().join("wasmhost.toml"), "").expect("writing wasmhost.toml");
+    let registry = registry.replace("{artifacts}", &artifacts.display().to_string());
+    std::fs::write(dir.path().join("src/_index.yaml"), registry).expect("writing the registry");
+    dir
+}

@@ -56,9 +56,13 @@ pub enum SpawnError {
     /// No `process.host` or `terminal.host` entry has this name.
     #[error("no host `{0}`")]
     UnknownHost(String),
-    /// A limit stopped the spawn (the node's pool, the caller's `children`, a bound terminal).
+    /// A limit stopped the spawn (the node's pool, the caller's `children`, the size of the
+    /// arguments).
     #[error("limit: {0}")]
     Limit(String),
+    /// The caller may not spawn this entry, or not on this host; says why.
+    #[error("denied: {0}")]
+    Denied(String),
 }
 
 /// Why `register` refused (`register-error` in the WIT).
@@ -70,7 +74,19 @@ pub enum RegisterError {
     /// The name is not one a process may hold.
     #[error("invalid name: {0}")]
     Invalid(String),
+    /// The registry reserves the name for other entries; carries them.
+    #[error("the name is reserved for {0}")]
+    Reserved(String),
+    /// The process holds as many names as its `names` limit allows.
+    #[error("limit: {0}")]
+    Limit(String),
 }
+
+/// Why an operation on another process (`terminate`, `cancel`, `link`, `unlink`) was refused:
+/// the caller has no authority over it. Carries why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("denied: {0}")]
+pub struct Denied(pub String);
 
 /// Errors serialize as their message, so a guest can put one in a log field or a payload.
 macro_rules! serialize_as_message {
@@ -83,4 +99,4 @@ macro_rules! serialize_as_message {
     )+};
 }
 
-serialize_as_message!(SendError, SpawnError, RegisterError);
+serialize_as_message!(SendError, SpawnError, RegisterError, Denied);

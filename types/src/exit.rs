@@ -53,15 +53,23 @@ impl ExitReason {
     }
 }
 
+/// How much of a returned value a reason's one-line form shows.
+const SHOWN_VALUE: usize = 1024;
+
+/// For people: one line, whatever the guest put in its messages (control characters are
+/// escaped, a returned value is cut at 1 KiB).
 impl fmt::Display for ExitReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use payload::printable;
         match self {
-            ExitReason::Normal(value) => write!(f, "{}", payload::display(value)),
-            ExitReason::Error(message) => write!(f, "error: {message}"),
-            ExitReason::Trap(message) => write!(f, "trap: {message}"),
-            ExitReason::Limit(message) => write!(f, "limit: {message}"),
-            ExitReason::Killed(by) => write!(f, "killed by {by}"),
-            ExitReason::Cancelled(reason) => write!(f, "cancelled: {reason}"),
+            ExitReason::Normal(value) => {
+                write!(f, "{}", payload::display_within(value, SHOWN_VALUE))
+            }
+            ExitReason::Error(message) => write!(f, "error: {}", printable(message)),
+            ExitReason::Trap(message) => write!(f, "trap: {}", printable(message)),
+            ExitReason::Limit(message) => write!(f, "limit: {}", printable(message)),
+            ExitReason::Killed(by) => write!(f, "killed by {}", printable(by)),
+            ExitReason::Cancelled(reason) => write!(f, "cancelled: {}", printable(reason)),
             ExitReason::LinkDown(pid) => write!(f, "linked process {pid} exited"),
             ExitReason::NoProcess => write!(f, "no such process"),
         }

@@ -3,8 +3,9 @@
 //!
 //! - [`Pid`]: a process identifier, shown and carried in payloads as `{app:processes|0x00004}`;
 //! - [`ExitReason`] and [`Event`]: why a process ended and what its monitors and links hear;
-//! - [`SendError`], [`SpawnError`], [`RegisterError`]: what `send`, `spawn` and `register`
-//!   refuse, with the one message each is shown with;
+//! - [`SendError`], [`SpawnError`], [`RegisterError`], [`Denied`]: what `send`, `spawn`,
+//!   `register` and the operations on other processes refuse, with the one message each is
+//!   shown with;
 //! - [`payload`]: payloads are CBOR (RFC 8949); how a pid and an exit reason look inside one
 //!   is defined here and documented in the WIT, so any language can read and write them.
 //!
@@ -24,6 +25,6 @@ mod exit;
 pub mod payload;
 mod pid;
 
-pub use errors::{Destination, RegisterError, SendError, SpawnError};
+pub use errors::{Denied, Destination, RegisterError, SendError, SpawnError};
 pub use exit::{Event, ExitReason};
 pub use pid::{ParsePidError, Pid};

@@ -1,7 +1,15 @@
 //! Payloads: one value encoded as CBOR (RFC 8949). Self-describing, so the host can show a
 //! payload in a log line and any language can decode it.
+//!
+//! Showing a payload to people ([`display`], [`display_within`]) never recurses and does
+//! bounded work: it walks the encoding with an explicit stack, stops at a depth and an output
+//! length, and escapes control characters, so a guest cannot exhaust the host's stack or
+//! forge a log line with the payloads it sends.
 
-use ciborium::Value;
+use std::borrow::Cow;
+use std::fmt::Write;
+
+use ciborium_ll::{Decoder, Header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -27,44 +35,261 @@ pub struct DecodeError(pub String);
 
 /// The payload as an integer, if it is one.
 pub fn as_integer(payload: &[u8]) -> Option<i64> {
-    match decode::<Value>(payload).ok()? {
-        Value::Integer(n) => i64::try_from(n).ok(),
+    match Decoder::from(payload).pull().ok()? {
+        Header::Positive(n) => i64::try_from(n).ok(),
+        Header::Negative(n) => i64::try_from(n).ok().map(|n| -1 - n),
         _ => None,
     }
 }
 
-/// A one-line rendering for people: strings bare at the top and quoted inside, maps as
-/// `{k: v}`, bytes as hex.
+/// How deep [`display`] follows nested arrays and maps before it writes `…`.
+pub const DISPLAY_DEPTH: usize = 32;
+
+/// A one-line rendering for people: strings bare at the top and as map keys, quoted inside;
+/// maps as `{k: v}`, arrays as `[a, b]`, bytes as hex.
 pub fn display(payload: &[u8]) -> String {
-    match decode::<Value>(payload) {
-        Ok(value) => render(&value, true),
-        Err(_) => format!("<{} bytes, not CBOR>", payload.len()),
+    display_within(payload, usize::MAX)
+}
+
+/// Like [`display`], but at most about `max` bytes long: a longer rendering is cut and ends
+/// with `…`. The work done is bounded by `max` too, whatever the payload's size.
+pub fn display_within(payload: &[u8], max: usize) -> String {
+    let mut renderer = Renderer {
+        decoder: Decoder::from(payload),
+        input: payload.len(),
+        out: String::new(),
+        stack: Vec::new(),
+        max,
+    };
+    match renderer.run() {
+        Ok(()) => renderer.out,
+        Err(Invalid) => format!("<{} bytes, not CBOR>", payload.len()),
     }
 }
 
-fn render(value: &Value, top: bool) -> String {
-    match value {
-        Value::Text(s) if top => s.clone(),
-        Value::Text(s) => format!("{s:?}"),
-        Value::Integer(n) => i128::from(*n).to_string(),
-        Value::Float(x) => x.to_string(),
-        Value::Bool(b) => b.to_string(),
-        Value::Null => "null".into(),
-        Value::Bytes(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
-        Value::Array(items) => {
-            let items: Vec<_> = items.iter().map(|v| render(v, false)).collect();
-            format!("[{}]", items.join(", "))
-        }
-        Value::Map(entries) => {
-            let entries: Vec<_> = entries
-                .iter()
-                .map(|(k, v)| format!("{}: {}", render(k, true), render(v, false)))
-                .collect();
-            format!("{{{}}}", entries.join(", "))
-        }
-        Value::Tag(_, inner) => render(inner, top),
-        _ => "?".into(),
+/// `text` with its control characters (newlines, escapes, …) written as escapes, so it
+/// stays on one line and cannot move a terminal's cursor.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
     }
+    let mut out = String::with_capacity(text.len() + 8);
+    push_printable(&mut out, text);
+    Cow::Owned(out)
+}
+
+fn push_printable(out: &mut String, text: &str) {
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// The input is not well-formed CBOR.
+struct Invalid;
+
+/// An array or map being rendered: how many items are left (`None` until a break, for
+/// indefinite lengths) and how many are done. A map's items are its keys and values.
+struct Frame {
+    map: bool,
+    left: Option<u64>,
+    done: u64,
+}
+
+struct Renderer<'a> {
+    decoder: Decoder<&'a [u8]>,
+    input: usize,
+    out: String,
+    stack: Vec<Frame>,
+    max: usize,
+}
+
+impl Renderer<'_> {
+    fn run(&mut self) -> Result<(), Invalid> {
+        loop {
+            // Close the containers whose items are all done.
+            while self.stack.last().is_some_and(|f| f.left == Some(0)) {
+                self.close();
+            }
+            if self.stack.is_empty() && !self.out.is_empty() {
+                return Ok(());
+            }
+            match self.item() {
+                Ok(Some(())) => {}
+                Ok(None) => return Ok(()),
+                Err(Step::Invalid) => return Err(Invalid),
+                Err(Step::Full) => {
+                    self.cut();
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Renders the next item, or opens the next container. `None` when the value is done.
+    fn item(&mut self) -> Result<Option<()>, Step> {
+        let mut header = self.decoder.pull().map_err(|_| Step::Invalid)?;
+        while let Header::Tag(_) = header {
+            header = self.decoder.pull().map_err(|_| Step::Invalid)?;
+        }
+        if let Header::Break = header {
+            match self.stack.last() {
+                Some(frame) if frame.left.is_none() => {
+                    if let Some(frame) = self.stack.last_mut() {
+                        frame.left = Some(0);
+                    }
+                    return Ok(Some(()));
+                }
+                _ => return Err(Step::Invalid),
+            }
+        }
+        let bare = self.bare_position();
+        self.separator();
+        match header {
+            Header::Positive(n) => self.write(format_args!("{n}")),
+            Header::Negative(n) => self.write(format_args!("{}", -1 - i128::from(n))),
+            Header::Float(x) => self.write(format_args!("{x}")),
+            Header::Simple(20) => self.write(format_args!("false")),
+            Header::Simple(21) => self.write(format_args!("true")),
+            Header::Simple(22) => self.write(format_args!("null")),
+            Header::Simple(_) => self.write(format_args!("?")),
+            Header::Bytes(len) => self.string(len, false, false),
+            Header::Text(len) => self.string(len, true, bare),
+            Header::Array(len) => {
+                self.open('[', false, len.map(|n| n as u64))?;
+                return Ok(Some(()));
+            }
+            Header::Map(len) => {
+                self.open('{', true, len.map(|n| (n as u64).saturating_mul(2)))?;
+                return Ok(Some(()));
+            }
+            Header::Tag(_) | Header::Break => Err(Step::Invalid),
+        }?;
+        self.item_done();
+        Ok(if self.stack.is_empty() {
+            None
+        } else {
+            Some(())
+        })
+    }
+
+    /// Text at the top and as a map key is shown bare; inside, quoted.
+    fn bare_position(&self) -> bool {
+        match self.stack.last() {
+            None => true,
+            Some(frame) => frame.map && frame.done % 2 == 0,
+        }
+    }
+
+    fn separator(&mut self) {
+        if let Some(frame) = self.stack.last() {
+            let sep = match (frame.map, frame.done) {
+                (_, 0) => "",
+                (true, n) if n % 2 == 1 => ": ",
+                _ => ", ",
+            };
+            self.out.push_str(sep);
+        }
+    }
+
+    fn item_done(&mut self) {
+        if let Some(frame) = self.stack.last_mut() {
+            frame.done += 1;
+            if let Some(left) = &mut frame.left {
+                *left = left.saturating_sub(1);
+            }
+        }
+    }
+
+    fn open(&mut self, bracket: char, map: bool, left: Option<u64>) -> Result<(), Step> {
+        if self.stack.len() >= DISPLAY_DEPTH {
+            return Err(Step::Full);
+        }
+        self.out.push(bracket);
+        self.stack.push(Frame { map, left, done: 0 });
+        self.check()
+    }
+
+    fn close(&mut self) {
+        if let Some(frame) = self.stack.pop() {
+            self.out.push(if frame.map { '}' } else { ']' });
+            self.item_done();
+        }
+    }
+
+    fn write(&mut self, args: std::fmt::Arguments) -> Result<(), Step> {
+        let _ = self.out.write_fmt(args);
+        self.check()
+    }
+
+    /// A byte or text string, whole or in segments (indefinite length).
+    fn string(&mut self, len: Option<usize>, text: bool, bare: bool) -> Result<(), Step> {
+        let mut bytes = Vec::new();
+        match len {
+            Some(len) => self.read(len, &mut bytes)?,
+            None => loop {
+                match self.decoder.pull().map_err(|_| Step::Invalid)? {
+                    Header::Break => break,
+                    Header::Bytes(Some(len)) if !text => self.read(len, &mut bytes)?,
+                    Header::Text(Some(len)) if text => self.read(len, &mut bytes)?,
+                    _ => return Err(Step::Invalid),
+                }
+            },
+        }
+        if !text {
+            for b in &bytes {
+                let _ = write!(self.out, "{b:02x}");
+            }
+        } else {
+            let text = std::str::from_utf8(&bytes).map_err(|_| Step::Invalid)?;
+            if bare {
+                push_printable(&mut self.out, text);
+            } else {
+                let _ = write!(self.out, "{text:?}");
+            }
+        }
+        self.check()
+    }
+
+    /// Reads `len` bytes, refusing lengths the input cannot hold (so a header claiming an
+    /// enormous string allocates nothing).
+    fn read(&mut self, len: usize, into: &mut Vec<u8>) -> Result<(), Step> {
+        let left = self.input.saturating_sub(self.decoder.offset());
+        if len > left {
+            return Err(Step::Invalid);
+        }
+        let start = into.len();
+        into.resize(start + len, 0);
+        ciborium_io::Read::read_exact(&mut self.decoder, &mut into[start..])
+            .map_err(|_| Step::Invalid)
+    }
+
+    fn check(&self) -> Result<(), Step> {
+        if self.out.len() > self.max {
+            Err(Step::Full)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Cuts the rendering at `max` (on a character boundary) and marks it.
+    fn cut(&mut self) {
+        let mut end = self.max.min(self.out.len());
+        while !self.out.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.out.truncate(end);
+        self.out.push('…');
+    }
+}
+
+/// Why rendering stopped early: the input is not CBOR, or the rendering is long enough.
+enum Step {
+    Invalid,
+    Full,
 }
 
 #[cfg(test)]
@@ -74,15 +299,62 @@ mod tests {
     #[test]
     fn payloads_render_readably() {
         assert_eq!(display(&encode(&0)), "0");
+        assert_eq!(display(&encode(&-5)), "-5");
         assert_eq!(display(&encode(&"hi")), "hi");
         let map: std::collections::BTreeMap<&str, Vec<u8>> = [("a", vec![1u8])].into();
         assert_eq!(display(&encode(&map)), "{a: [1]}");
+        assert_eq!(display(&encode(&("x", true, ()))), r#"["x", true, null]"#);
+        assert_eq!(display(&encode(&serde_bytes_like())), "0aff");
         assert_eq!(display(b"\xff\xff"), "<2 bytes, not CBOR>");
+        assert_eq!(display(&encode(&Vec::<u8>::new())), "[]");
+    }
+
+    fn serde_bytes_like() -> ciborium::Value {
+        ciborium::Value::Bytes(vec![0x0a, 0xff])
+    }
+
+    #[test]
+    fn indefinite_lengths_render_like_definite_ones() {
+        // [_ 1, [_ 2]] and (_ "ab" "c") and {_ "k": 1}
+        assert_eq!(display(&[0x9f, 0x01, 0x9f, 0x02, 0xff, 0xff]), "[1, [2]]");
+        assert_eq!(display(&[0x7f, 0x62, b'a', b'b', 0x61, b'c', 0xff]), "abc");
+        assert_eq!(display(&[0xbf, 0x61, b'k', 0x01, 0xff]), "{k: 1}");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_so_a_line_stays_a_line() {
+        assert_eq!(display(&encode(&"a\nb")), "a\\nb");
+        assert_eq!(display(&encode(&["a\nb"])), r#"["a\nb"]"#);
+        assert_eq!(printable("x\x1b[2Jy"), "x\\u{1b}[2Jy");
+        assert_eq!(printable("plain"), "plain");
+    }
+
+    #[test]
+    fn deep_nesting_is_cut_without_recursion() {
+        // 100 000 nested arrays: a recursive renderer would exhaust its stack.
+        let deep = vec![0x81u8; 100_000];
+        let shown = display(&deep);
+        assert!(shown.starts_with("[[[["), "{shown}");
+        assert!(shown.ends_with('…'), "{shown}");
+        assert!(shown.len() < 100, "{shown}");
+    }
+
+    #[test]
+    fn a_rendering_stops_at_its_length() {
+        let big = encode(&vec![7u32; 100_000]);
+        let shown = display_within(&big, 20);
+        assert_eq!(shown, "[7, 7, 7, 7, 7, 7, 7…");
+        // A string claiming more bytes than the payload holds is not CBOR, and costs nothing.
+        assert_eq!(
+            display(&[0x7b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            "<9 bytes, not CBOR>"
+        );
     }
 
     #[test]
     fn integers_are_recognised() {
         assert_eq!(as_integer(&encode(&3)), Some(3));
+        assert_eq!(as_integer(&encode(&-3)), Some(-3));
         assert_eq!(as_integer(&encode(&"3")), None);
     }
 }

@@ -14,10 +14,10 @@ pub fn add_to_linker<T: ProcessView + 'static>(linker: &mut Linker<T>) -> wasmti
 type Result<T> = wasmtime::Result<T>;
 
 impl ProcessCtxView<'_> {
-    /// Output of a process that is not on the terminal goes to the log.
-    fn output(&self, text: &str, stream: &str) {
-        let (pid, entry) = (self.ctx.pid(), self.ctx.entry());
-        tracing::info!(target: "guest", "{pid} {entry}: {stream}: {text}");
+    /// Output of a process that is not on the terminal goes to the log, within its bounds.
+    fn output(&mut self, text: &str, stream: &str) {
+        self.ctx
+            .log(tracing::Level::INFO, &format!("{stream}: {text}"), &[]);
     }
 }
 

@@ -55,6 +55,7 @@ fn spawn_error(err: SpawnError) -> wit::SpawnError {
         SpawnError::UnknownEntry(e) => wit::SpawnError::UnknownEntry(e),
         SpawnError::UnknownHost(h) => wit::SpawnError::UnknownHost(h),
         SpawnError::Limit(m) => wit::SpawnError::Limit(m),
+        SpawnError::Denied(m) => wit::SpawnError::Denied(m),
     }
 }
 
@@ -138,14 +139,12 @@ impl Host for ProcessCtxView<'_> {
         Ok(())
     }
 
-    fn link(&mut self, target: WitPid) -> Result<()> {
-        self.ctx.link(&pid_from_wit(target));
-        Ok(())
+    fn link(&mut self, target: WitPid) -> Result<std::result::Result<(), String>> {
+        Ok(self.ctx.link(&pid_from_wit(target)).map_err(|d| d.0))
     }
 
-    fn unlink(&mut self, target: WitPid) -> Result<()> {
-        self.ctx.unlink(&pid_from_wit(target));
-        Ok(())
+    fn unlink(&mut self, target: WitPid) -> Result<std::result::Result<(), String>> {
+        Ok(self.ctx.unlink(&pid_from_wit(target)).map_err(|d| d.0))
     }
 
     fn trap_links(&mut self, enabled: bool) -> Result<()> {
@@ -153,19 +152,29 @@ impl Host for ProcessCtxView<'_> {
         Ok(())
     }
 
-    fn terminate(&mut self, target: WitPid) -> Result<bool> {
-        Ok(self.ctx.terminate(&pid_from_wit(target)))
+    fn terminate(&mut self, target: WitPid) -> Result<std::result::Result<bool, String>> {
+        Ok(self.ctx.terminate(&pid_from_wit(target)).map_err(|d| d.0))
     }
 
-    fn cancel(&mut self, target: WitPid, reason: String, grace: u64) -> Result<bool> {
+    fn cancel(
+        &mut self,
+        target: WitPid,
+        reason: String,
+        grace: u64,
+    ) -> Result<std::result::Result<bool, String>> {
         let grace = Duration::from_nanos(grace);
-        Ok(self.ctx.cancel(&pid_from_wit(target), reason, grace))
+        Ok(self
+            .ctx
+            .cancel(&pid_from_wit(target), reason, grace)
+            .map_err(|d| d.0))
     }
 
     fn register(&mut self, name: String) -> Result<std::result::Result<(), RegisterError>> {
         Ok(self.ctx.register(&name).map_err(|err| match err {
             runtime::RegisterError::Taken(holder) => RegisterError::Taken(pid_to_wit(&holder)),
             runtime::RegisterError::Invalid(message) => RegisterError::Invalid(message),
+            runtime::RegisterError::Reserved(entries) => RegisterError::Reserved(entries),
+            runtime::RegisterError::Limit(message) => RegisterError::Limit(message),
         }))
     }
 

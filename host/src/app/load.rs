@@ -2,6 +2,8 @@
 //! files is `discover`'s job, reading each one `parse`'s, and turning raw entries into the
 //! model `resolve`'s. All problems are collected in one pass, so a user fixes them in one go.
 
+use std::path::Path;
+
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::discover::yaml_files;
 use super::model::App;
@@ -41,6 +43,18 @@ pub fn load(root: &AppRoot) -> Result<App, Diagnostics> {
             },
             Err(err) => resolver.problem(Diagnostic::new(file, format!("cannot read: {err}"))),
         }
+    }
+    resolver.finish()
+}
+
+/// Loads an app whose registry is the one file `file` with the text `text` (the file need not
+/// exist; paths in it are relative to its folder). For tests and fuzzing: the same parsing and
+/// checks as [`load`], without reading a folder.
+pub fn load_text(root: &Path, file: &Path, text: &str) -> Result<App, Diagnostics> {
+    let mut resolver = Resolver::new(root.to_path_buf(), Diagnostics::default());
+    match parse::parse(file, text) {
+        Ok(raw) => resolver.file(file, raw),
+        Err(diagnostic) => resolver.problem(diagnostic),
     }
     resolver.finish()
 }

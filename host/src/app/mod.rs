@@ -13,7 +13,8 @@ mod schema;
 pub mod values;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
-pub use load::load;
+pub use load::{load, load_text};
 pub use model::*;
+pub use resolve::MAX_NAME_LEN;
 pub use root::{AppRoot, ROOT_FILE, init};
 pub use schema::Kind;

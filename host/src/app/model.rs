@@ -41,6 +41,53 @@ pub struct ProcessEntry {
     pub hash: Option<String>,
     /// Overrides of the host's limits.
     pub limits: LimitOverrides,
+    /// Names only this entry's processes may register (`names`).
+    pub names: Vec<String>,
+    /// What its processes may do beyond their own descendants (`authority`).
+    pub authority: Authority,
+}
+
+/// `authority` of a `process.wasm` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Authority {
+    /// Besides itself and its descendants, whom a process may terminate, cancel, link and
+    /// unlink, and whose exit reasons it sees in full when it monitors them.
+    pub signal: Scope,
+    /// Besides entries granted no more than its own, which entries a process may spawn.
+    pub spawn: Scope,
+}
+
+/// Processes of which entries an authority reaches, beyond the default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// None beyond the default.
+    #[default]
+    Own,
+    /// These `process.wasm` entries.
+    Entries(Vec<String>),
+    /// Every entry.
+    Any,
+}
+
+impl Scope {
+    pub fn covers(&self, entry: &str) -> bool {
+        match self {
+            Scope::Own => false,
+            Scope::Entries(entries) => entries.iter().any(|e| e == entry),
+            Scope::Any => true,
+        }
+    }
+
+    /// Whether this scope reaches at least as far as `other`.
+    pub fn includes(&self, other: &Scope) -> bool {
+        match (self, other) {
+            (Scope::Any, _) | (_, Scope::Own) => true,
+            (Scope::Entries(mine), Scope::Entries(theirs)) => {
+                theirs.iter().all(|e| mine.contains(e))
+            }
+            (_, _) => false,
+        }
+    }
 }
 
 /// One module named in an entry's `modules`, and the line it is on.
@@ -151,9 +198,16 @@ impl Restart {
 pub struct LimitOverrides {
     pub memory: Option<u64>,
     pub cpu: Option<Duration>,
+    /// A share of one core, in per mille (`cpu_rate: 50%` is 500).
+    pub cpu_rate: Option<u32>,
     pub mailbox: Option<u64>,
+    pub mailbox_bytes: Option<u64>,
     pub message_size: Option<u64>,
     pub children: Option<u64>,
+    pub events: Option<u64>,
+    pub names: Option<u64>,
+    pub handles: Option<u64>,
+    pub log_rate: Option<u64>,
     /// The line of the `limits` they were written under (0 when not from a file).
     pub line: u64,
 }
@@ -164,9 +218,15 @@ impl LimitOverrides {
         LimitOverrides {
             memory: self.memory.or(fallback.memory),
             cpu: self.cpu.or(fallback.cpu),
+            cpu_rate: self.cpu_rate.or(fallback.cpu_rate),
             mailbox: self.mailbox.or(fallback.mailbox),
+            mailbox_bytes: self.mailbox_bytes.or(fallback.mailbox_bytes),
             message_size: self.message_size.or(fallback.message_size),
             children: self.children.or(fallback.children),
+            events: self.events.or(fallback.events),
+            names: self.names.or(fallback.names),
+            handles: self.handles.or(fallback.handles),
+            log_rate: self.log_rate.or(fallback.log_rate),
             line: self.line,
         }
     }
@@ -177,7 +237,9 @@ impl LimitOverrides {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NodeSettings {
     pub max_processes: Option<u32>,
+    pub reserved_processes: Option<u32>,
     pub max_memory: Option<u64>,
+    pub memory_budget: Option<u64>,
     pub epoch_tick: Option<Duration>,
     pub workers: Option<usize>,
     /// `[node.limits]`: defaults for every process of the app.

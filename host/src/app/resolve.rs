@@ -11,7 +11,7 @@ use super::diagnostic::{Diagnostic, Diagnostics};
 use super::model::*;
 use super::parse::{EntryFields, RawEntry, RawFile};
 use super::schema::*;
-use super::values::{DURATION_HINT, SIZE_HINT, parse_duration, parse_size};
+use super::values::{DURATION_HINT, RATE_HINT, SIZE_HINT, parse_duration, parse_rate, parse_size};
 
 /// Collects every file's entries into an `App`, and every problem found on the way.
 pub struct Resolver {
@@ -21,6 +21,8 @@ pub struct Resolver {
     seen: BTreeMap<String, (Kind, Origin)>,
     /// Services wait for all entries before their references are checked.
     services: Vec<(ServiceEntry, PendingRefs)>,
+    /// So do the entries named in an `authority`: (process entry, named entry, line).
+    authority_refs: Vec<(String, String, u64)>,
 }
 
 /// Reference lines of a service, checked once every entry is known.
@@ -52,6 +54,7 @@ impl Resolver {
             },
             seen: BTreeMap::new(),
             services: Vec::new(),
+            authority_refs: Vec::new(),
         }
     }
 
@@ -211,6 +214,25 @@ impl Resolver {
             .method
             .map(|m| m.value)
             .unwrap_or_else(|| "main".to_string());
+        let mut names = Vec::new();
+        for name in f.names.map(|n| n.value).unwrap_or_default() {
+            if name.value.is_empty() || name.value.len() > MAX_NAME_LEN {
+                self.problem(at.problem(
+                    format!("`names`: a name must be 1 to {MAX_NAME_LEN} bytes"),
+                    name.referenced.line(),
+                ));
+            } else if !names.contains(&name.value) {
+                names.push(name.value);
+            }
+        }
+        let namespace = at.id.split(':').next().unwrap_or_default();
+        let authority = match &f.authority {
+            Some(raw) => Authority {
+                signal: self.scope(at, namespace, "signal", raw.value.signal.as_ref()),
+                spawn: self.scope(at, namespace, "spawn", raw.value.spawn.as_ref()),
+            },
+            None => Authority::default(),
+        };
         self.app.processes.insert(
             at.id.to_string(),
             ProcessEntry {
@@ -221,8 +243,47 @@ impl Resolver {
                 method,
                 modules,
                 limits,
+                names,
+                authority,
             },
         );
+    }
+
+    /// `any`, or a list of entries (checked once every entry is known).
+    fn scope(
+        &mut self,
+        at: &At,
+        namespace: &str,
+        field: &str,
+        raw: Option<&Spanned<RawScope>>,
+    ) -> Scope {
+        let Some(raw) = raw else {
+            return Scope::Own;
+        };
+        let line = raw.referenced.line();
+        match &raw.value {
+            RawScope::Word(word) if word == "any" => Scope::Any,
+            RawScope::Word(word) => {
+                self.problem(
+                    at.problem(
+                        format!(
+                            "`authority.{field}`: `{word}` is neither `any` nor a list of entries"
+                        ),
+                        line,
+                    )
+                    .hint(format!("write `{field}: any` or `{field}: [app:worker]`")),
+                );
+                Scope::Own
+            }
+            RawScope::Entries(entries) => {
+                let entries: Vec<String> = entries.iter().map(|e| qualify(namespace, e)).collect();
+                for entry in &entries {
+                    self.authority_refs
+                        .push((at.id.to_string(), entry.clone(), line));
+                }
+                Scope::Entries(entries)
+            }
+        }
     }
 
     fn service(&mut self, at: &At, namespace: &str, origin: Origin, f: ProcessServiceFields) {
@@ -277,21 +338,54 @@ impl Resolver {
         };
         let line = raw.referenced.line();
         let raw = &raw.value;
-        if let Some(mailbox) = raw.mailbox.as_ref().filter(|m| m.value == 0) {
-            self.problem(
-                at.problem("`mailbox` must be at least 1", mailbox.referenced.line())
-                    .hint("it is how many messages the mailbox holds"),
-            );
+        let at_least = [
+            (
+                &raw.mailbox,
+                "mailbox",
+                1,
+                "it is how many messages the mailbox holds",
+            ),
+            (&raw.events, "events", 1, "it is how many events may wait"),
+            (
+                &raw.handles,
+                "handles",
+                16,
+                "a process needs a few handles for its mailbox, events and timers",
+            ),
+        ];
+        for (value, field, least, hint) in at_least {
+            if let Some(v) = value.as_ref().filter(|v| v.value < least) {
+                self.problem(
+                    at.problem(
+                        format!("`{field}` must be at least {least}"),
+                        v.referenced.line(),
+                    )
+                    .hint(hint),
+                );
+            }
         }
+        let count = |v: &Option<Spanned<u64>>| v.as_ref().map(|v| v.value);
         LimitOverrides {
             memory: raw.memory.as_ref().and_then(|v| self.size(at, "memory", v)),
             cpu: raw.cpu.as_ref().and_then(|v| self.duration(at, "cpu", v)),
-            mailbox: raw.mailbox.as_ref().map(|v| v.value),
+            cpu_rate: raw
+                .cpu_rate
+                .as_ref()
+                .and_then(|v| self.rate(at, "cpu_rate", v)),
+            mailbox: count(&raw.mailbox),
+            mailbox_bytes: raw
+                .mailbox_bytes
+                .as_ref()
+                .and_then(|v| self.size(at, "mailbox_bytes", v)),
             message_size: raw
                 .message_size
                 .as_ref()
                 .and_then(|v| self.size(at, "message_size", v)),
-            children: raw.children.as_ref().map(|v| v.value),
+            children: count(&raw.children),
+            events: count(&raw.events),
+            names: count(&raw.names),
+            handles: count(&raw.handles),
+            log_rate: count(&raw.log_rate),
             line,
         }
     }
@@ -410,6 +504,17 @@ impl Resolver {
             .ok()
     }
 
+    fn rate(&mut self, at: &At, field: &str, v: &Spanned<String>) -> Option<u32> {
+        parse_rate(&v.value)
+            .map_err(|message| {
+                self.problem(
+                    at.problem(format!("`{field}`: {message}"), v.referenced.line())
+                        .hint(RATE_HINT),
+                )
+            })
+            .ok()
+    }
+
     fn size(&mut self, at: &At, field: &str, v: &Spanned<String>) -> Option<u64> {
         parse_size(&v.value)
             .map_err(|message| {
@@ -471,6 +576,22 @@ impl Resolver {
                 }
             }
         }
+        for (id, named, line) in std::mem::take(&mut self.authority_refs) {
+            if !self.app.processes.contains_key(&named) {
+                let file = self.app.processes.get(&id).map(|e| e.origin.file.clone());
+                let file = file.unwrap_or_default();
+                let hint = known("process entries", self.app.processes.keys());
+                self.problem(
+                    Diagnostic::new(
+                        &file,
+                        format!("`authority` names `{named}`, which is not a process.wasm entry"),
+                    )
+                    .at(line)
+                    .entry(id)
+                    .hint(hint),
+                );
+            }
+        }
         match start_order(services.into_iter().map(|(s, _)| s).collect()) {
             Ok(ordered) => self.app.services = ordered,
             Err(cycle) => {
@@ -496,6 +617,9 @@ impl Resolver {
         }
     }
 }
+
+/// The longest name a process may register (and an entry reserve), in bytes.
+pub const MAX_NAME_LEN: usize = 255;
 
 fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()

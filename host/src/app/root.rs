@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::model::{LimitOverrides, NodeSettings};
-use super::values::{DURATION_HINT, SIZE_HINT, parse_duration, parse_size};
+use super::values::{DURATION_HINT, RATE_HINT, SIZE_HINT, parse_duration, parse_rate, parse_size};
 
 /// The name of the root file.
 pub const ROOT_FILE: &str = "wasmhost.toml";
@@ -60,7 +60,9 @@ pub struct BuildSection {
 #[serde(deny_unknown_fields)]
 struct NodeSection {
     max_processes: Option<u32>,
+    reserved_processes: Option<u32>,
     max_memory: Option<Spanned<String>>,
+    memory_budget: Option<Spanned<String>>,
     epoch_tick: Option<Spanned<String>>,
     workers: Option<usize>,
     limits: Option<NodeLimits>,
@@ -72,9 +74,15 @@ struct NodeSection {
 struct NodeLimits {
     memory: Option<Spanned<String>>,
     cpu: Option<Spanned<String>>,
+    cpu_rate: Option<Spanned<String>>,
     mailbox: Option<u64>,
+    mailbox_bytes: Option<Spanned<String>>,
     message_size: Option<Spanned<String>>,
     children: Option<u64>,
+    events: Option<u64>,
+    names: Option<u64>,
+    handles: Option<u64>,
+    log_rate: Option<u64>,
 }
 
 /// A located app: its root folder, its root file, and the node settings read from it.
@@ -114,12 +122,18 @@ impl AppRoot {
         let path = dir.join(ROOT_FILE);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
-        let file: RootFile = toml::from_str(&text).map_err(|err| {
-            let at = err.span().map(|span| line_of(&text, span.start));
+        AppRoot::from_text(dir, &text)
+    }
+
+    /// The app at `dir` whose root file says `text`.
+    pub fn from_text(dir: PathBuf, text: &str) -> Result<AppRoot> {
+        let path = dir.join(ROOT_FILE);
+        let file: RootFile = toml::from_str(text).map_err(|err| {
+            let at = err.span().map(|span| line_of(text, span.start));
             anyhow::anyhow!("{}: {}", located(&path, at), err.message().trim_end())
         })?;
         let node = node_settings(&file.node).map_err(|(message, at, hint)| {
-            let at = at.map(|offset| line_of(&text, offset));
+            let at = at.map(|offset| line_of(text, offset));
             anyhow::anyhow!("{}: {message}\n  hint: {hint}", located(&path, at))
         })?;
         Ok(AppRoot { dir, file, node })
@@ -158,18 +172,34 @@ fn node_settings(section: &NodeSection) -> Result<NodeSettings, NodeProblem> {
                 })
                 .transpose()
         };
+    let rate = |field: &str, v: &Option<Spanned<String>>| -> Result<Option<u32>, NodeProblem> {
+        v.as_ref()
+            .map(|v| {
+                parse_rate(v.get_ref())
+                    .map_err(|m| (format!("`{field}`: {m}"), Some(v.span().start), RATE_HINT))
+            })
+            .transpose()
+    };
     let limits = section.limits.clone().unwrap_or_default();
     Ok(NodeSettings {
         max_processes: section.max_processes,
+        reserved_processes: section.reserved_processes,
         max_memory: size("max_memory", &section.max_memory)?,
+        memory_budget: size("memory_budget", &section.memory_budget)?,
         epoch_tick: duration("epoch_tick", &section.epoch_tick)?,
         workers: section.workers,
         limits: LimitOverrides {
             memory: size("limits.memory", &limits.memory)?,
             cpu: duration("limits.cpu", &limits.cpu)?,
+            cpu_rate: rate("limits.cpu_rate", &limits.cpu_rate)?,
             mailbox: limits.mailbox,
+            mailbox_bytes: size("limits.mailbox_bytes", &limits.mailbox_bytes)?,
             message_size: size("limits.message_size", &limits.message_size)?,
             children: limits.children,
+            events: limits.events,
+            names: limits.names,
+            handles: limits.handles,
+            log_rate: limits.log_rate,
             line: 0,
         },
     })

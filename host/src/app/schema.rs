@@ -79,6 +79,10 @@ pub struct ProcessWasmFields {
     /// `sha256:<hex>` the component must match.
     pub hash: Option<Spanned<String>>,
     pub limits: Option<Spanned<RawLimits>>,
+    /// Names reserved for this entry's processes.
+    pub names: Option<Spanned<Vec<Spanned<String>>>>,
+    /// What its processes may do beyond their own descendants.
+    pub authority: Option<Spanned<RawAuthority>>,
 }
 
 /// `process.host`: a scheduling domain.
@@ -131,8 +135,33 @@ pub struct RawLimits {
     pub memory: Option<Spanned<String>>,
     pub cpu: Option<Spanned<String>>,
     pub mailbox: Option<Spanned<u64>>,
+    pub mailbox_bytes: Option<Spanned<String>>,
     pub message_size: Option<Spanned<String>>,
     pub children: Option<Spanned<u64>>,
+    pub events: Option<Spanned<u64>>,
+    pub names: Option<Spanned<u64>>,
+    pub handles: Option<Spanned<u64>>,
+    pub log_rate: Option<Spanned<u64>>,
+    pub cpu_rate: Option<Spanned<String>>,
+}
+
+/// `authority` of a `process.wasm`: each `any`, or a list of `process.wasm` entries.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthority {
+    /// Whom its processes may terminate, cancel, link and unlink (and monitor in full),
+    /// besides their descendants.
+    pub signal: Option<Spanned<RawScope>>,
+    /// Which entries its processes may spawn even when those are granted more.
+    pub spawn: Option<Spanned<RawScope>>,
+}
+
+/// `any`, or a list of entries.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum RawScope {
+    Word(String),
+    Entries(Vec<String>),
 }
 
 /// A host's lifecycle: hosts start with the node, so only `auto_start: true` is meaningful.
@@ -207,7 +236,15 @@ mod tests {
     fn each_kind_lists_the_fields_its_struct_declares() {
         assert_eq!(
             Kind::ProcessWasm.fields(),
-            ["source", "method", "modules", "hash", "limits"]
+            [
+                "source",
+                "method",
+                "modules",
+                "hash",
+                "limits",
+                "names",
+                "authority"
+            ]
         );
         assert_eq!(
             Kind::ProcessHost.fields(),

@@ -21,6 +21,25 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|err| format!("`{text}` is not a duration: {err}"))
 }
 
+/// What to tell someone whose share of a core did not parse.
+pub const RATE_HINT: &str = "write a share of one core like \"25%\"";
+
+/// `"25%"` → 250 per mille, from 0.1% to 100%.
+pub fn parse_rate(text: &str) -> Result<u32, String> {
+    let bad = || format!("`{text}` is not a share of one core between 0.1% and 100%");
+    let percent: f64 = text
+        .trim()
+        .strip_suffix('%')
+        .ok_or_else(bad)?
+        .trim()
+        .parse()
+        .map_err(|_| bad())?;
+    if !(0.1..=100.0).contains(&percent) {
+        return Err(bad());
+    }
+    Ok((percent * 10.0).round() as u32)
+}
+
 /// A size for people: `64.0 MiB`, `12 B`.
 pub fn show_size(bytes: u64) -> String {
     bytesize::ByteSize(bytes).display().iec().to_string()
@@ -37,5 +56,9 @@ mod tests {
         assert_eq!(parse_duration("150ms"), Ok(Duration::from_millis(150)));
         assert!(parse_size("lots").is_err());
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_rate("25%"), Ok(250));
+        assert_eq!(parse_rate("0.5 %"), Ok(5));
+        assert!(parse_rate("120%").is_err());
+        assert!(parse_rate("25").is_err());
     }
 }

@@ -21,9 +21,16 @@ use super::limits::Limits;
 pub struct NodeConfig {
     /// Processes alive at once: the size of the instance pool. A spawn beyond it is refused.
     pub max_processes: u32,
+    /// Pool slots only the node itself may fill (services, `wasmhost run`), so a spawn storm
+    /// inside the app cannot keep a failed service from restarting. `None`: 1 % of
+    /// `max_processes`.
+    pub reserved_processes: Option<u32>,
     /// The largest linear memory any process may have: the size of a pool slot. No limit in
     /// the registry may exceed it.
     pub max_memory: u64,
+    /// Linear memory of all processes together; a process that would grow past it is ended
+    /// with `limit: memory`. `None`: half of the machine's memory.
+    pub memory_budget: Option<u64>,
     /// How long a guest runs before it yields to the others (epoch interruption), and the
     /// unit of CPU accounting.
     pub epoch_tick: Duration,
@@ -38,7 +45,9 @@ impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
             max_processes: 10_000,
+            reserved_processes: None,
             max_memory: 64 << 20,
+            memory_budget: None,
             epoch_tick: Duration::from_millis(10),
             workers: None,
             limits: LimitOverrides::default(),
@@ -68,8 +77,14 @@ impl NodeConfig {
         if let Some(n) = settings.max_processes {
             self.max_processes = n;
         }
+        if settings.reserved_processes.is_some() {
+            self.reserved_processes = settings.reserved_processes;
+        }
         if let Some(size) = settings.max_memory {
             self.max_memory = size;
+        }
+        if settings.memory_budget.is_some() {
+            self.memory_budget = settings.memory_budget;
         }
         if let Some(tick) = settings.epoch_tick {
             self.epoch_tick = tick;
@@ -111,6 +126,25 @@ impl NodeConfig {
         if self.workers == Some(0) {
             return fail("workers", "must be at least 1".into());
         }
+        if let Some(n) = self.reserved_processes.filter(|&n| n >= self.max_processes) {
+            return fail(
+                "reserved_processes",
+                format!(
+                    "{n} leaves no room for the app's own spawns (max_processes is {})",
+                    self.max_processes
+                ),
+            );
+        }
+        if let Some(budget) = self.memory_budget.filter(|&b| b < self.max_memory) {
+            return fail(
+                "memory_budget",
+                format!(
+                    "{} is less than one process may have (`max_memory`, {})",
+                    show_size(budget),
+                    show_size(self.max_memory)
+                ),
+            );
+        }
         let limits = &self.limits;
         if let Some(memory) = limits.memory.filter(|&m| m > self.max_memory) {
             return fail(
@@ -134,10 +168,29 @@ impl NodeConfig {
                 ),
             );
         }
-        if limits.mailbox == Some(0) {
-            return fail("limits.mailbox", "must be at least 1".into());
+        let at_least = [
+            ("limits.mailbox", limits.mailbox, 1),
+            ("limits.events", limits.events, 1),
+            ("limits.handles", limits.handles, 16),
+        ];
+        for (setting, value, least) in at_least {
+            if value.is_some_and(|v| v < least) {
+                return fail(setting, format!("must be at least {least}"));
+            }
         }
         Ok(())
+    }
+
+    /// Pool slots kept for the node's own spawns.
+    pub fn reserved(&self) -> u32 {
+        self.reserved_processes.unwrap_or(self.max_processes / 100)
+    }
+
+    /// The linear memory all processes together may have.
+    pub fn memory_budget(&self) -> u64 {
+        self.memory_budget
+            .unwrap_or_else(|| machine_memory().map_or(16 << 30, |total| total / 2))
+            .max(self.max_memory)
     }
 
     /// The limits of a process whose entry and host set none.
@@ -146,11 +199,25 @@ impl NodeConfig {
         Limits {
             memory: set.memory.unwrap_or(self.max_memory),
             cpu: set.cpu,
+            cpu_rate: set.cpu_rate,
             mailbox: set.mailbox.unwrap_or(100_000),
+            mailbox_bytes: set.mailbox_bytes.unwrap_or(64 << 20),
             message_size: set.message_size.unwrap_or(8 << 20),
             children: set.children.unwrap_or(u64::from(self.max_processes)),
+            events: set.events.unwrap_or(10_000),
+            names: set.names.unwrap_or(16),
+            handles: set.handles.unwrap_or(10_000),
+            log_rate: set.log_rate.unwrap_or(200),
         }
     }
+}
+
+/// The machine's memory, from `/proc/meminfo` (`None` where there is none).
+fn machine_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 #[cfg(test)]

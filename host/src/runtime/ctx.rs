@@ -1,25 +1,29 @@
 //! A process acting on the node: everything a host interface does on behalf of the process
 //! that called it goes through here, so what one process may do to others is decided in one
-//! place.
+//! place (with the rules in `authority`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::authority::may_signal;
+use super::log::{self, LogBudget};
 use super::node::Node;
 use super::process::Process;
 use super::spawn::{SpawnOptions, Watch};
-use super::{Destination, ExitReason, Pid, RegisterError, SendError, SpawnError};
+use super::{Denied, Destination, ExitReason, Pid, RegisterError, SendError, SpawnError};
 use crate::terminal::Terminal;
 
 /// The calling process and its node.
 pub struct ProcessCtx {
     node: Arc<Node>,
     me: Arc<Process>,
+    log: LogBudget,
 }
 
 impl ProcessCtx {
     pub(super) fn new(node: Arc<Node>, me: Arc<Process>) -> Self {
-        ProcessCtx { node, me }
+        let log = LogBudget::new(me.limits().log_rate);
+        ProcessCtx { node, me, log }
     }
 
     pub fn pid(&self) -> &Pid {
@@ -36,10 +40,20 @@ impl ProcessCtx {
         &self.me
     }
 
+    pub(super) fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
     /// The terminal, if this process is bound to it.
     pub fn terminal(&self) -> Option<&Terminal> {
         let terminal = &self.node.terminal;
         terminal.is_bound_to(self.pid().id).then_some(&**terminal)
+    }
+
+    /// Logs a line for this process, within its bounds and `log_rate`.
+    pub fn log(&mut self, level: tracing::Level, message: &str, fields: &[(String, Vec<u8>)]) {
+        let origin = format!("{} {}", self.me.pid(), self.me.entry());
+        log::write(&mut self.log, &origin, level, message, fields);
     }
 
     pub fn send(&self, to: &Destination, topic: String, payload: Vec<u8>) -> Result<(), SendError> {
@@ -68,12 +82,24 @@ impl ProcessCtx {
         self.node.unmonitor(&self.me, target);
     }
 
-    pub fn link(&self, target: &Pid) {
-        self.node.link(&self.me, target);
+    /// Checks this process's authority over `target`; `None` if `target` is not alive.
+    fn over(&self, target: &Pid) -> Result<Option<Arc<Process>>, Denied> {
+        match self.node.table.find(target) {
+            Some(process) => may_signal(&self.me, &process).map(|()| Some(process)),
+            None => Ok(None),
+        }
     }
 
-    pub fn unlink(&self, target: &Pid) {
+    pub fn link(&self, target: &Pid) -> Result<(), Denied> {
+        self.over(target)?;
+        self.node.link(&self.me, target);
+        Ok(())
+    }
+
+    pub fn unlink(&self, target: &Pid) -> Result<(), Denied> {
+        self.over(target)?;
         self.node.unlink(&self.me, target);
+        Ok(())
     }
 
     /// Whether abnormal exits of linked processes arrive as events instead of ending this
@@ -83,13 +109,19 @@ impl ProcessCtx {
     }
 
     /// Ends `target` at once; its reason names this process.
-    pub fn terminate(&self, target: &Pid) -> bool {
+    pub fn terminate(&self, target: &Pid) -> Result<bool, Denied> {
+        if self.over(target)?.is_none() {
+            return Ok(false);
+        }
         let by = self.pid().to_string();
-        self.node.terminate(target, ExitReason::Killed(by))
+        Ok(self.node.terminate(target, ExitReason::Killed(by)))
     }
 
-    pub fn cancel(&self, target: &Pid, reason: String, grace: Duration) -> bool {
-        self.node.cancel(target, reason, grace)
+    pub fn cancel(&self, target: &Pid, reason: String, grace: Duration) -> Result<bool, Denied> {
+        if self.over(target)?.is_none() {
+            return Ok(false);
+        }
+        Ok(self.node.cancel(target, reason, grace))
     }
 
     pub fn register(&self, name: &str) -> Result<(), RegisterError> {

@@ -8,14 +8,24 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 use super::config::NodeConfig;
 
+/// A process's share of the pool: core instances, linear memories and tables.
+pub const CORE_INSTANCES: u32 = 4;
+pub const MEMORIES: u32 = 2;
+pub const TABLES: u32 = 4;
+
 pub fn engine(config: &NodeConfig) -> Result<Engine> {
     let n = config.max_processes;
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(n)
-        // A Rust component holds its module plus a few small shim modules.
-        .total_core_instances(n.saturating_mul(4))
-        .total_memories(n.saturating_mul(2))
-        .total_tables(n.saturating_mul(4))
+        // A Rust component holds its module plus a few small shim modules. Each component
+        // may take no more than its share of the pool, so one cannot starve the others: a
+        // component that needs more is refused when it is compiled.
+        .max_core_instances_per_component(CORE_INSTANCES)
+        .max_memories_per_component(MEMORIES)
+        .max_tables_per_component(TABLES)
+        .total_core_instances(n.saturating_mul(CORE_INSTANCES))
+        .total_memories(n.saturating_mul(MEMORIES))
+        .total_tables(n.saturating_mul(TABLES))
         .total_stacks(n)
         .max_memory_size(config.max_memory as usize)
         // Spawning reuses a slot; pages inside this window are reset in place instead of

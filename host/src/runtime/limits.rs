@@ -8,19 +8,31 @@ use crate::app::{App, Diagnostic, Diagnostics, LimitOverrides, Origin, values::s
 
 use super::config::NodeConfig;
 
-/// Limits in force for one process.
+/// Limits in force for one process. SECURITY.md gives each one's default and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Bytes of linear memory.
+    /// Bytes of linear memory, all its memories and tables together.
     pub memory: u64,
     /// Running time over its whole life; `None`: unlimited.
     pub cpu: Option<Duration>,
+    /// The share of one core it may use, in per mille; over it, it is paused (not ended).
+    pub cpu_rate: Option<u32>,
     /// Messages its mailbox holds.
     pub mailbox: u64,
-    /// Bytes of one message's payload.
+    /// Bytes its mailbox holds (payloads and topics).
+    pub mailbox_bytes: u64,
+    /// Bytes of one message's payload; also of its exit value and of spawn arguments for it.
     pub message_size: u64,
     /// Live children it may have.
     pub children: u64,
+    /// Events that may wait in its event stream, and monitors it may hold.
+    pub events: u64,
+    /// Names it may hold.
+    pub names: u64,
+    /// Resource handles (mailbox, timers, pollables, …) it may hold.
+    pub handles: u64,
+    /// Log lines per second (a burst of as many is allowed).
+    pub log_rate: u64,
 }
 
 impl Limits {
@@ -30,9 +42,15 @@ impl Limits {
         Limits {
             memory: set.memory.unwrap_or(self.memory),
             cpu: set.cpu.or(self.cpu),
+            cpu_rate: set.cpu_rate.or(self.cpu_rate),
             mailbox: set.mailbox.unwrap_or(self.mailbox),
+            mailbox_bytes: set.mailbox_bytes.unwrap_or(self.mailbox_bytes),
             message_size: set.message_size.unwrap_or(self.message_size),
             children: set.children.unwrap_or(self.children),
+            events: set.events.unwrap_or(self.events),
+            names: set.names.unwrap_or(self.names),
+            handles: set.handles.unwrap_or(self.handles),
+            log_rate: set.log_rate.unwrap_or(self.log_rate),
         }
     }
 }

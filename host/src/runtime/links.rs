@@ -1,5 +1,6 @@
 //! Monitors (one-way: the watcher hears of the exit) and links (two-way: an abnormal exit
-//! takes the other down, unless it traps links), as in Erlang.
+//! takes the other down, unless it traps links), as in Erlang, and the delivery of the
+//! events they produce within the receiver's `events` limit.
 
 use std::sync::Arc;
 
@@ -8,23 +9,52 @@ use super::process::Process;
 use super::{Event, ExitReason, Pid};
 
 impl Node {
+    /// Puts `event` in `to`'s event stream. A process whose stream is full has watched more
+    /// than it reads: it is ended, as for any broken limit.
+    pub(super) fn deliver(&self, to: &Process, event: Event) {
+        let limit = to.limits().events;
+        if to.events().push_within(event, limit).is_err() {
+            to.kill(ExitReason::Limit(format!(
+                "events: {limit} events are waiting, its limit"
+            )));
+        }
+    }
+
     /// `watcher` monitors `target`; an exit already past is reported at once.
     pub(super) fn monitor(&self, watcher: &Process, target: &Pid) {
-        let alive = self.table.get(target.id).and_then(|t| {
+        let limit = watcher.limits().events;
+        if watcher.control().monitoring >= limit {
+            watcher.kill(ExitReason::Limit(format!(
+                "events: {} monitors {limit} processes, its limit",
+                watcher.pid()
+            )));
+            return;
+        }
+        let added = self.table.find(target).and_then(|t| {
             let mut control = t.control();
             (!control.exited).then(|| control.monitors.insert(watcher.pid().id))
         });
-        if alive.is_none() {
-            watcher.events().push(Event::Exit {
-                from: target.clone(),
-                reason: ExitReason::NoProcess,
-            });
+        match added {
+            Some(true) => watcher.control().monitoring += 1,
+            Some(false) => {}
+            None => self.deliver(
+                watcher,
+                Event::Exit {
+                    from: target.clone(),
+                    reason: ExitReason::NoProcess,
+                },
+            ),
         }
     }
 
     pub(super) fn unmonitor(&self, watcher: &Process, target: &Pid) {
-        if let Some(t) = self.table.get(target.id) {
-            t.control().monitors.remove(&watcher.pid().id);
+        let removed = self
+            .table
+            .get(target.id)
+            .is_some_and(|t| t.control().monitors.remove(&watcher.pid().id));
+        if removed {
+            let mut control = watcher.control();
+            control.monitoring = control.monitoring.saturating_sub(1);
         }
     }
 
@@ -34,7 +64,7 @@ impl Node {
         if a.pid().id == target.id {
             return;
         }
-        let linked = self.table.get(target.id).is_some_and(|b| {
+        let linked = self.table.find(target).is_some_and(|b| {
             let mut control = b.control();
             if !control.exited {
                 control.links.insert(a.pid().id);
@@ -50,7 +80,7 @@ impl Node {
 
     pub(super) fn unlink(&self, a: &Process, target: &Pid) {
         a.control().links.remove(&target.id);
-        if let Some(b) = self.table.get(target.id) {
+        if let Some(b) = self.table.find(target) {
             b.control().links.remove(&a.pid().id);
         }
     }
@@ -60,10 +90,11 @@ impl Node {
     pub(super) fn link_broken(&self, survivor: &Process, from: &Pid, reason: &ExitReason) {
         let traps = survivor.control().trap_links;
         if traps {
-            survivor.events().push(Event::LinkDown {
+            let event = Event::LinkDown {
                 from: from.clone(),
                 reason: reason.clone(),
-            });
+            };
+            self.deliver(survivor, event);
         } else {
             survivor.kill(ExitReason::LinkDown(from.clone()));
         }

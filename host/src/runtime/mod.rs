@@ -6,13 +6,17 @@
 //! Host interfaces reach it through [`ProcessView`] → [`ProcessCtx`], the calling process
 //! acting on the node.
 
+mod authority;
 mod config;
+mod cpu;
 mod ctx;
 mod engine;
 mod exit;
 mod interfaces;
 mod limits;
 mod links;
+mod log;
+mod mailbox;
 mod names;
 mod node;
 mod process;
@@ -26,17 +30,21 @@ mod stderr;
 mod store;
 mod table;
 
+pub use authority::Privileges;
 pub use config::{ConfigError, MAX_PROCESSES, NodeConfig};
+pub use cpu::CpuMeter;
 pub use ctx::ProcessCtx;
 pub use interfaces::{HostInterface, LinkFn, Provides};
 pub use limits::Limits;
+pub use log::{enabled as guest_log_enabled, render as render_log_line};
+pub use mailbox::{Mailbox, Message};
 pub use names::MAX_NAME_LEN;
 pub use node::{Node, NodeBuilder, StartError};
-pub use process::{Message, Process};
+pub use process::Process;
 pub use programs::{Program, compile_all};
 pub use queue::Queue;
 pub use spawn::{SpawnOptions, Watch};
 pub use store::{ProcessCtxView, ProcessState, ProcessView, new_store};
 pub use wasmhost_types::{
-    Destination, Event, ExitReason, Pid, RegisterError, SendError, SpawnError,
+    Denied, Destination, Event, ExitReason, Pid, RegisterError, SendError, SpawnError,
 };

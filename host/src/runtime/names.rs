@@ -7,8 +7,7 @@ use super::node::Node;
 use super::process::Process;
 use super::{Pid, RegisterError};
 
-/// The longest name a process may register, in bytes.
-pub const MAX_NAME_LEN: usize = 255;
+pub use crate::app::MAX_NAME_LEN;
 
 /// Name → id of the holder.
 #[derive(Default)]
@@ -29,8 +28,21 @@ impl Node {
                 name.len()
             )));
         }
+        if let Some(entries) = self.reserved.get(name)
+            && !entries.iter().any(|e| e == process.entry())
+        {
+            return Err(RegisterError::Reserved(entries.join(", ")));
+        }
         let id = process.pid().id;
         let mut names = self.names.lock();
+        let held = process.control().names.len() as u64;
+        let new = names.get(name).is_none_or(|&holder| holder != id);
+        if new && held >= process.limits().names {
+            return Err(RegisterError::Limit(format!(
+                "names: {} already holds {held} names, its limit",
+                process.pid()
+            )));
+        }
         match names.get(name) {
             Some(&holder) if holder == id => return Ok(()),
             // A holder that is gone but not yet cleaned up does not block the name.

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::runtime::{Handle, Runtime};
 use wasmtime::Engine;
@@ -30,6 +31,11 @@ pub struct Node {
     pub(super) defaults: Limits,
     pub(super) table: ProcessTable,
     pub(super) names: Names,
+    /// Names the registry reserves, with the entries that may register them.
+    pub(super) reserved: HashMap<String, Vec<String>>,
+    /// Linear memory and tables of all processes, against the node's budget.
+    memory_used: AtomicU64,
+    memory_budget: u64,
     pub(super) terminal: Arc<Terminal>,
     /// Where the processes of hosts without threads of their own run.
     pub(super) shared: Option<Handle>,
@@ -139,9 +145,21 @@ impl NodeBuilder {
         let programs =
             compile_all(&engine, &self.app, &self.interfaces).map_err(StartError::Invalid)?;
         let hosts = hosts(&self.app).map_err(StartError::Engine)?;
+        let mut reserved: HashMap<String, Vec<String>> = HashMap::new();
+        for entry in self.app.processes.values() {
+            for name in &entry.names {
+                reserved
+                    .entry(name.clone())
+                    .or_default()
+                    .push(entry.id.clone());
+            }
+        }
         Ok(Arc::new(Node {
             defaults: config.default_limits(),
             table: ProcessTable::new(config.max_processes),
+            reserved,
+            memory_used: AtomicU64::new(0),
+            memory_budget: config.memory_budget(),
             config,
             engine,
             app: Arc::new(self.app),
@@ -225,7 +243,26 @@ impl Node {
 
     /// Whether the process `pid` is alive.
     pub fn is_alive(&self, pid: &Pid) -> bool {
-        self.table.get(pid.id).is_some()
+        self.table.find(pid).is_some()
+    }
+
+    /// Charges `bytes` of linear memory to the node's budget, if it has them.
+    pub(super) fn charge_memory(&self, bytes: u64) -> bool {
+        self.memory_used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes)
+                    .filter(|&total| total <= self.memory_budget)
+            })
+            .is_ok()
+    }
+
+    pub(super) fn release_memory(&self, bytes: u64) {
+        self.memory_used.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// Linear memory (and tables) all live processes have together.
+    pub fn memory_used(&self) -> u64 {
+        self.memory_used.load(Ordering::Acquire)
     }
 
     /// The threads of `host`'s own runtime, if it has one (`workers`): how many, and how many

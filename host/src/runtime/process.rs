@@ -6,26 +6,24 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use tokio::sync::{Notify, oneshot};
 
+use super::authority::{Lineage, Privileges};
+use super::cpu::CpuMeter;
 use super::limits::Limits;
+use super::mailbox::Mailbox;
+use super::programs::Program;
 use super::queue::Queue;
 use super::{Event, ExitReason, Pid};
-
-/// A message in a mailbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    pub topic: String,
-    /// The sender; `None` for messages from the host.
-    pub from: Option<Pid>,
-    pub payload: Vec<u8>,
-}
 
 /// The shared half of a process.
 pub struct Process {
     pid: Pid,
     entry: Arc<str>,
+    privileges: Arc<Privileges>,
     limits: Limits,
-    mailbox: Queue<Message>,
+    lineage: Arc<Lineage>,
+    mailbox: Mailbox,
     events: Queue<Event>,
+    cpu: Arc<CpuMeter>,
     control: Mutex<Control>,
     /// Wakes the runner when `kill` is set.
     killed: Notify,
@@ -45,6 +43,10 @@ pub(super) struct Control {
     pub names: Vec<String>,
     /// Live children.
     pub children: u64,
+    /// Processes this one monitors.
+    pub monitoring: u64,
+    /// A cancel is pending (the first one wins).
+    pub cancel_pending: bool,
     /// Set once: why the process must stop (terminate, cancel timeout, link down).
     pub kill: Option<ExitReason>,
     /// Set once the process has ended; monitors and links added after see it.
@@ -56,25 +58,32 @@ pub(super) struct Control {
 impl Process {
     pub(super) fn new(
         pid: Pid,
-        entry: Arc<str>,
+        (entry, privileges): (Arc<str>, Arc<Privileges>),
         limits: Limits,
-        parent: Option<Weak<Process>>,
+        parent: Option<&Arc<Process>>,
     ) -> Self {
+        let lineage = match parent {
+            Some(parent) => Lineage::child_of(&parent.lineage, pid.id),
+            None => Lineage::root(pid.id),
+        };
         Process {
             pid,
             entry,
+            privileges,
             limits,
-            mailbox: Queue::default(),
+            lineage,
+            mailbox: Mailbox::default(),
             events: Queue::default(),
+            cpu: Arc::new(CpuMeter::default()),
             control: Mutex::new(Control::default()),
             killed: Notify::new(),
-            parent,
+            parent: parent.map(Arc::downgrade),
         }
     }
 
     /// A process in no node's table, for timing the engine alone (the benchmark does).
-    pub fn detached(pid: Pid, entry: Arc<str>, limits: Limits) -> Self {
-        Process::new(pid, entry, limits, None)
+    pub fn detached(pid: Pid, program: &Program, limits: Limits) -> Self {
+        Process::new(pid, program.identity(), limits, None)
     }
 
     pub fn pid(&self) -> &Pid {
@@ -86,13 +95,26 @@ impl Process {
         &self.entry
     }
 
+    pub(super) fn privileges(&self) -> &Privileges {
+        &self.privileges
+    }
+
+    pub(super) fn lineage(&self) -> &Arc<Lineage> {
+        &self.lineage
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
 
     /// Its messages, oldest first.
-    pub fn mailbox(&self) -> &Queue<Message> {
+    pub fn mailbox(&self) -> &Mailbox {
         &self.mailbox
+    }
+
+    /// The time it has spent running.
+    pub fn cpu(&self) -> &Arc<CpuMeter> {
+        &self.cpu
     }
 
     /// Its lifecycle events, oldest first.

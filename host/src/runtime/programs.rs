@@ -12,6 +12,7 @@ use wasmtime::component::{
     Component, ComponentExportIndex, InstancePre, Linker, types::ComponentItem,
 };
 
+use super::authority::Privileges;
 use super::interfaces::{HostInterface, module_names, row_for};
 use super::store::ProcessState;
 use crate::app::{App, Diagnostic, Diagnostics, ProcessEntry};
@@ -27,6 +28,15 @@ pub struct Program {
     pub sha256: String,
     /// What the component imports (WIT interface names, with versions).
     pub imports: Vec<String>,
+    /// What its processes are granted.
+    pub privileges: Arc<Privileges>,
+}
+
+impl Program {
+    /// What a process of this program is known by: its entry and its privileges.
+    pub fn identity(&self) -> (Arc<str>, Arc<Privileges>) {
+        (self.id.clone(), self.privileges.clone())
+    }
 }
 
 /// Compiles and checks every process entry; all problems are reported together.
@@ -184,6 +194,7 @@ fn compile(
         method,
         sha256,
         imports,
+        privileges: Arc::new(Privileges::of(entry)),
     })
 }
 

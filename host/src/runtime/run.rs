@@ -8,7 +8,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures::FutureExt;
+use wasmtime::component::ResourceTableError;
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
+use wasmtime_wasi::I32Exit;
 
 use super::ExitReason;
 use super::node::Node;
@@ -27,7 +29,7 @@ pub(super) async fn run(
     slot: PoolSlot,
 ) {
     let mut store = new_store(&node.engine, &node, &process);
-    let body = async {
+    let body = process.cpu().metered(async {
         tokio::select! {
             // A kill wins over a guest that is still running: dropping the call future
             // unwinds the guest wherever it is (running wasm yields at every epoch).
@@ -35,7 +37,7 @@ pub(super) async fn run(
             reason = process.killed() => reason,
             reason = execute(&mut store, &program, args) => reason,
         }
-    };
+    });
     report_exit(&node, &process, body).await;
     // The instance is torn down (its memory reset for the next spawn) only after the exit
     // is reported: monitors and links need not wait for it. Its pool slot goes with it.
@@ -85,11 +87,33 @@ async fn execute(
     }
     .await;
 
+    let limits = store.data().limits();
     match outcome {
+        Ok(Ok(value)) if value.len() as u64 > limits.message_size => ExitReason::Limit(format!(
+            "exit value: {} bytes, over its message_size of {}",
+            value.len(),
+            limits.message_size
+        )),
         Ok(Ok(value)) => ExitReason::Normal(value),
-        Ok(Err(message)) => ExitReason::Error(message),
+        Ok(Err(message)) => ExitReason::Error(bounded(message)),
         Err(err) => failure(err, store.data_mut()),
     }
+}
+
+/// The longest message an exit reason carries; a longer one is cut.
+const MAX_REASON: usize = 4 << 10;
+
+/// `text`, cut at `MAX_REASON` bytes (on a character boundary).
+fn bounded(mut text: String) -> String {
+    if text.len() > MAX_REASON {
+        let mut end = MAX_REASON;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 /// Names a failed call: a broken limit, a trap (with the panic message if there was one),
@@ -98,6 +122,19 @@ fn failure(err: wasmtime::Error, state: &mut ProcessState) -> ExitReason {
     if let Some(message) = state.take_limit_broken() {
         return ExitReason::Limit(message);
     }
+    // `wasi:cli/exit`: success is a normal exit, with 0 as its value.
+    if let Some(I32Exit(code)) = err.downcast_ref::<I32Exit>() {
+        return match code {
+            0 => ExitReason::Normal(wasmhost_types::payload::encode(&0)),
+            code => ExitReason::Error(format!("exited with code {code}")),
+        };
+    }
+    if let Some(ResourceTableError::Full) = err.downcast_ref::<ResourceTableError>() {
+        return ExitReason::Limit(format!(
+            "handles: holds {} handles, its limit",
+            state.limits().handles
+        ));
+    }
     // Spawns reserve their pool slot, so only a component with more memories or tables than
     // a slot holds gets here.
     if let Some(full) = err.downcast_ref::<PoolConcurrencyLimitError>() {
@@ -105,12 +142,12 @@ fn failure(err: wasmtime::Error, state: &mut ProcessState) -> ExitReason {
     }
     let panic = state.panic_message();
     if let Some(trap) = err.downcast_ref::<Trap>() {
-        return ExitReason::Trap(match panic {
+        return ExitReason::Trap(bounded(match panic {
             Some(panic) => format!("panicked at {panic} ({trap})"),
             None => trap.to_string(),
-        });
+        }));
     }
-    ExitReason::Trap(format!("{err:#}"))
+    ExitReason::Trap(bounded(format!("{err:#}")))
 }
 
 #[cfg(test)]
@@ -120,23 +157,14 @@ mod tests {
     use crate::runtime::process::Process;
     use crate::runtime::{Event, Pid};
 
-    /// A node without programs, and a process registered in it by hand.
-    fn node_with(names: &[&str]) -> (Arc<Node>, Arc<Process>) {
-        let node = Node::builder(App::default()).build().expect("a node");
-        let process = test_process(&node);
-        for name in names {
-            node.register(&process, name).expect("registered");
-        }
-        (node, process)
-    }
-
-    fn test_process(node: &Arc<Node>) -> Arc<Process> {
+    /// A process registered by hand in a node without programs.
+    fn test_process(node: &Arc<Node>, parent: Option<&Arc<Process>>) -> Arc<Process> {
         let id = node.table.next_id();
         let process = Arc::new(Process::new(
             Pid::new("test:host", id),
-            Arc::from("test:entry"),
+            (Arc::from("test:entry"), Arc::default()),
             node.defaults.clone(),
-            None,
+            parent,
         ));
         node.table.insert(process.clone());
         process
@@ -144,8 +172,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_host_panic_while_running_a_process_still_reports_its_exit() {
-        let (node, process) = node_with(&["holder"]);
-        let watcher = test_process(&node);
+        let node = Node::builder(App::default()).build().expect("a node");
+        // The parent monitors its child, so it hears the whole reason.
+        let watcher = test_process(&node, None);
+        let process = test_process(&node, Some(&watcher));
+        node.register(&process, "holder").expect("registered");
         node.monitor(&watcher, process.pid());
         let (tx, exit) = tokio::sync::oneshot::channel();
         process.control().on_exit = Some(tx);

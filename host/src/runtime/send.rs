@@ -1,8 +1,8 @@
 //! Messages: delivered to a pid or a registered name, in order from one sender to one
-//! receiver, within the receiver's mailbox and message-size limits.
+//! receiver, within the receiver's limits (`message_size`, and the mailbox's own).
 
+use super::mailbox::Message;
 use super::node::Node;
-use super::process::Message;
 use super::{Destination, Pid, SendError};
 
 impl Node {
@@ -15,13 +15,16 @@ impl Node {
         topic: String,
         payload: Vec<u8>,
     ) -> Result<(), SendError> {
-        let id = match to {
-            Destination::Pid(pid) => pid.id,
-            Destination::Name(name) => self
-                .holder(name)
-                .ok_or_else(|| SendError::UnknownName(name.clone()))?,
+        let target = match to {
+            Destination::Pid(pid) => self.table.find(pid),
+            Destination::Name(name) => {
+                let id = self
+                    .holder(name)
+                    .ok_or_else(|| SendError::UnknownName(name.clone()))?;
+                self.table.get(id)
+            }
         };
-        let Some(target) = self.table.get(id) else {
+        let Some(target) = target else {
             return Ok(());
         };
         let limits = target.limits();
@@ -35,7 +38,7 @@ impl Node {
         };
         target
             .mailbox()
-            .push_within(message, limits.mailbox)
+            .push(message, limits)
             .map_err(|_| SendError::MailboxFull(target.pid().clone()))
     }
 }

@@ -11,18 +11,23 @@ use super::{Event, ExitReason, Pid};
 impl Node {
     /// Ends `target` at once with `reason`. False if it had already ended.
     pub fn terminate(&self, target: &Pid, reason: ExitReason) -> bool {
-        self.table.get(target.id).is_some_and(|t| t.kill(reason))
+        self.table.find(target).is_some_and(|t| t.kill(reason))
     }
 
     /// Asks `target` to stop: a cancel event now, a forced stop after `grace`. False if it
-    /// had already ended.
+    /// had already ended. A process has one cancel pending at most: the first wins, the
+    /// others change nothing (and cost nothing).
     pub fn cancel(&self, target: &Pid, reason: String, grace: Duration) -> bool {
-        let Some(process) = self.table.get(target.id) else {
+        let Some(process) = self.table.find(target) else {
             return false;
         };
-        process.events().push(Event::Cancel {
+        if std::mem::replace(&mut process.control().cancel_pending, true) {
+            return true;
+        }
+        let event = Event::Cancel {
             reason: reason.clone(),
-        });
+        };
+        self.deliver(&process, event);
         let Some(runtime) = Handle::try_current().ok().or_else(|| self.shared.clone()) else {
             // Without an async runtime there is no clock to keep the grace period on.
             process.kill(ExitReason::Cancelled(reason));

@@ -1,11 +1,13 @@
 //! Spawning: every reason to refuse is checked before the child exists (unknown entry or
-//! host, a full pool, the parent's `children`, a bound terminal), so `spawn` either returns
-//! an error or a pid whose exit will be reported.
+//! host, the parent's authority, a full pool, the parent's `children`, the size of the
+//! arguments, a bound terminal), so `spawn` either returns an error or a pid whose exit will
+//! be reported.
 
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use super::authority::may_spawn;
 use super::node::Node;
 use super::process::Process;
 use super::run::run;
@@ -88,15 +90,36 @@ impl Node {
             .cloned()
             .ok_or(SpawnError::UnknownEntry(entry))?;
         let host = self.hosts.get(&host).ok_or(SpawnError::UnknownHost(host))?;
+        if let Some((parent, _)) = &parent {
+            may_spawn(parent, &program, &host.id, host.terminal)?;
+        }
+        let limits = self.defaults.resolve(&program.entry.limits, &host.limits);
+        let args_size: usize = args.iter().map(Vec::len).sum();
+        if args_size as u64 > limits.message_size {
+            return Err(SpawnError::Limit(format!(
+                "args: {args_size} bytes of arguments, over {}'s message_size of {}",
+                program.id, limits.message_size
+            )));
+        }
         let runtime = match &host.runtime {
             Some(runtime) => runtime.handle(),
             None => self.shared.as_ref().ok_or_else(|| {
                 SpawnError::Limit("threads: the node was built outside an async runtime".into())
             })?,
         };
-        let slot = self.table.reserve_slot().ok_or_else(|| {
+        // The app's own spawns leave the reserved slots to the node (services, the CLI).
+        let reserve = if parent.is_some() {
+            self.config.reserved()
+        } else {
+            0
+        };
+        let slot = self.table.reserve_slot(reserve).ok_or_else(|| {
+            let kept = match reserve {
+                0 => String::new(),
+                n => format!(" ({n} are kept for services)"),
+            };
             SpawnError::Limit(format!(
-                "processes: the node's pool of {} processes is full",
+                "processes: the node's pool of {} processes is full{kept}",
                 self.table.capacity()
             ))
         })?;
@@ -126,12 +149,11 @@ impl Node {
             host: host.id.clone(),
             id,
         };
-        let limits = self.defaults.resolve(&program.entry.limits, &host.limits);
         let process = Arc::new(Process::new(
             pid.clone(),
-            program.id.clone(),
+            program.identity(),
             limits,
-            parent.as_ref().map(|(p, _)| Arc::downgrade(p)),
+            parent.as_ref().map(|(p, _)| p),
         ));
         {
             let mut control = process.control();

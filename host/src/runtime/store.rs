@@ -2,20 +2,24 @@
 //!
 //! As in wasmtime-wasi, a host interface does not see the store's type: its `add_to_linker`
 //! takes any `T: ProcessView`, and its functions work on a [`ProcessCtxView`] — the calling
-//! process ([`ProcessCtx`]) and its resource table. Everything else here (WASI, the limiter,
-//! CPU accounting) is the runtime's own.
+//! process ([`ProcessCtx`]) and its resource table. Everything else here is the runtime's
+//! own: WASI (denied everything by default), the limiter (all memories and tables of a
+//! process against its `memory`, and all processes against the node's budget), the handle
+//! bound, and CPU accounting (`cpu`, `cpu_rate`) in the epoch callback.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::cpu::Throttle;
 use super::ctx::ProcessCtx;
 use super::node::Node;
 use super::process::Process;
 use super::stderr::StderrTail;
+use crate::app::values::show_size;
 
 /// What host interfaces see of a process's store.
 pub trait ProcessView: Send {
@@ -24,7 +28,7 @@ pub trait ProcessView: Send {
 
 /// The calling process and its resource table (handles to its timers, mailbox, …).
 pub struct ProcessCtxView<'a> {
-    pub ctx: &'a ProcessCtx,
+    pub ctx: &'a mut ProcessCtx,
     pub table: &'a mut ResourceTable,
 }
 
@@ -37,14 +41,21 @@ pub struct ProcessState {
     stderr: Option<StderrTail>,
     /// Set when the process broke a limit; the trap that follows is reported as this.
     limit_broken: Option<String>,
-    /// Epoch ticks the process has run for, against its cpu limit.
-    cpu_ticks: u64,
+    /// Bytes of linear memory and tables the process has, all of them together, charged to
+    /// the node's budget too.
+    memory: u64,
+    /// The growth asked for last, undone if it then fails.
+    growing: u64,
 }
 
 impl ProcessState {
     /// The limit the process broke, if that is why its call failed.
     pub(super) fn take_limit_broken(&mut self) -> Option<String> {
         self.limit_broken.take()
+    }
+
+    pub(super) fn limits(&self) -> &super::limits::Limits {
+        self.ctx.process().limits()
     }
 
     /// Where and why a Rust guest panicked, from its stderr.
@@ -56,7 +67,7 @@ impl ProcessState {
 impl ProcessView for ProcessState {
     fn process(&mut self) -> ProcessCtxView<'_> {
         ProcessCtxView {
-            ctx: &self.ctx,
+            ctx: &mut self.ctx,
             table: &mut self.table,
         }
     }
@@ -71,7 +82,38 @@ impl WasiView for ProcessState {
     }
 }
 
-/// Enforces the process's memory limit and records why growth was refused.
+impl ProcessState {
+    /// Charges `bytes` more of memory or tables, within the process's `memory` limit and the
+    /// node's budget; records why if it cannot.
+    fn grow(&mut self, bytes: u64, what: impl FnOnce(u64) -> String) -> wasmtime::Result<bool> {
+        let limit = self.ctx.process().limits().memory;
+        let total = self.memory + bytes;
+        let message = if total > limit {
+            what(limit)
+        } else if !self.ctx.node().charge_memory(bytes) {
+            let budget = self.ctx.node().config().memory_budget();
+            format!(
+                "memory: the node's memory budget of {} is used up",
+                show_size(budget)
+            )
+        } else {
+            self.memory = total;
+            self.growing = bytes;
+            return Ok(true);
+        };
+        self.limit_broken = Some(message.clone());
+        Err(wasmtime::Error::msg(message))
+    }
+
+    /// Gives back a growth that was allowed and then failed.
+    fn grow_failed(&mut self) {
+        let bytes = std::mem::take(&mut self.growing);
+        self.memory -= bytes;
+        self.ctx.node().release_memory(bytes);
+    }
+}
+
+/// Each process's memories and tables together are held to its `memory` limit.
 impl ResourceLimiter for ProcessState {
     fn memory_growing(
         &mut self,
@@ -79,24 +121,43 @@ impl ResourceLimiter for ProcessState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let limit = self.ctx.process().limits().memory;
-        if desired as u64 > limit {
-            let message = format!(
+        let bytes = desired.saturating_sub(current) as u64;
+        self.grow(bytes, |limit| {
+            format!(
                 "memory: growing linear memory from {current} to {desired} bytes exceeds the limit of {limit} bytes"
-            );
-            self.limit_broken = Some(message.clone());
-            return Err(wasmtime::Error::msg(message));
-        }
-        Ok(true)
+            )
+        })
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.grow_failed();
+        Ok(())
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
-        _desired: usize,
+        current: usize,
+        desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(true)
+        // A table element is a pointer's worth of host memory.
+        let bytes = (desired.saturating_sub(current) * size_of::<usize>()) as u64;
+        self.grow(bytes, |limit| {
+            format!(
+                "memory: growing a table from {current} to {desired} elements exceeds the limit of {limit} bytes"
+            )
+        })
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.grow_failed();
+        Ok(())
+    }
+}
+
+impl Drop for ProcessState {
+    fn drop(&mut self) {
+        self.ctx.node().release_memory(self.memory);
     }
 }
 
@@ -106,6 +167,10 @@ impl ResourceLimiter for ProcessState {
 pub fn new_store(engine: &Engine, node: &Arc<Node>, process: &Arc<Process>) -> Store<ProcessState> {
     let ctx = ProcessCtx::new(node.clone(), process.clone());
     let mut wasi = WasiCtx::builder();
+    // Deny by default, and say so: no preopened files, no environment, no sockets.
+    wasi.allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
     let stderr = if ctx.terminal().is_some() {
         wasi.inherit_stdout().inherit_stderr();
         None
@@ -114,36 +179,44 @@ pub fn new_store(engine: &Engine, node: &Arc<Node>, process: &Arc<Process>) -> S
         wasi.stderr(tail.clone());
         Some(tail)
     };
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(process.limits().handles as usize);
     let state = ProcessState {
         ctx,
         wasi: wasi.build(),
-        table: ResourceTable::new(),
+        table,
         stderr,
         limit_broken: None,
-        cpu_ticks: 0,
+        memory: 0,
+        growing: 0,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| state);
-    let tick = node.config().epoch_tick;
-    let cpu_ticks = process.limits().cpu.map(|cpu| ticks(cpu, tick));
+    let meter = process.cpu().clone();
+    let budget = process.limits().cpu;
+    let mut throttle = process.limits().cpu_rate.map(Throttle::new);
     store.set_epoch_deadline(1);
+    // At every epoch tick a running guest comes here: it is ended if it has used its
+    // `cpu`, paused if it is ahead of its `cpu_rate`, and otherwise yields to the others.
     store.epoch_deadline_callback(move |mut store| {
-        let state = store.data_mut();
-        state.cpu_ticks += 1;
-        if let Some(limit) = cpu_ticks
-            && state.cpu_ticks > limit
+        let used = meter.used_in_poll();
+        if let Some(budget) = budget
+            && used > budget
         {
-            let ran = tick.saturating_mul(limit as u32);
-            let message = format!("cpu: ran for more than {} ms", ran.as_millis());
-            state.limit_broken = Some(message.clone());
+            let message = format!("cpu: ran for more than {} ms", budget.as_millis());
+            store.data_mut().limit_broken = Some(message.clone());
             return Err(wasmtime::Error::msg(message));
+        }
+        if let Some(pause) = throttle
+            .as_mut()
+            .and_then(|t| t.pause(used, Instant::now()))
+        {
+            return Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::time::sleep(pause)),
+            ));
         }
         Ok(UpdateDeadline::Yield(1))
     });
     store
-}
-
-/// How many epoch ticks make `budget` (at least one).
-fn ticks(budget: Duration, tick: Duration) -> u64 {
-    ((budget.as_nanos() / tick.as_nanos().max(1)) as u64).max(1)
 }

@@ -46,13 +46,14 @@ impl ProcessTable {
         self.processes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A slot in the pool, if one is free.
-    pub fn reserve_slot(&self) -> Option<PoolSlot> {
+    /// A slot in the pool, if one is free beyond the `kept` last ones.
+    pub fn reserve_slot(&self, kept: u32) -> Option<PoolSlot> {
         let slots = &self.slots;
+        let usable = slots.capacity.saturating_sub(kept);
         slots
             .used
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                (used < slots.capacity).then_some(used + 1)
+                (used < usable).then_some(used + 1)
             })
             .ok()
             .map(|_| PoolSlot(slots.clone()))
@@ -73,6 +74,12 @@ impl ProcessTable {
 
     pub fn get(&self, id: u64) -> Option<Arc<Process>> {
         self.processes().get(&id).cloned()
+    }
+
+    /// The live process `pid` names: its id and its host must both match, so a pid made up
+    /// with another host does not reach the process that has its id.
+    pub fn find(&self, pid: &super::Pid) -> Option<Arc<Process>> {
+        self.get(pid.id).filter(|p| p.pid() == pid)
     }
 
     pub fn remove(&self, id: u64) {

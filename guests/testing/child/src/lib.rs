@@ -81,6 +81,30 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
             let _ = process::send("witness", "started", &arg);
             Ok(arg)
         }
+        // Send `arg` to the pid in the first message, and tell that message's sender how the
+        // send went.
+        "send-to" => {
+            let msg = inbox.recv().await;
+            let target: Pid = msg.payload().map_err(|e| e.to_string())?;
+            let outcome = match process::send(&target, "note", &arg) {
+                Ok(()) => "ok".to_string(),
+                Err(err) => err.to_string(),
+            };
+            if let Some(from) = msg.from() {
+                let _ = process::send(from, "sent", &outcome);
+            }
+            Ok(outcome)
+        }
+        // Wait for `arg` ticks of 10 ms; return `arg`.
+        "tick" => {
+            let n: u64 = arg.parse().map_err(|_| format!("bad count {arg}"))?;
+            let ticker = time::ticker("10ms");
+            let mut ticks = 0;
+            while ticks < n {
+                ticks += ticker.tick().await;
+            }
+            Ok(arg)
+        }
         // Wait to be cancelled; return the reason.
         "wait-cancel" => loop {
             if let Event::Cancel { reason } = process::events().recv().await {

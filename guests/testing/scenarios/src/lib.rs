@@ -10,6 +10,8 @@ entry!(main);
 const CHILD: &str = "test:child";
 /// The child with small mailbox and message-size limits.
 const SMALL: &str = "test:small";
+/// The child with a mailbox of 8 messages.
+const HOARDER: &str = "test:hoarder";
 const HOST: &str = "test:procs";
 
 async fn main((scenario, arg): (String, String)) -> Result<payload::Value, String> {
@@ -126,12 +128,14 @@ async fn main((scenario, arg): (String, String)) -> Result<payload::Value, Strin
                 .map_err(|e| e.to_string())?;
             let stubborn =
                 process::spawn_monitored(CHILD, HOST, ("spin", "")).map_err(|e| e.to_string())?;
-            process::cancel(&polite, "please stop", std::time::Duration::from_secs(5));
+            process::cancel(&polite, "please stop", std::time::Duration::from_secs(5))
+                .map_err(|e| e.to_string())?;
             process::cancel(
                 &stubborn,
                 "please stop",
                 std::time::Duration::from_millis(50),
-            );
+            )
+            .map_err(|e| e.to_string())?;
             let mut results = std::collections::BTreeMap::new();
             while results.len() < 2 {
                 if let Event::Exit { from, reason } = events.recv().await {
@@ -179,6 +183,25 @@ async fn main((scenario, arg): (String, String)) -> Result<payload::Value, Strin
             ];
             stop(&child, &events).await;
             encode(&sent)
+        }
+        // Fill most of a mailbox that is never read (`test:hoarder`, 8 messages) from this
+        // process, then have another process send to it: its message still fits.
+        "mailbox-share" => {
+            let hoarder = process::spawn_monitored(HOARDER, HOST, ("wait-cancel", ""))
+                .map_err(|e| e.to_string())?;
+            let mut outcomes: Vec<String> = (0..8)
+                .map(|i| outcome(process::send(&hoarder, "fill", &i), &hoarder, "HOARDER"))
+                .collect();
+            let other =
+                process::spawn(CHILD, HOST, ("send-to", "hello")).map_err(|e| e.to_string())?;
+            send(&other, "target", &hoarder)?;
+            let reply = inbox.recv().await;
+            outcomes.push(format!(
+                "other sender: {}",
+                reply.payload::<String>().map_err(|e| e.to_string())?
+            ));
+            stop(&hoarder, &events).await;
+            encode(&outcomes)
         }
         // Run as `test:few-children` (2 live children at most): a third spawn fails until
         // one of the first two has exited.
@@ -257,7 +280,8 @@ fn outcome(sent: Result<(), process::SendError>, pid: &Pid, name: &str) -> Strin
 
 /// Cancels a monitored `wait-cancel` child and waits for its EXIT.
 async fn stop(child: &Pid, events: &process::EventStream) {
-    process::cancel(child, "done", std::time::Duration::from_secs(5));
+    // A child of this process: the cancel cannot be denied.
+    let _ = process::cancel(child, "done", std::time::Duration::from_secs(5));
     loop {
         if let Event::Exit { from, .. } = events.recv().await
             && &from == child

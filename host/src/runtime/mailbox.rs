@@ -1,0 +1,211 @@
+//! A process's mailbox: messages in the order they came, bounded in count and bytes, and
+//! shared fairly: once it is three quarters full, a sender holding more than an equal share
+//! (among the senders with messages waiting) is refused, so one flooding sender cannot lock
+//! the others out.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use super::Pid;
+use super::limits::Limits;
+
+/// A message in a mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub topic: String,
+    /// The sender; `None` for messages from the host.
+    pub from: Option<Pid>,
+    pub payload: Vec<u8>,
+}
+
+/// What a message costs a mailbox's `mailbox_bytes`: its payload, its topic, and a little
+/// for the bookkeeping, so that empty messages are not free.
+fn cost(message: &Message) -> u64 {
+    (message.payload.len() + message.topic.len()) as u64 + 64
+}
+
+/// Messages and bytes one sender has waiting.
+#[derive(Default, Clone, Copy)]
+struct Held {
+    count: u64,
+    bytes: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    messages: VecDeque<Message>,
+    bytes: u64,
+    /// By sender id (0 for the host).
+    senders: HashMap<u64, Held>,
+}
+
+#[derive(Default)]
+pub struct Mailbox {
+    inner: Mutex<Inner>,
+    pushed: Notify,
+}
+
+fn sender_key(message: &Message) -> u64 {
+    message.from.as_ref().map_or(0, |pid| pid.id)
+}
+
+impl Mailbox {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends `message` within `limits` (`mailbox`, `mailbox_bytes` and the sender's
+    /// share); gives it back if it does not fit.
+    pub fn push(&self, message: Message, limits: &Limits) -> Result<(), Message> {
+        {
+            let mut inner = self.lock();
+            let cost = cost(&message);
+            let key = sender_key(&message);
+            let held = inner.senders.get(&key).copied().unwrap_or_default();
+            let count = inner.messages.len() as u64 + 1;
+            let bytes = inner.bytes + cost;
+            let (max_count, max_bytes) = (limits.mailbox, limits.mailbox_bytes);
+            if count > max_count || bytes > max_bytes {
+                return Err(message);
+            }
+            let crowded = count > max_count - max_count / 4 || bytes > max_bytes - max_bytes / 4;
+            if crowded {
+                let senders = inner.senders.len() as u64 + u64::from(held.count == 0);
+                let (share_count, share_bytes) =
+                    (max_count / (senders + 1), max_bytes / (senders + 1));
+                if held.count + 1 > share_count.max(1) || held.bytes + cost > share_bytes {
+                    return Err(message);
+                }
+            }
+            inner.bytes = bytes;
+            let entry = inner.senders.entry(key).or_default();
+            entry.count += 1;
+            entry.bytes += cost;
+            inner.messages.push_back(message);
+        }
+        self.pushed.notify_waiters();
+        Ok(())
+    }
+
+    /// Takes the oldest message.
+    pub fn pop(&self) -> Option<Message> {
+        let mut inner = self.lock();
+        let message = inner.messages.pop_front()?;
+        let cost = cost(&message);
+        inner.bytes -= cost;
+        let key = sender_key(&message);
+        if let Some(held) = inner.senders.get_mut(&key) {
+            held.count -= 1;
+            held.bytes -= cost;
+            if held.count == 0 {
+                inner.senders.remove(&key);
+            }
+        }
+        Some(message)
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().messages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Resolves once the mailbox holds a message.
+    pub async fn ready(&self) {
+        loop {
+            // Register interest before checking, so a push in between is not missed.
+            let pushed = self.pushed.notified();
+            tokio::pin!(pushed);
+            pushed.as_mut().enable();
+            if !self.is_empty() {
+                return;
+            }
+            pushed.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::config::NodeConfig;
+
+    fn limits(mailbox: u64, mailbox_bytes: u64) -> Limits {
+        Limits {
+            mailbox,
+            mailbox_bytes,
+            ..NodeConfig::default().default_limits()
+        }
+    }
+
+    fn message(from: u64, payload: usize) -> Message {
+        Message {
+            topic: "t".into(),
+            from: Some(Pid::new("h", from)),
+            payload: vec![0; payload],
+        }
+    }
+
+    #[test]
+    fn one_sender_may_fill_a_small_mailbox() {
+        let mailbox = Mailbox::default();
+        let limits = limits(3, 1 << 20);
+        for _ in 0..3 {
+            assert!(mailbox.push(message(1, 1), &limits).is_ok());
+        }
+        assert!(mailbox.push(message(1, 1), &limits).is_err(), "full");
+        assert_eq!(mailbox.len(), 3);
+    }
+
+    #[test]
+    fn a_flooding_sender_leaves_room_for_the_others() {
+        let mailbox = Mailbox::default();
+        let large = limits(100_000, 64 << 20);
+        let mut flood = 0;
+        while mailbox.push(message(1, 8 << 20), &large).is_ok() {
+            flood += 1;
+        }
+        assert_eq!(flood, 5, "five 8 MiB messages, then its share is used up");
+        for _ in 0..100 {
+            assert!(
+                mailbox.push(message(2, 20), &large).is_ok(),
+                "a small sender gets in"
+            );
+        }
+        // Counted messages: a flood of small ones stops at its share too.
+        let mailbox = Mailbox::default();
+        let counted = limits(1_000, 64 << 20);
+        let mut flood = 0;
+        while mailbox.push(message(1, 0), &counted).is_ok() {
+            flood += 1;
+        }
+        assert_eq!(flood, 750);
+        assert!(mailbox.push(message(2, 0), &counted).is_ok());
+    }
+
+    #[test]
+    fn the_last_quarter_is_kept_for_others_and_freed_as_messages_are_taken() {
+        let mailbox = Mailbox::default();
+        let limits = limits(4, 1 << 20);
+        for _ in 0..3 {
+            assert!(mailbox.push(message(1, 1), &limits).is_ok());
+        }
+        assert!(
+            mailbox.push(message(1, 1), &limits).is_err(),
+            "the last slot is kept"
+        );
+        assert!(
+            mailbox.push(message(2, 1), &limits).is_ok(),
+            "for another sender"
+        );
+        assert!(mailbox.push(message(1, 1), &limits).is_err());
+        let first = mailbox.pop().expect("a message");
+        assert_eq!(first.from, Some(Pid::new("h", 1)));
+        assert!(mailbox.pop().is_some() && mailbox.pop().is_some());
+        assert!(mailbox.push(message(1, 1), &limits).is_ok(), "room again");
+    }
+}
