@@ -10,7 +10,7 @@ use ciborium::Value;
 use tokio::sync::oneshot;
 use wasmhost::app::{self, AppRoot};
 use wasmhost::payload;
-use wasmhost::runtime::{ExitReason, Node, NodeConfig, SpawnError, SpawnOptions};
+use wasmhost::runtime::{ExitReason, Node, NodeConfig, Pid, SpawnError, SpawnOptions};
 
 const HOST: &str = "test:procs";
 
@@ -67,16 +67,7 @@ async fn a_full_pool_refuses_the_spawn_with_a_limit_error() {
         ..NodeConfig::default()
     };
     let node = node_for(REGISTRY, config);
-    let mut exits = Vec::new();
-    let mut pids = Vec::new();
-    for _ in 0..2 {
-        let (tx, exit) = oneshot::channel();
-        let options = SpawnOptions::new("test:child", HOST)
-            .args(args("wait-cancel", ""))
-            .on_exit(tx);
-        pids.push(node.spawn(options).expect("a slot is free"));
-        exits.push(exit);
-    }
+    let waiting = spawn_waiting(&node, 2);
     let refused = node.spawn(SpawnOptions::new("test:child", HOST).args(args("return", "")));
     assert_eq!(
         refused,
@@ -84,10 +75,29 @@ async fn a_full_pool_refuses_the_spawn_with_a_limit_error() {
             "processes: the node's pool of 2 processes is full".into()
         ))
     );
-    for pid in &pids {
+    cancel_all(&node, waiting).await;
+}
+
+/// Spawns `n` children that wait to be cancelled, as the node itself spawns (a supervisor,
+/// `wasmhost run`).
+fn spawn_waiting(node: &Arc<Node>, n: usize) -> Vec<(Pid, oneshot::Receiver<ExitReason>)> {
+    (0..n)
+        .map(|_| {
+            let (tx, exit) = oneshot::channel();
+            let options = SpawnOptions::new("test:child", HOST)
+                .args(args("wait-cancel", ""))
+                .on_exit(tx);
+            (node.spawn(options).expect("a slot is free"), exit)
+        })
+        .collect()
+}
+
+/// Cancels them and checks each returned the cancel's reason.
+async fn cancel_all(node: &Node, waiting: Vec<(Pid, oneshot::Receiver<ExitReason>)>) {
+    for (pid, _) in &waiting {
         node.cancel(pid, "done".into(), Duration::from_secs(5));
     }
-    for exit in exits {
+    for (_, exit) in waiting {
         assert_eq!(
             exit_of(exit).await,
             ExitReason::Normal(payload::encode("done"))
@@ -119,6 +129,51 @@ async fn a_guest_sees_a_full_pool_as_a_spawn_error() {
             Value::Text("limit: processes: the node's pool of 3 processes is full".into()),
         ])
     );
+}
+
+/// A spawn storm inside the app fills the pool up to the reserved slots; the node's own
+/// spawns (a service restarting, `wasmhost run`) still find room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spawn_storm_leaves_the_reserved_slots_to_the_node() {
+    let config = NodeConfig {
+        max_processes: 6,
+        reserved_processes: Some(2),
+        ..NodeConfig::default()
+    };
+    let node = node_for(REGISTRY, config);
+    let (tx, exit) = oneshot::channel();
+    let options = SpawnOptions::new("test:scenarios", HOST)
+        .args(args("spawn-until-refused", "10"))
+        .on_exit(tx);
+    let storm = node.spawn(options).expect("spawning the scenario");
+    let value = match exit_of(exit).await {
+        ExitReason::Normal(bytes) => payload::decode::<Value>(&bytes).expect("CBOR"),
+        other => panic!("the scenario {storm} ended with {other}"),
+    };
+    assert_eq!(
+        value,
+        Value::Array(vec![
+            Value::Integer(3.into()),
+            Value::Text(
+                "limit: processes: the node's pool of 6 processes is full (2 are kept for services)"
+                    .into()
+            ),
+        ]),
+        "1 scenario + 3 children = the 4 slots the app may fill"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reserved_slots_are_the_nodes_own() {
+    let config = NodeConfig {
+        max_processes: 3,
+        reserved_processes: Some(2),
+        ..NodeConfig::default()
+    };
+    let node = node_for(REGISTRY, config);
+    // The node's own spawns fill the whole pool, reserved slots included.
+    let waiting = spawn_waiting(&node, 3);
+    cancel_all(&node, waiting).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -52,6 +52,9 @@ impl ProcessCtx {
 
     /// Logs a line for this process, within its bounds and `log_rate`.
     pub fn log(&mut self, level: tracing::Level, message: &str, fields: &[(String, Vec<u8>)]) {
+        if !log::enabled(level) {
+            return;
+        }
         let origin = format!("{} {}", self.me.pid(), self.me.entry());
         log::write(&mut self.log, &origin, level, message, fields);
     }

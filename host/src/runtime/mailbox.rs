@@ -6,10 +6,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
-use tokio::sync::Notify;
-
 use super::Pid;
 use super::limits::Limits;
+use super::queue::Readiness;
 
 /// A message in a mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +43,7 @@ struct Inner {
 #[derive(Default)]
 pub struct Mailbox {
     inner: Mutex<Inner>,
-    pushed: Notify,
+    pushed: Readiness,
 }
 
 fn sender_key(message: &Message) -> u64 {
@@ -85,7 +84,7 @@ impl Mailbox {
             entry.bytes += cost;
             inner.messages.push_back(message);
         }
-        self.pushed.notify_waiters();
+        self.pushed.notify();
         Ok(())
     }
 
@@ -116,16 +115,7 @@ impl Mailbox {
 
     /// Resolves once the mailbox holds a message.
     pub async fn ready(&self) {
-        loop {
-            // Register interest before checking, so a push in between is not missed.
-            let pushed = self.pushed.notified();
-            tokio::pin!(pushed);
-            pushed.as_mut().enable();
-            if !self.is_empty() {
-                return;
-            }
-            pushed.await;
-        }
+        self.pushed.wait(|| !self.is_empty()).await
     }
 }
 

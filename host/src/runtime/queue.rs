@@ -1,21 +1,46 @@
-//! The queue behind a mailbox and an events channel: FIFO, many writers, one reader, and a
-//! readiness future for `wasi:io/poll`.
+//! The queue behind an event stream — FIFO, many writers, one reader — and the readiness
+//! signal it shares with the mailbox, which a `wasi:io/poll` pollable waits on.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
 
+/// Wakes whoever waits for a queue to hold something.
+#[derive(Default)]
+pub struct Readiness(Notify);
+
+impl Readiness {
+    /// Something was added.
+    pub fn notify(&self) {
+        self.0.notify_waiters();
+    }
+
+    /// Resolves once `has_items` says so, checking after each notification.
+    pub async fn wait(&self, has_items: impl Fn() -> bool) {
+        loop {
+            // Register interest before checking, so a push in between is not missed.
+            let pushed = self.0.notified();
+            tokio::pin!(pushed);
+            pushed.as_mut().enable();
+            if has_items() {
+                return;
+            }
+            pushed.await;
+        }
+    }
+}
+
 pub struct Queue<T> {
     items: Mutex<VecDeque<T>>,
-    pushed: Notify,
+    pushed: Readiness,
 }
 
 impl<T> Default for Queue<T> {
     fn default() -> Self {
         Queue {
             items: Mutex::new(VecDeque::new()),
-            pushed: Notify::new(),
+            pushed: Readiness::default(),
         }
     }
 }
@@ -30,7 +55,7 @@ impl<T> Queue<T> {
             }
             items.push_back(item);
         }
-        self.pushed.notify_waiters();
+        self.pushed.notify();
         Ok(())
     }
 
@@ -55,16 +80,7 @@ impl<T> Queue<T> {
 
     /// Resolves once the queue holds an item.
     pub async fn ready(&self) {
-        loop {
-            // Register interest before checking, so a push in between is not missed.
-            let pushed = self.pushed.notified();
-            tokio::pin!(pushed);
-            pushed.as_mut().enable();
-            if !self.is_empty() {
-                return;
-            }
-            pushed.await;
-        }
+        self.pushed.wait(|| !self.is_empty()).await
     }
 }
 
