@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use wasmhost::app::{self, AppRoot};
 use wasmhost::payload;
 use wasmhost::runtime::{
-    ExitReason, Node, Pid, Process, Program, SpawnOptions, compile_all, new_store,
+    ExitReason, Node, NodeConfig, Pid, Process, Program, SpawnOptions, compile_all, new_store,
 };
 use wasmhost::services::Services;
 use wasmtime::Engine;
@@ -39,7 +39,16 @@ fn main() {
         let root = AppRoot::locate(Some(&common::repo().join("guests/testing/bench")))
             .expect("the bench app");
         let app = app::load(&root).unwrap_or_else(|p| panic!("{p}"));
+        // `BENCH_EPOCH_TICK=2ms` runs the node with another epoch tick (default 10ms).
+        let mut config = NodeConfig::default();
+        if let Some(tick) = std::env::var("BENCH_EPOCH_TICK")
+            .ok()
+            .and_then(|t| wasmhost::app::values::parse_duration(&t).ok())
+        {
+            config.epoch_tick = tick;
+        }
         let node = Node::builder(app)
+            .config(config)
             .interfaces(wasmhost::abi::INTERFACES)
             .build()
             .unwrap_or_else(|err| panic!("{err}"));
@@ -82,7 +91,7 @@ fn main() {
         if "echo".contains(&only) {
             echo(&node, 500, 5_000).await;
         }
-        if "echo-spinning".contains(&only) {
+        if "spinners".contains(&only) {
             // Eight spinning processes per core, beside the echo service.
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
             echo_beside_spinners(&node, 8 * cores, 20, 200).await;

@@ -47,7 +47,7 @@ struct NodeFlags {
     #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
     max_memory: Option<u64>,
 
-    /// How long a guest runs before it yields to others, e.g. 10ms [default: 10ms].
+    /// How long a guest runs before it yields to others, e.g. 5ms [default: 2ms].
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
     epoch_tick: Option<Duration>,
 

@@ -48,7 +48,9 @@ impl Default for NodeConfig {
             reserved_processes: None,
             max_memory: 64 << 20,
             memory_budget: None,
-            epoch_tick: Duration::from_millis(10),
+            // Short enough that, with eight spinning processes per core, an interactive
+            // process's turn comes within tens of milliseconds (docs/engine.md).
+            epoch_tick: Duration::from_millis(2),
             workers: None,
             limits: LimitOverrides::default(),
         }

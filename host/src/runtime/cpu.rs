@@ -1,7 +1,11 @@
-//! CPU time, measured honestly: a process is charged for the CPU time of the thread that
-//! polls its task — running wasm, and the host calls it makes — during those polls, and
-//! never for the time it waits, nor for the time the OS gives the thread to someone else.
+//! CPU time, measured honestly: a process is charged for the time its task spends being
+//! polled — running wasm, and the host calls it makes — and never for the time it waits.
 //! (Counting epoch ticks instead would charge an idle process for every wake-up.)
+//!
+//! A short poll (most are: a message handled, a spawn made) is charged its wall-clock time,
+//! which costs a vDSO clock read. A poll that runs into an epoch tick is a process that
+//! computes; from that tick on it is charged its thread's CPU time (a system call per tick),
+//! so time the OS gives the thread to someone else is not charged to it.
 
 use std::future::Future;
 use std::pin::pin;
@@ -18,42 +22,75 @@ fn thread_cpu() -> u64 {
 }
 
 /// A process's running time.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CpuMeter {
-    /// Nanoseconds charged by finished polls.
+    base: Instant,
+    /// Nanoseconds charged so far.
     used: AtomicU64,
-    /// The polling thread's CPU time when the poll under way started, plus one; 0 when no
-    /// poll is under way.
+    /// When the poll under way started, in nanoseconds after `base` plus one; 0 when none is.
     since: AtomicU64,
+    /// Once the poll under way has run into a tick: its thread's CPU time when it was last
+    /// charged, plus one; 0 until then.
+    cpu_mark: AtomicU64,
+}
+
+impl Default for CpuMeter {
+    fn default() -> Self {
+        CpuMeter {
+            base: Instant::now(),
+            used: AtomicU64::new(0),
+            since: AtomicU64::new(0),
+            cpu_mark: AtomicU64::new(0),
+        }
+    }
 }
 
 impl CpuMeter {
-    /// The running time of the finished polls.
+    fn wall(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64 + 1
+    }
+
+    fn charge(&self, nanos: u64) -> u64 {
+        self.used.fetch_add(nanos, Ordering::Relaxed) + nanos
+    }
+
+    /// The running time charged so far.
     pub fn used(&self) -> Duration {
         Duration::from_nanos(self.used.load(Ordering::Relaxed))
     }
 
-    /// The running time so far, the poll under way included. Only meaningful on the thread
-    /// that polls the process (its epoch callback is).
-    pub fn used_in_poll(&self) -> Duration {
-        let since = self.since.load(Ordering::Relaxed);
-        let running = match since {
-            0 => 0,
-            since => thread_cpu().saturating_sub(since - 1),
+    /// Charges the poll under way up to now and returns the running time so far. Called by
+    /// the process's epoch callback, on the thread that polls it.
+    pub fn tick(&self) -> Duration {
+        let mark = self.cpu_mark.load(Ordering::Relaxed);
+        let cpu = thread_cpu();
+        let used = if mark == 0 {
+            // The first tick of a long poll: its wall time so far, then CPU time from here.
+            let since = self.since.swap(0, Ordering::Relaxed);
+            match since {
+                0 => self.used.load(Ordering::Relaxed),
+                since => self.charge(self.wall().saturating_sub(since)),
+            }
+        } else {
+            self.charge(cpu.saturating_sub(mark - 1))
         };
-        self.used() + Duration::from_nanos(running)
+        self.cpu_mark.store(cpu + 1, Ordering::Relaxed);
+        Duration::from_nanos(used)
     }
 
     /// Runs `future` to completion, charging every poll of it to this meter.
     pub async fn metered<F: Future>(&self, future: F) -> F::Output {
         let mut future = pin!(future);
         std::future::poll_fn(|cx| {
-            let start = thread_cpu();
-            self.since.store(start + 1, Ordering::Relaxed);
+            self.since.store(self.wall(), Ordering::Relaxed);
             let poll = future.as_mut().poll(cx);
-            self.since.store(0, Ordering::Relaxed);
-            self.used
-                .fetch_add(thread_cpu().saturating_sub(start), Ordering::Relaxed);
+            let mark = self.cpu_mark.swap(0, Ordering::Relaxed);
+            let since = self.since.swap(0, Ordering::Relaxed);
+            if mark != 0 {
+                self.charge(thread_cpu().saturating_sub(mark - 1));
+            } else if since != 0 {
+                self.charge(self.wall().saturating_sub(since));
+            }
             match poll {
                 Poll::Ready(out) => Poll::Ready(out),
                 Poll::Pending => Poll::Pending,
@@ -116,19 +153,51 @@ mod tests {
         });
         let mut future = pin!(meter.metered(pending_once));
         let mut cx = Context::from_waker(Waker::noop());
-        let start = thread_cpu();
+        let start = Instant::now();
         assert!(future.as_mut().poll(&mut cx).is_pending());
-        let paused = thread_cpu();
-        // The process waits while its thread works for something else: not charged.
-        let busy = Instant::now();
-        while busy.elapsed() < Duration::from_millis(20) {
-            std::hint::black_box(0);
-        }
-        let resumed = thread_cpu();
+        let first_poll = start.elapsed();
+        // The process waits here: not charged.
+        std::thread::sleep(Duration::from_millis(20));
+        let resumed = Instant::now();
         assert!(future.as_mut().poll(&mut cx).is_ready());
-        let end = thread_cpu();
-        let polls = Duration::from_nanos((paused - start) + (end - resumed));
+        let polls = first_poll + resumed.elapsed();
         assert!(meter.used() <= polls, "{:?} > {polls:?}", meter.used());
+    }
+
+    /// A long poll is charged its thread's CPU time from its first tick on: time its thread
+    /// spends off the CPU (here, asleep) is not charged.
+    #[test]
+    fn a_long_poll_is_charged_cpu_time_from_its_first_tick() {
+        use std::task::{Context, Waker};
+        let meter = CpuMeter::default();
+        let work = std::future::poll_fn(|_| {
+            assert_eq!(
+                meter.tick(),
+                meter.used(),
+                "the first tick charges the poll so far"
+            );
+            let before = meter.used();
+            std::thread::sleep(Duration::from_millis(50));
+            let after = meter.tick();
+            assert!(
+                after - before < Duration::from_millis(25),
+                "{:?}",
+                after - before
+            );
+            Poll::Ready(())
+        });
+        let mut future = pin!(meter.metered(work));
+        assert!(
+            future
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+                .is_ready()
+        );
+        assert!(
+            meter.used() < Duration::from_millis(25),
+            "{:?}",
+            meter.used()
+        );
     }
 
     #[test]

@@ -199,7 +199,7 @@ pub fn new_store(engine: &Engine, node: &Arc<Node>, process: &Arc<Process>) -> S
     // At every epoch tick a running guest comes here: it is ended if it has used its
     // `cpu`, paused if it is ahead of its `cpu_rate`, and otherwise yields to the others.
     store.epoch_deadline_callback(move |mut store| {
-        let used = meter.used_in_poll();
+        let used = meter.tick();
         if let Some(budget) = budget
             && used > budget
         {
