@@ -348,6 +348,16 @@ fn a_spinning_worker_is_stopped_by_its_cpu_limit_and_echoes_keep_coming_back() {
     );
 }
 
+/// Four spinning processes per core: typed lines still come back within the client's 2 s.
+#[test]
+fn echoes_come_back_while_eight_processes_spin() {
+    let mut session = Session::start(&[]);
+    assert_eq!(session.say("spin-children"), "8 spinning");
+    session.assert_echoes();
+    session.assert_echoes();
+    session.finish();
+}
+
 #[test]
 fn a_memory_bomb_is_stopped_by_its_memory_limit() {
     ends_attacker("memory-bomb", r#"exceeds the limit of 33554432 bytes"}"#);

@@ -43,6 +43,7 @@ async fn main((client, line): (Pid, String)) -> Result<i32, String> {
         "spawn-bomb" => spawn_bomb(),
         // Its own resources.
         "spin" => spin(),
+        "spin-children" => spin_children(),
         "memory-bomb" => memory_bomb(),
         "deep-log" => deep_log(300),
         "invalid-pids" => invalid_pids(),
@@ -161,6 +162,14 @@ fn spawn_bomb() -> String {
             Err(err) => return format!("spawned {spawned}, then: {err}"),
         }
     }
+}
+
+/// Eight children that loop until their `cpu` limit ends them.
+fn spin_children() -> String {
+    let spawned = (0..8)
+        .filter(|_| process::spawn(WORKER, HOST, (process::pid(), "spin")).is_ok())
+        .count();
+    format!("{spawned} spinning")
 }
 
 fn spin() -> String {
