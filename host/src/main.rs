@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::sync::oneshot;
 
 use wasmhost::app::values::{parse_duration, parse_size};
-use wasmhost::app::{self, App, AppRoot};
+use wasmhost::app::{self, App, AppRoot, Authority, Scope};
 use wasmhost::runtime::{ExitReason, Node, NodeConfig, SpawnOptions, StartError};
 use wasmhost::services::Services;
 
@@ -264,6 +264,22 @@ fn print_summary(node: &Node) {
             program.sha256
         );
         println!("                   imports {}", program.imports.join(", "));
+        if !entry.names.is_empty() {
+            println!("                   reserves {}", entry.names.join(", "));
+        }
+        if entry.authority != Authority::default() {
+            let scope = |scope: &Scope| match scope {
+                Scope::Own => "(own)".to_string(),
+                Scope::Any => "any".to_string(),
+                Scope::Entries(entries) => entries.join(", "),
+            };
+            let Authority { signal, spawn } = &entry.authority;
+            println!(
+                "                   authority: signal {}; spawn {}",
+                scope(signal),
+                scope(spawn)
+            );
+        }
     }
     for service in &app.services {
         let auto = if service.lifecycle.auto_start {
