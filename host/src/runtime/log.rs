@@ -91,16 +91,17 @@ pub fn write(
     }
 }
 
-/// The line itself, within its bounds.
+/// The line itself, within its bounds. Text is cut before it is escaped, so a huge message
+/// costs no more than a small one.
 pub fn render(origin: &str, message: &str, fields: &[(String, Vec<u8>)], dropped: u64) -> String {
     let mut line = format!("{origin}: ");
-    push_cut(&mut line, &printable(message), MAX_MESSAGE);
+    push_cut(&mut line, message, MAX_MESSAGE);
     for (key, value) in fields.iter().take(MAX_FIELDS) {
         if line.len() >= MAX_LINE {
             break;
         }
         line.push(' ');
-        push_cut(&mut line, &printable(key), MAX_KEY);
+        push_cut(&mut line, key, MAX_KEY);
         line.push('=');
         line.push_str(&display_within(value, MAX_VALUE));
     }
@@ -108,11 +109,7 @@ pub fn render(origin: &str, message: &str, fields: &[(String, Vec<u8>)], dropped
         let _ = write!(line, " (+{} fields)", fields.len() - MAX_FIELDS);
     }
     if line.len() > MAX_LINE {
-        let mut end = MAX_LINE;
-        while !line.is_char_boundary(end) {
-            end -= 1;
-        }
-        line.truncate(end);
+        line.truncate(char_boundary(&line, MAX_LINE));
         line.push('…');
     }
     if dropped > 0 {
@@ -121,18 +118,22 @@ pub fn render(origin: &str, message: &str, fields: &[(String, Vec<u8>)], dropped
     line
 }
 
-/// Appends `text`, cut at `max` bytes (on a character boundary) with `…`.
+/// Appends `text` cut at `max` bytes (with `…`), its control characters escaped.
 fn push_cut(out: &mut String, text: &str, max: usize) {
-    if text.len() <= max {
-        out.push_str(text);
-        return;
+    let end = char_boundary(text, max);
+    out.push_str(&printable(&text[..end]));
+    if end < text.len() {
+        out.push('…');
     }
-    let mut end = max;
+}
+
+/// The largest character boundary of `text` at or below `at`.
+fn char_boundary(text: &str, at: usize) -> usize {
+    let mut end = at.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    out.push_str(&text[..end]);
-    out.push('…');
+    end
 }
 
 #[cfg(test)]
