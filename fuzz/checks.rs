@@ -12,7 +12,8 @@ use wasmhost_types::{ExitReason, Pid, payload};
 
 /// A registry file: it loads or yields diagnostics, each placed within the text.
 pub fn registry(text: &str) {
-    let lines = text.lines().count() as u64 + 1;
+    // Lines as YAML counts them: a lone carriage return ends a line too.
+    let lines = text.replace("\r\n", "\n").matches(['\n', '\r']).count() as u64 + 1;
     let file = Path::new("/nonexistent/src/_index.yaml");
     if let Err(problems) = app::load_text(Path::new("/nonexistent"), file, text) {
         for problem in &problems.0 {
