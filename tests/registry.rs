@@ -177,3 +177,58 @@ fn run_outside_an_app_explains_how_to_make_one() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_compiles_once_then_loads_from_the_compile_cache() {
+    let cache = tempfile::tempdir().expect("a temporary folder");
+    let check = || {
+        let out = common::wasmhost()
+            .arg("--app")
+            .arg(common::repo().join("guests/echo"))
+            .arg("--compile-cache")
+            .arg(cache.path())
+            .arg("check")
+            .output()
+            .expect("running wasmhost check");
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (first, _) = check();
+    assert!(
+        first.contains(": 0 of 3 components loaded from it"),
+        "{first}"
+    );
+    let (second, _) = check();
+    assert!(
+        second.contains(": 3 of 3 components loaded from it"),
+        "{second}"
+    );
+
+    // A damaged entry is noticed, compiled again and replaced.
+    let entry = std::fs::read_dir(cache.path())
+        .expect("reading the cache")
+        .map(|e| e.expect("an entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("an entry in the cache");
+    let mut bytes = std::fs::read(&entry).expect("reading the entry");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&entry, bytes).expect("damaging the entry");
+    let (third, warning) = check();
+    assert!(
+        third.contains(": 2 of 3 components loaded from it"),
+        "{third}"
+    );
+    assert!(
+        warning.contains("its content does not match its checksum; compiling again"),
+        "{warning}"
+    );
+    let (fourth, _) = check();
+    assert!(
+        fourth.contains(": 3 of 3 components loaded from it"),
+        "{fourth}"
+    );
+}

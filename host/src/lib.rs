@@ -26,6 +26,9 @@
 //! # }
 //! ```
 
+// One audited exception: loading machine code from the compile cache (compile_cache.rs).
+#![deny(unsafe_code)]
+
 pub mod abi;
 pub mod app;
 pub mod runtime;

@@ -1,7 +1,7 @@
 //! The `wasmhost` command: wires the app loader, the runtime and the supervisors together.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +10,11 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::oneshot;
 
-use wasmhost::app::values::{parse_duration, parse_size};
+use wasmhost::app::values::{parse_duration, parse_size, show_size};
 use wasmhost::app::{self, App, AppRoot, Authority, Scope};
-use wasmhost::runtime::{ExitReason, Node, NodeConfig, SpawnOptions, StartError};
+use wasmhost::runtime::{
+    CompileProgress, Compiled, ExitReason, Node, NodeConfig, SpawnOptions, StartError,
+};
 use wasmhost::services::Services;
 
 /// A WebAssembly-sandboxed process host: Erlang's process model, where every process is a
@@ -54,6 +56,20 @@ struct NodeFlags {
     /// Threads for processes of hosts without `workers` of their own [default: one per core].
     #[arg(long, global = true, value_name = "N")]
     workers: Option<usize>,
+
+    /// Keep compiled components in DIR, so later starts skip compiling [default:
+    /// $XDG_CACHE_HOME/wasmhost, else ~/.cache/wasmhost].
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        conflicts_with = "no_compile_cache"
+    )]
+    compile_cache: Option<PathBuf>,
+
+    /// Compile every component on every start.
+    #[arg(long, global = true)]
+    no_compile_cache: bool,
 }
 
 impl NodeFlags {
@@ -71,6 +87,12 @@ impl NodeFlags {
         }
         if self.workers.is_some() {
             config.workers = self.workers;
+        }
+        if let Some(dir) = &self.compile_cache {
+            config.compile_cache = Some(dir.clone());
+        }
+        if self.no_compile_cache {
+            config.compile_cache = None;
         }
         config
     }
@@ -205,6 +227,7 @@ fn start_node(app: App, config: NodeConfig) -> Result<Option<Arc<Node>>> {
     let built = Node::builder(app)
         .config(config)
         .interfaces(wasmhost::abi::INTERFACES)
+        .progress(Arc::new(CompileSpinner::default()))
         .build();
     match built {
         Ok(node) => Ok(Some(node)),
@@ -216,6 +239,38 @@ fn start_node(app: App, config: NodeConfig) -> Result<Option<Arc<Node>>> {
             "invalid node setting {err}\n  hint: settings come from [node] in wasmhost.toml and the command line (`wasmhost --help`)"
         ),
         Err(err) => Err(err.into()),
+    }
+}
+
+/// Shows a long compile on the terminal: the component, its size and the time so far.
+#[derive(Default)]
+struct CompileSpinner {
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl CompileProgress for CompileSpinner {
+    fn compiling(&self, source: &Path, bytes: usize) {
+        // Drawn only on a terminal; indicatif hides it otherwise.
+        let bar = indicatif::ProgressBar::new_spinner().with_message(format!(
+            "compiling {} ({}; later starts load it from the compile cache)",
+            source.display(),
+            show_size(bytes as u64)
+        ));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        if let Ok(mut slot) = self.bar.lock() {
+            *slot = Some(bar);
+        }
+    }
+
+    fn compiled(&self, source: &Path, took: Duration) {
+        if let Some(bar) = self.bar.lock().ok().and_then(|mut slot| slot.take()) {
+            bar.finish_and_clear();
+        }
+        tracing::debug!(source = %source.display(), "compiled in {took:.2?}");
     }
 }
 
@@ -291,6 +346,23 @@ fn print_summary(node: &Node) {
             "  process.service  {} ({} on {}{auto})",
             service.id, service.process, service.host
         );
+    }
+    let programs: Vec<_> = app
+        .processes
+        .keys()
+        .filter_map(|id| node.program(id))
+        .collect();
+    let loaded = programs
+        .iter()
+        .filter(|p| p.compiled == Compiled::Loaded)
+        .count();
+    match &node.config().compile_cache {
+        Some(dir) => println!(
+            "  compile cache    {}: {loaded} of {} components loaded from it",
+            dir.display(),
+            programs.len()
+        ),
+        None => println!("  compile cache    off: every component compiled"),
     }
     println!("ok");
 }

@@ -2,10 +2,12 @@
 //! running guests yield, its threads, and the limits a process gets when neither its entry
 //! nor its host sets them. Read from `[node]` in `wasmhost.toml`, overridable by flags.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::app::{LimitOverrides, NodeSettings, values::show_size};
 
+use super::compile_cache;
 use super::limits::Limits;
 
 /// A node's sizes. `NodeConfig::default()` is what `wasmhost` uses unless told otherwise.
@@ -39,6 +41,10 @@ pub struct NodeConfig {
     pub workers: Option<usize>,
     /// Limits for every process whose entry and host set none (`[node.limits]`).
     pub limits: LimitOverrides,
+    /// The folder compiled components are kept in, so later starts skip compiling
+    /// (`compile_cache.rs`). `None`: compile on every start. Default: the user's cache
+    /// folder (`$XDG_CACHE_HOME/wasmhost`, else `~/.cache/wasmhost`).
+    pub compile_cache: Option<PathBuf>,
 }
 
 impl Default for NodeConfig {
@@ -53,6 +59,7 @@ impl Default for NodeConfig {
             epoch_tick: Duration::from_millis(2),
             workers: None,
             limits: LimitOverrides::default(),
+            compile_cache: compile_cache::default_dir(),
         }
     }
 }

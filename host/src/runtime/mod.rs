@@ -7,6 +7,7 @@
 //! acting on the node.
 
 mod authority;
+mod compile_cache;
 mod config;
 mod cpu;
 mod ctx;
@@ -31,6 +32,7 @@ mod store;
 mod table;
 
 pub use authority::Privileges;
+pub use compile_cache::{CompileCache, CompileProgress, Compiled};
 pub use config::{ConfigError, MAX_PROCESSES, NodeConfig};
 pub use cpu::CpuMeter;
 pub use ctx::ProcessCtx;
@@ -41,7 +43,7 @@ pub use mailbox::{Mailbox, Message};
 pub use names::MAX_NAME_LEN;
 pub use node::{Node, NodeBuilder, StartError};
 pub use process::Process;
-pub use programs::{Program, compile_all};
+pub use programs::{Compiler, Program, compile_all};
 pub use queue::Queue;
 pub use spawn::{SpawnOptions, Watch};
 pub use store::{ProcessCtxView, ProcessState, ProcessView, new_store};

@@ -11,11 +11,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::runtime::{Handle, Runtime};
 use wasmtime::Engine;
 
+use super::compile_cache::{CompileCache, CompileProgress};
 use super::config::{ConfigError, NodeConfig};
 use super::interfaces::HostInterface;
 use super::limits::{Limits, check_against_pool};
 use super::names::Names;
-use super::programs::{Program, compile_all};
+use super::programs::{Compiler, Program, compile_all};
 use super::table::ProcessTable;
 use super::{Pid, engine};
 use crate::app::{App, Diagnostics, LimitOverrides};
@@ -100,6 +101,7 @@ pub struct NodeBuilder {
     interfaces: Vec<HostInterface>,
     terminal: Option<Arc<Terminal>>,
     runtime: Option<Handle>,
+    progress: Option<Arc<dyn CompileProgress>>,
 }
 
 impl NodeBuilder {
@@ -132,6 +134,13 @@ impl NodeBuilder {
         self
     }
 
+    /// Who hears when a component must be compiled, which can take seconds (default: no
+    /// one). `wasmhost` shows it on the terminal.
+    pub fn progress(mut self, progress: Arc<dyn CompileProgress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
     /// Validates the configuration against the app, compiles and checks every component,
     /// and returns a node ready to spawn. Nothing runs yet.
     pub fn build(self) -> Result<Arc<Node>, StartError> {
@@ -142,8 +151,13 @@ impl NodeBuilder {
             return Err(StartError::Invalid(problems));
         }
         let engine = engine::engine(&config).map_err(StartError::Engine)?;
-        let programs =
-            compile_all(&engine, &self.app, &self.interfaces).map_err(StartError::Invalid)?;
+        let cache = config.compile_cache.as_ref().map(CompileCache::new);
+        let compiler = Compiler {
+            cache: cache.as_ref(),
+            progress: self.progress.as_deref(),
+        };
+        let programs = compile_all(&engine, &self.app, &self.interfaces, compiler)
+            .map_err(StartError::Invalid)?;
         let hosts = hosts(&self.app).map_err(StartError::Engine)?;
         let mut reserved: HashMap<String, Vec<String>> = HashMap::new();
         for entry in self.app.processes.values() {
@@ -216,6 +230,7 @@ impl Node {
             interfaces: Vec::new(),
             terminal: None,
             runtime: None,
+            progress: None,
         }
     }
 

@@ -13,6 +13,7 @@ use wasmtime::component::{
 };
 
 use super::authority::Privileges;
+use super::compile_cache::{CompileCache, CompileProgress, Compiled, compile as compile_uncached};
 use super::interfaces::{HostInterface, module_names, row_for};
 use super::store::ProcessState;
 use crate::app::{App, Diagnostic, Diagnostics, ProcessEntry};
@@ -30,6 +31,8 @@ pub struct Program {
     pub imports: Vec<String>,
     /// What its processes are granted.
     pub privileges: Arc<Privileges>,
+    /// Whether its machine code came from the compile cache.
+    pub compiled: Compiled,
 }
 
 impl Program {
@@ -39,11 +42,19 @@ impl Program {
     }
 }
 
+/// How components are compiled: through a cache or not, and who hears of long compiles.
+#[derive(Default, Clone, Copy)]
+pub struct Compiler<'a> {
+    pub cache: Option<&'a CompileCache>,
+    pub progress: Option<&'a dyn CompileProgress>,
+}
+
 /// Compiles and checks every process entry; all problems are reported together.
 pub fn compile_all(
     engine: &Engine,
     app: &App,
     interfaces: &[HostInterface],
+    compiler: Compiler<'_>,
 ) -> Result<HashMap<String, Arc<Program>>, Diagnostics> {
     let mut problems = Diagnostics::default();
     let mut programs = HashMap::new();
@@ -55,7 +66,7 @@ pub fn compile_all(
             unknown.into_iter().for_each(|d| problems.push(d));
             continue;
         }
-        match compile(engine, entry, interfaces, &mut compiled) {
+        match compile(engine, entry, interfaces, compiler, &mut compiled) {
             Ok(program) => {
                 programs.insert(entry.id.clone(), Arc::new(program));
             }
@@ -91,7 +102,8 @@ fn compile(
     engine: &Engine,
     entry: &ProcessEntry,
     interfaces: &[HostInterface],
-    compiled: &mut HashMap<String, Component>,
+    compiler: Compiler<'_>,
+    compiled: &mut HashMap<String, (Component, Compiled)>,
 ) -> Result<Program, Diagnostic> {
     let problem = |message: String| {
         Diagnostic::new(&entry.origin.file, message)
@@ -130,13 +142,18 @@ fn compile(
         }
     }
 
-    let component = match compiled.get(&sha256) {
-        Some(component) => component.clone(),
+    let (component, origin) = match compiled.get(&sha256) {
+        Some(done) => done.clone(),
         None => {
-            let component = Component::new(engine, &bytes)
-                .map_err(|err| problem(format!("source {source} does not compile: {err:#}")))?;
-            compiled.insert(sha256.clone(), component.clone());
-            component
+            let path = &entry.source;
+            let done = match compiler.cache {
+                Some(cache) => cache.component(engine, &bytes, path, compiler.progress),
+                None => compile_uncached(engine, &bytes, path, compiler.progress)
+                    .map(|c| (c, Compiled::Compiled)),
+            }
+            .map_err(|err| problem(format!("source {source} does not compile: {err:#}")))?;
+            compiled.insert(sha256.clone(), done.clone());
+            done
         }
     };
 
@@ -195,6 +212,7 @@ fn compile(
         sha256,
         imports,
         privileges: Arc::new(Privileges::of(entry)),
+        compiled: origin,
     })
 }
 

@@ -1,0 +1,398 @@
+//! The compile cache: a component is compiled once and its machine code kept on disk, keyed
+//! by the component's content and the engine's configuration, so later starts load it in
+//! milliseconds instead of compiling for seconds.
+//!
+//! Why not wasmtime's own cache (its `cache` feature): it maps any entry that decompresses as
+//! executable code, without checking it against what was written, so a damaged file runs as
+//! damaged code; it also brings a C library (zstd), a configuration file and a background
+//! worker of its own. Here every entry carries the SHA-256 of its artifact, checked before
+//! wasmtime sees a byte of it; an entry that fails the check, or that wasmtime refuses (made
+//! by another version or with other settings), is compiled again and replaced. Writes go to
+//! a temporary file that is renamed into place, so a crash or a concurrent start never
+//! leaves half an entry under a valid name.
+//!
+//! The folder is trusted like the `wasmhost` binary itself (whoever can write it can run
+//! code as the host), so it is created owner-only (SECURITY.md).
+
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// What an entry starts with: the format, so another layout is never misread.
+const MAGIC: &[u8; 16] = b"wasmhost-cwasm/1";
+/// When the folder outgrows this, the entries used longest ago are removed.
+pub const DEFAULT_MAX_BYTES: u64 = 2 << 30;
+
+/// A folder of compiled components.
+#[derive(Debug, Clone)]
+pub struct CompileCache {
+    dir: PathBuf,
+    max_bytes: u64,
+}
+
+/// Where a component's machine code came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compiled {
+    /// Loaded from the cache.
+    Loaded,
+    /// Compiled: the cache had no entry (or there is no cache).
+    Compiled,
+    /// Compiled again: the cache's entry could not be used, for this reason.
+    Replaced(String),
+}
+
+/// Told when a component must be compiled (a cache miss), which may take seconds.
+pub trait CompileProgress: Send + Sync {
+    fn compiling(&self, source: &Path, bytes: usize);
+    fn compiled(&self, source: &Path, took: Duration);
+}
+
+/// The cache folder for this user: `$XDG_CACHE_HOME/wasmhost`, else `~/.cache/wasmhost`.
+pub fn default_dir() -> Option<PathBuf> {
+    let from_env = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    from_env("XDG_CACHE_HOME")
+        .filter(|p| p.is_absolute())
+        .or_else(|| from_env("HOME").map(|home| home.join(".cache")))
+        .map(|base| base.join("wasmhost"))
+}
+
+impl CompileCache {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        CompileCache {
+            dir: dir.into(),
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+
+    /// The same cache, trimmed to `max_bytes`.
+    pub fn max_bytes(mut self, max_bytes: u64) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the entry for `wasm` compiled by `engine` lives.
+    pub fn entry_path(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
+        let mut key = ShaHasher(Sha256::new());
+        wasm.hash(&mut key);
+        engine.precompile_compatibility_hash().hash(&mut key);
+        let key = key.0.finalize();
+        self.dir.join(format!("{:x}.cwasm", key))
+    }
+
+    /// The component compiled from `wasm`: from the cache if it holds a sound entry, else
+    /// compiled (telling `progress`) and stored. Failing to read or write the cache never
+    /// fails the compile; it is logged.
+    pub fn component(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        source: &Path,
+        progress: Option<&dyn CompileProgress>,
+    ) -> wasmtime::Result<(Component, Compiled)> {
+        if let Err(why) = trusted(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), "compile cache not used: {why}");
+            return Ok((compile(engine, wasm, source, progress)?, Compiled::Compiled));
+        }
+        let path = self.entry_path(engine, wasm);
+        let outcome = match fs::read(&path) {
+            Ok(bytes) => match load(engine, &bytes) {
+                Ok(component) => {
+                    touch(&path);
+                    return Ok((component, Compiled::Loaded));
+                }
+                Err(why) => {
+                    tracing::warn!(entry = %path.display(), source = %source.display(), "compile cache entry not used: {why}; compiling again");
+                    Compiled::Replaced(why)
+                }
+            },
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Compiled::Compiled,
+            Err(err) => {
+                tracing::warn!(entry = %path.display(), "cannot read the compile cache: {err}");
+                Compiled::Replaced(format!("unreadable: {err}"))
+            }
+        };
+        let component = compile(engine, wasm, source, progress)?;
+        if let Err(err) = self.store(&path, &component) {
+            tracing::warn!(dir = %self.dir.display(), "cannot write the compile cache: {err:#}");
+        }
+        Ok((component, outcome))
+    }
+
+    /// Writes an entry under a temporary name and renames it into place, then trims the
+    /// folder.
+    fn store(&self, path: &Path, component: &Component) -> anyhow::Result<()> {
+        let artifact = component.serialize()?;
+        create_private_dir(&self.dir)?;
+        let mut file = tempfile::Builder::new()
+            .prefix(".wip-")
+            .tempfile_in(&self.dir)?;
+        file.write_all(MAGIC)?;
+        file.write_all(&Sha256::digest(&artifact))?;
+        file.write_all(&artifact)?;
+        file.persist(path)?;
+        self.trim();
+        Ok(())
+    }
+
+    /// Removes the entries used longest ago until the folder fits in `max_bytes`.
+    fn trim(&self) {
+        let Ok(listing) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut entries: Vec<(SystemTime, u64, PathBuf)> = listing
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                let used = meta.modified().ok()?;
+                meta.is_file().then(|| (used, meta.len(), e.path()))
+            })
+            .collect();
+        let mut total: u64 = entries.iter().map(|(_, len, _)| len).sum();
+        entries.sort();
+        for (_, len, path) in entries {
+            if total <= self.max_bytes {
+                break;
+            }
+            if fs::remove_file(&path).is_ok() {
+                total -= len;
+            }
+        }
+    }
+}
+
+/// Compiles `wasm`, telling `progress` when it starts and ends.
+pub fn compile(
+    engine: &Engine,
+    wasm: &[u8],
+    source: &Path,
+    progress: Option<&dyn CompileProgress>,
+) -> wasmtime::Result<Component> {
+    let started = Instant::now();
+    if let Some(progress) = progress {
+        progress.compiling(source, wasm.len());
+    }
+    let component = Component::new(engine, wasm);
+    if let Some(progress) = progress {
+        progress.compiled(source, started.elapsed());
+    }
+    component
+}
+
+/// A component from a cache entry, or why the entry cannot be used.
+#[allow(unsafe_code)]
+fn load(engine: &Engine, bytes: &[u8]) -> Result<Component, String> {
+    let Some(rest) = bytes.strip_prefix(MAGIC) else {
+        return Err("not an entry of this cache's format".into());
+    };
+    let Some((digest, artifact)) = rest.split_at_checked(32) else {
+        return Err("truncated".into());
+    };
+    if Sha256::digest(artifact).as_slice() != digest {
+        return Err("damaged: its content does not match its checksum".into());
+    }
+    // SAFETY: `Component::deserialize` requires bytes that `Component::serialize` produced,
+    // since it maps them as code without validating them. These are: this cache wrote them
+    // (into an owner-only folder), and the checksum above shows they are unchanged since.
+    // Whether they suit this engine (version, settings, CPU) wasmtime checks itself.
+    unsafe { Component::deserialize(engine, artifact) }
+        .map_err(|err| format!("made for another engine: {err:#}"))
+}
+
+/// Marks an entry as just used, so trimming keeps it.
+fn touch(path: &Path) {
+    if let Ok(file) = fs::File::options().append(true).open(path) {
+        let _ = file.set_modified(SystemTime::now());
+    }
+}
+
+/// Whether only this user could have written the folder's entries: it is theirs and no one
+/// else may write it. A folder that does not exist yet is made so.
+fn trusted(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(format!("cannot read it: {err}")),
+    };
+    if !meta.is_dir() {
+        return Err("it is not a folder".into());
+    }
+    if meta.uid() != rustix::process::getuid().as_raw() {
+        return Err("it belongs to another user".into());
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "others may write it (mode {:o}); `chmod go-w` it",
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Feeds `Hash` impls into SHA-256, for a key that is stable across runs.
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn finish(&self) -> u64 {
+        unreachable!("only the SHA-256 digest is read")
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn component(text: &str) -> Vec<u8> {
+        wat::parse_str(text).expect("valid component text")
+    }
+
+    const SMALL: &str = "(component)";
+    const OTHER: &str = "(component (core module (func (export \"f\"))))";
+
+    fn fetch(cache: &CompileCache, engine: &Engine, wasm: &[u8]) -> Compiled {
+        let (_, compiled) = cache
+            .component(engine, wasm, Path::new("test.wasm"), None)
+            .expect("compiles");
+        compiled
+    }
+
+    #[test]
+    fn a_second_start_loads_the_component_from_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::new(dir.path().join("cache"));
+        let engine = Engine::default();
+        let wasm = component(OTHER);
+        assert_eq!(fetch(&cache, &engine, &wasm), Compiled::Compiled);
+        assert!(cache.entry_path(&engine, &wasm).is_file());
+        assert_eq!(fetch(&cache, &engine, &wasm), Compiled::Loaded);
+    }
+
+    #[test]
+    fn a_damaged_entry_is_compiled_again_and_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::new(dir.path());
+        let engine = Engine::default();
+        let wasm = component(OTHER);
+        fetch(&cache, &engine, &wasm);
+        let path = cache.entry_path(&engine, &wasm);
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+
+        let Compiled::Replaced(why) = fetch(&cache, &engine, &wasm) else {
+            panic!("a damaged entry was used");
+        };
+        assert!(why.starts_with("damaged"), "{why}");
+        assert_eq!(fetch(&cache, &engine, &wasm), Compiled::Loaded);
+    }
+
+    #[test]
+    fn a_truncated_or_foreign_file_is_compiled_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::new(dir.path());
+        let engine = Engine::default();
+        let wasm = component(SMALL);
+        let path = cache.entry_path(&engine, &wasm);
+        for (content, reason) in [
+            (&MAGIC[..], "truncated"),
+            (
+                &b"\x7fELF not ours"[..],
+                "not an entry of this cache's format",
+            ),
+        ] {
+            fs::write(&path, content).unwrap();
+            assert_eq!(
+                fetch(&cache, &engine, &wasm),
+                Compiled::Replaced(reason.into())
+            );
+        }
+    }
+
+    #[test]
+    fn an_entry_made_by_another_engine_is_compiled_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CompileCache::new(dir.path());
+        let engine = Engine::default();
+        let wasm = component(OTHER);
+        // Sound bytes under the right name, but compiled with other settings, as an entry
+        // left by another wasmtime version would be.
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(true);
+        let other = Engine::new(&config).unwrap();
+        let artifact = Component::new(&other, &wasm).unwrap().serialize().unwrap();
+        let mut entry = MAGIC.to_vec();
+        entry.extend_from_slice(&Sha256::digest(&artifact));
+        entry.extend_from_slice(&artifact);
+        fs::write(cache.entry_path(&engine, &wasm), entry).unwrap();
+
+        let Compiled::Replaced(why) = fetch(&cache, &engine, &wasm) else {
+            panic!("an entry of another engine was used");
+        };
+        assert!(why.starts_with("made for another engine"), "{why}");
+        assert_eq!(fetch(&cache, &engine, &wasm), Compiled::Loaded);
+    }
+
+    #[test]
+    fn a_folder_others_may_write_is_not_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let cache = CompileCache::new(dir.path());
+        let engine = Engine::default();
+        let wasm = component(SMALL);
+        assert_eq!(fetch(&cache, &engine, &wasm), Compiled::Compiled);
+        assert_eq!(fetch(&cache, &engine, &wasm), Compiled::Compiled);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_folder_is_trimmed_to_its_size_oldest_entries_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let (old, new) = (component(SMALL), component(OTHER));
+        let sizing = CompileCache::new(dir.path().join("sizing"));
+        fetch(&sizing, &engine, &new);
+        let new_size = fs::metadata(sizing.entry_path(&engine, &new))
+            .unwrap()
+            .len();
+
+        let cache = CompileCache::new(dir.path().join("cache")).max_bytes(new_size);
+        fetch(&cache, &engine, &old);
+        // File times are coarse; make the order of use unambiguous.
+        let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        let entry = fs::File::options()
+            .append(true)
+            .open(cache.entry_path(&engine, &old));
+        entry.unwrap().set_modified(an_hour_ago).unwrap();
+        fetch(&cache, &engine, &new);
+        assert!(!cache.entry_path(&engine, &old).exists());
+        assert!(cache.entry_path(&engine, &new).is_file());
+    }
+}
