@@ -232,3 +232,37 @@ fn check_compiles_once_then_loads_from_the_compile_cache() {
         "{fourth}"
     );
 }
+
+#[test]
+fn a_pool_larger_than_the_machine_can_map_says_what_to_raise() {
+    let allowed: u64 = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .expect("reading vm.max_map_count")
+        .trim()
+        .parse()
+        .expect("a number");
+    // Six mappings per process: more processes than the machine allows, yet a valid pool.
+    let too_many = allowed / 6 + 1_000;
+    if too_many > u64::from(wasmhost::runtime::MAX_PROCESSES) {
+        eprintln!("vm.max_map_count is {allowed}: any pool fits; nothing to check");
+        return;
+    }
+    let out = common::wasmhost()
+        .arg("--app")
+        .arg(common::repo().join("guests/echo"))
+        .args(["--max-processes", &too_many.to_string(), "check"])
+        .output()
+        .expect("running wasmhost check");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "error: invalid node setting `max_processes`: {too_many} live processes need about "
+    );
+    assert!(stderr.starts_with(&expected), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "but this machine allows {allowed} per process (vm.max_map_count)\n  hint: raise it with `sudo sysctl -w vm.max_map_count="
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains(", or set max_processes to "), "{stderr}");
+}

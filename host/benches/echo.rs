@@ -14,7 +14,8 @@ use tokio::sync::oneshot;
 use wasmhost::app::{self, AppRoot};
 use wasmhost::payload;
 use wasmhost::runtime::{
-    ExitReason, Node, NodeConfig, Pid, Process, Program, SpawnOptions, compile_all, new_store,
+    Compiler, ExitReason, Node, NodeConfig, Pid, Process, Program, SpawnOptions, compile_all,
+    new_store,
 };
 use wasmhost::services::Services;
 use wasmtime::Engine;
@@ -74,8 +75,13 @@ fn main() {
             let mut config = wasmtime::Config::new();
             config.epoch_interruption(true);
             let engine = Engine::new(&config).expect("an engine");
-            let programs = compile_all(&engine, node.app(), wasmhost::abi::INTERFACES)
-                .unwrap_or_else(|p| panic!("{p}"));
+            let programs = compile_all(
+                &engine,
+                node.app(),
+                wasmhost::abi::INTERFACES,
+                Compiler::default(),
+            )
+            .unwrap_or_else(|p| panic!("{p}"));
             let program = &programs["app:child"];
             instantiate_call_drop(&node, &engine, program, 200, 5_000).await;
         }
@@ -90,6 +96,14 @@ fn main() {
         }
         if "echo".contains(&only) {
             echo(&node, 500, 5_000).await;
+        }
+        if "live".contains(&only) {
+            // `BENCH_LIVE=100000` for the scale target; the default fits any machine.
+            let n = std::env::var("BENCH_LIVE")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(10_000);
+            live(n).await;
         }
         if "spinners".contains(&only) {
             // Eight spinning processes per core, beside the echo service.
@@ -207,6 +221,110 @@ async fn spawn_burst(node: &Arc<Node>, n: usize) {
         elapsed.as_secs_f64() * 1e3,
         n as f64 / elapsed.as_secs_f64()
     );
+}
+
+/// `n` processes alive at once, each blocked waiting for its events: how long they take to
+/// start, and what each costs in resident memory and memory mappings.
+async fn live(n: u32) {
+    let root =
+        AppRoot::locate(Some(&common::repo().join("guests/testing/bench"))).expect("the bench app");
+    let app = app::load(&root).unwrap_or_else(|p| panic!("{p}"));
+    let config = NodeConfig {
+        max_processes: n + n / 50 + 16,
+        // Every process may touch its initial memory; the default budget (half the
+        // machine) may refuse that for 100 000 of them.
+        memory_budget: Some(u64::from(n) * (1 << 20)),
+        ..NodeConfig::default()
+    };
+    raise_map_count(u64::from(config.max_processes) * 6 + memory_maps() as u64 + 10_000);
+    let maps_empty = memory_maps();
+    let node = Node::builder(app)
+        .config(config)
+        .interfaces(wasmhost::abi::INTERFACES)
+        .build()
+        .unwrap_or_else(|err| panic!("{err}"));
+    let (maps_before, rss_before) = (memory_maps(), resident_kib());
+    println!(
+        "a pool of {} slots: {} memory mappings",
+        node.config().max_processes,
+        maps_before - maps_empty
+    );
+    let start = Instant::now();
+    let mut live = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let (tx, exit) = oneshot::channel();
+        let options = SpawnOptions::new("app:child", HOST)
+            .args(vec![payload::encode("wait-cancel"), payload::encode("")])
+            .on_exit(tx);
+        live.push((node.spawn(options).expect("spawning"), exit));
+    }
+    let spawned = start.elapsed();
+    // Started processes touch memory; when resident memory stops growing, all are waiting.
+    let mut rss = resident_kib();
+    for _ in 0..500 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = resident_kib();
+        if now == rss {
+            break;
+        }
+        rss = now;
+    }
+    let settled = start.elapsed();
+    let maps = memory_maps();
+    println!(
+        "{n} live processes: spawned in {:.0} ms, all waiting after {:.0} ms; per process \
+         {:.1} KiB resident, {:.2} memory mappings ({maps} mappings in all, vm.max_map_count \
+         {})",
+        spawned.as_secs_f64() * 1e3,
+        settled.as_secs_f64() * 1e3,
+        (rss - rss_before) as f64 / f64::from(n),
+        (maps - maps_before) as f64 / f64::from(n),
+        std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .map_or("?".into(), |s| s.trim().to_string()),
+    );
+    for (pid, _) in &live {
+        node.cancel(pid, "done".into(), Duration::from_secs(5));
+    }
+    for (_, exit) in live {
+        let reason = exit.await.expect("an exit");
+        assert_eq!(
+            reason,
+            ExitReason::Normal(payload::encode("done")),
+            "{reason}"
+        );
+    }
+}
+
+/// Raises `vm.max_map_count` to `needed` if it is lower and this runs as root, and says so;
+/// otherwise the node refuses the pool and says what to raise.
+fn raise_map_count(needed: u64) {
+    let path = "/proc/sys/vm/max_map_count";
+    let Some(allowed) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+    else {
+        return;
+    };
+    if allowed >= needed {
+        return;
+    }
+    match std::fs::write(path, needed.to_string()) {
+        Ok(()) => println!("raised vm.max_map_count from {allowed} to {needed} (running as root)"),
+        Err(err) => println!("vm.max_map_count is {allowed}, {needed} are needed: {err}"),
+    }
+}
+
+fn memory_maps() -> usize {
+    std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count())
+}
+
+fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// A client sends lines to the relay one after another; each is a full echo.

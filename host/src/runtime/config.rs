@@ -9,6 +9,7 @@ use crate::app::{LimitOverrides, NodeSettings, values::show_size};
 
 use super::compile_cache;
 use super::limits::Limits;
+use super::machine;
 
 /// A node's sizes. `NodeConfig::default()` is what `wasmhost` uses unless told otherwise.
 ///
@@ -198,7 +199,7 @@ impl NodeConfig {
     /// The linear memory all processes together may have.
     pub fn memory_budget(&self) -> u64 {
         self.memory_budget
-            .unwrap_or_else(|| machine_memory().map_or(16 << 30, |total| total / 2))
+            .unwrap_or_else(|| machine::memory().map_or(16 << 30, |total| total / 2))
             .max(self.max_memory)
     }
 
@@ -219,14 +220,6 @@ impl NodeConfig {
             log_rate: set.log_rate.unwrap_or(200),
         }
     }
-}
-
-/// The machine's memory, from `/proc/meminfo` (`None` where there is none).
-fn machine_memory() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    kib.checked_mul(1024)
 }
 
 #[cfg(test)]

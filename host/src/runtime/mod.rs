@@ -17,6 +17,7 @@ mod interfaces;
 mod limits;
 mod links;
 mod log;
+mod machine;
 mod mailbox;
 mod names;
 mod node;
