@@ -9,6 +9,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "installing the wasm32-wasip2 target"
 rustup target add wasm32-wasip2
 
+step "installing Erlang (the benchmark suite's other side, smoke-tested)"
+./scripts/install-erlang.sh
+
 step "formatting (host workspace and guests)"
 cargo fmt --all -- --check
 (cd guests && cargo fmt --all -- --check)

@@ -1,10 +1,10 @@
 //! What the machine allows a node: its memory, and how many memory mappings one OS process may
 //! have (`vm.max_map_count`), which caps how many processes can be alive at once.
 //!
-//! Mappings, measured with the `live` benchmark (`BENCH_LIVE=N cargo bench -p wasmhost
-//! --bench echo -- live`): a pool slot costs two when the node starts (its fiber stack and
-//! the stack's guard page), and a live process four more (its linear memory and table carved
-//! out of their reservations). Components with more memories or tables take a little more.
+//! Mappings, counted in `/proc/self/maps` (`bench/run live` prints the second figure): a pool
+//! slot costs two when the node starts (its fiber stack and the stack's guard page), and a
+//! live process four more (its linear memory and table carved out of their reservations).
+//! Components with more memories or tables take a little more.
 
 use super::config::ConfigError;
 

@@ -1,8 +1,14 @@
-//! Measures from inside a process, `n` times one after another, and returns each round trip
-//! in nanoseconds:
-//! - `echo`: send a line to the relay → it spawns a worker → the worker's answer arrives;
-//! - `spawn-monitor`: spawn a monitored `app:child` that returns at once → its EXIT arrives
-//!   (the spawn+exit+monitor figure of docs/engine.md for Erlang and Lunatic).
+//! The wasmhost side of the benchmark suite (`bench/erlang/suite.erl` is the Erlang side):
+//! each mode measures from inside a process and returns nanoseconds — one figure per round
+//! trip, or the whole run's time.
+//! - `echo N`: send a line to the relay → it spawns a worker → the worker's answer arrives;
+//! - `spawn-monitor N`: spawn a monitored `app:child` that returns at once → its EXIT arrives;
+//! - `ping-pong N`: a 32-byte message to a partner process and back;
+//! - `flood N`: N 32-byte messages to one receiver, as fast as they can be sent; the time until
+//!   the receiver has taken them all;
+//! - `ring N M`: N processes in a ring pass a token M times round; the time until it stops.
+//!
+//! `pong`, `sink` and `ring-member` are the partners these spawn.
 
 use std::time::Instant;
 
@@ -11,17 +17,22 @@ use wasmhost_guest::prelude::*;
 
 entry!(main);
 
+const HOST: &str = "app:processes";
+/// 32 bytes, the message of the ping-pong and flood scenarios.
+const MESSAGE: &str = "0123456789abcdef0123456789abcdef";
+
 #[derive(Serialize)]
 struct Echo<'a> {
     sender: Pid,
     data: &'a str,
 }
 
-async fn main((mode, n): (String, u32)) -> Result<Vec<u64>, String> {
-    let mut round_trips = Vec::with_capacity(n as usize);
+async fn main((mode, n, m): (String, u32, u32)) -> Result<Vec<u64>, String> {
+    let fail = |e: &dyn std::fmt::Display| e.to_string();
+    let inbox = process::inbox();
+    let mut times = Vec::with_capacity(n as usize);
     match mode.as_str() {
         "echo" => {
-            let inbox = process::inbox();
             let me = process::pid();
             for _ in 0..n {
                 let start = Instant::now();
@@ -29,28 +40,104 @@ async fn main((mode, n): (String, u32)) -> Result<Vec<u64>, String> {
                     sender: me.clone(),
                     data: "hello world",
                 };
-                process::send("relay", "echo", &line).map_err(|e| e.to_string())?;
+                process::send("relay", "echo", &line).map_err(|e| fail(&e))?;
                 let reply = inbox.recv().await;
                 if reply.topic() != "echo_response" {
                     return Err(format!("unexpected reply {}", reply.topic()));
                 }
-                round_trips.push(start.elapsed().as_nanos() as u64);
+                times.push(elapsed(start));
             }
         }
         "spawn-monitor" => {
             let events = process::events();
             for _ in 0..n {
                 let start = Instant::now();
-                let child = process::spawn_monitored("app:child", "app:processes", ("return", ""))
-                    .map_err(|e| e.to_string())?;
+                let child = process::spawn_monitored("app:child", HOST, ("return", ""))
+                    .map_err(|e| fail(&e))?;
                 match events.recv().await {
                     Event::Exit { from, reason } if from == child && reason.is_normal() => {}
                     other => return Err(format!("unexpected event {other:?}")),
                 }
-                round_trips.push(start.elapsed().as_nanos() as u64);
+                times.push(elapsed(start));
+            }
+        }
+        "ping-pong" => {
+            let partner =
+                process::spawn("app:client", HOST, ("pong", 0u32, 0u32)).map_err(|e| fail(&e))?;
+            for _ in 0..n {
+                let start = Instant::now();
+                process::send(&partner, "ping", MESSAGE).map_err(|e| fail(&e))?;
+                inbox.recv().await;
+                times.push(elapsed(start));
+            }
+            process::send(&partner, "stop", &()).map_err(|e| fail(&e))?;
+        }
+        "pong" => loop {
+            let msg = inbox.recv().await;
+            match (msg.topic(), msg.from()) {
+                ("ping", Some(from)) => {
+                    let data: String = msg.payload().map_err(|e| fail(&e))?;
+                    process::send(from, "pong", &data).map_err(|e| fail(&e))?;
+                }
+                _ => return Ok(times),
+            }
+        },
+        "flood" => {
+            let sink = process::spawn("app:sink", HOST, ("sink", n, 0u32)).map_err(|e| fail(&e))?;
+            let start = Instant::now();
+            for _ in 0..n {
+                process::send(&sink, "data", MESSAGE).map_err(|e| fail(&e))?;
+            }
+            inbox.recv().await;
+            times.push(elapsed(start));
+        }
+        "sink" => {
+            let mut from = None;
+            for _ in 0..n {
+                from = inbox.recv().await.from().cloned();
+            }
+            if let Some(from) = from {
+                process::send(&from, "done", &()).map_err(|e| fail(&e))?;
+            }
+        }
+        "ring" => {
+            let members = (0..n)
+                .map(|_| process::spawn("app:client", HOST, ("ring-member", 0u32, 0u32)))
+                .collect::<Result<Vec<Pid>, _>>()
+                .map_err(|e| fail(&e))?;
+            let me = process::pid();
+            for (i, member) in members.iter().enumerate() {
+                let next = &members[(i + 1) % members.len()];
+                process::send(member, "next", &(next, &me)).map_err(|e| fail(&e))?;
+            }
+            let hops = u64::from(n) * u64::from(m);
+            let start = Instant::now();
+            process::send(&members[0], "token", &hops).map_err(|e| fail(&e))?;
+            inbox.recv().await;
+            times.push(elapsed(start));
+            for member in &members {
+                process::send(member, "stop", &0u64).map_err(|e| fail(&e))?;
+            }
+        }
+        "ring-member" => {
+            let (next, boss): (Pid, Pid) = inbox.recv().await.payload().map_err(|e| fail(&e))?;
+            loop {
+                let msg = inbox.recv().await;
+                let left: u64 = msg.payload().map_err(|e| fail(&e))?;
+                match (msg.topic(), left) {
+                    ("token", 0) => process::send(&boss, "done", &()).map_err(|e| fail(&e))?,
+                    ("token", _) => {
+                        process::send(&next, "token", &(left - 1)).map_err(|e| fail(&e))?
+                    }
+                    _ => return Ok(times),
+                }
             }
         }
         other => return Err(format!("unknown mode {other}")),
     }
-    Ok(round_trips)
+    Ok(times)
+}
+
+fn elapsed(start: Instant) -> u64 {
+    start.elapsed().as_nanos() as u64
 }

@@ -1,6 +1,8 @@
-//! What a process costs, and what an echo costs without the worker's 100 ms sleep.
+//! The engine's share of a process: a WASI context, an instance's cycle (on this node's
+//! engine and on wasmtime's defaults), a spawn through the node, and an echo beside spinning
+//! processes. The scenarios compared with Erlang are in `suite/` (`bench/run`).
 //!
-//! Run: `cargo bench -p wasmhost --bench echo` (a plain binary: it prints medians and
+//! Run: `cargo bench -p wasmhost --bench engine` (a plain binary: it prints medians and
 //! percentiles of many runs). It uses the app in guests/testing/bench: the echo relay with
 //! a worker that answers at once.
 
@@ -54,7 +56,7 @@ fn main() {
             .build()
             .unwrap_or_else(|err| panic!("{err}"));
 
-        // `cargo bench --bench echo -- NAME` runs only the benchmarks whose name contains NAME.
+        // `cargo bench --bench engine -- NAME` runs only the benchmarks whose name contains NAME.
         let only = std::env::args()
             .skip(1)
             .find(|a| !a.starts_with('-'))
@@ -87,23 +89,6 @@ fn main() {
         }
         if "spawn-cycle".contains(&only) {
             spawn_cycle(&node, 2_000, 20_000).await;
-        }
-        if "spawn-monitor".contains(&only) {
-            spawn_monitor(&node, 2_000, 20_000).await;
-        }
-        if "spawn-burst".contains(&only) {
-            spawn_burst(&node, 5_000).await;
-        }
-        if "echo".contains(&only) {
-            echo(&node, 500, 5_000).await;
-        }
-        if "live".contains(&only) {
-            // `BENCH_LIVE=100000` for the scale target; the default fits any machine.
-            let n = std::env::var("BENCH_LIVE")
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(10_000);
-            live(n).await;
         }
         if "spinners".contains(&only) {
             // Eight spinning processes per core, beside the echo service.
@@ -202,145 +187,6 @@ async fn spawn_cycle(node: &Arc<Node>, warmup: usize, runs: usize) {
     report("spawn → run → exit, one at a time", &mut times);
 }
 
-/// Spawns `n` processes at once and waits for all of them.
-async fn spawn_burst(node: &Arc<Node>, n: usize) {
-    let start = Instant::now();
-    let mut exits = Vec::with_capacity(n);
-    for _ in 0..n {
-        let (tx, exit) = oneshot::channel();
-        node.spawn(child(tx)).expect("spawning");
-        exits.push(exit);
-    }
-    for exit in exits {
-        let reason = exit.await.expect("an exit");
-        assert!(reason.is_normal(), "{reason}");
-    }
-    let elapsed = start.elapsed();
-    println!(
-        "{n} processes spawned at once: {:.1} ms, {:.0} processes/s",
-        elapsed.as_secs_f64() * 1e3,
-        n as f64 / elapsed.as_secs_f64()
-    );
-}
-
-/// `n` processes alive at once, each blocked waiting for its events: how long they take to
-/// start, and what each costs in resident memory and memory mappings.
-async fn live(n: u32) {
-    let root =
-        AppRoot::locate(Some(&common::repo().join("guests/testing/bench"))).expect("the bench app");
-    let app = app::load(&root).unwrap_or_else(|p| panic!("{p}"));
-    let config = NodeConfig {
-        max_processes: n + n / 50 + 16,
-        // Every process may touch its initial memory; the default budget (half the
-        // machine) may refuse that for 100 000 of them.
-        memory_budget: Some(u64::from(n) * (1 << 20)),
-        ..NodeConfig::default()
-    };
-    raise_map_count(u64::from(config.max_processes) * 6 + memory_maps() as u64 + 10_000);
-    let maps_empty = memory_maps();
-    let node = Node::builder(app)
-        .config(config)
-        .interfaces(wasmhost::abi::INTERFACES)
-        .build()
-        .unwrap_or_else(|err| panic!("{err}"));
-    let (maps_before, rss_before) = (memory_maps(), resident_kib());
-    println!(
-        "a pool of {} slots: {} memory mappings",
-        node.config().max_processes,
-        maps_before - maps_empty
-    );
-    let start = Instant::now();
-    let mut live = Vec::with_capacity(n as usize);
-    for _ in 0..n {
-        let (tx, exit) = oneshot::channel();
-        let options = SpawnOptions::new("app:child", HOST)
-            .args(vec![payload::encode("wait-cancel"), payload::encode("")])
-            .on_exit(tx);
-        live.push((node.spawn(options).expect("spawning"), exit));
-    }
-    let spawned = start.elapsed();
-    // Started processes touch memory; when resident memory stops growing, all are waiting.
-    let mut rss = resident_kib();
-    for _ in 0..500 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let now = resident_kib();
-        if now == rss {
-            break;
-        }
-        rss = now;
-    }
-    let settled = start.elapsed();
-    let maps = memory_maps();
-    println!(
-        "{n} live processes: spawned in {:.0} ms, all waiting after {:.0} ms; per process \
-         {:.1} KiB resident, {:.2} memory mappings ({maps} mappings in all, vm.max_map_count \
-         {})",
-        spawned.as_secs_f64() * 1e3,
-        settled.as_secs_f64() * 1e3,
-        (rss - rss_before) as f64 / f64::from(n),
-        (maps - maps_before) as f64 / f64::from(n),
-        std::fs::read_to_string("/proc/sys/vm/max_map_count")
-            .map_or("?".into(), |s| s.trim().to_string()),
-    );
-    for (pid, _) in &live {
-        node.cancel(pid, "done".into(), Duration::from_secs(5));
-    }
-    for (_, exit) in live {
-        let reason = exit.await.expect("an exit");
-        assert_eq!(
-            reason,
-            ExitReason::Normal(payload::encode("done")),
-            "{reason}"
-        );
-    }
-}
-
-/// Raises `vm.max_map_count` to `needed` if it is lower and this runs as root, and says so;
-/// otherwise the node refuses the pool and says what to raise.
-fn raise_map_count(needed: u64) {
-    let path = "/proc/sys/vm/max_map_count";
-    let Some(allowed) = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-    else {
-        return;
-    };
-    if allowed >= needed {
-        return;
-    }
-    match std::fs::write(path, needed.to_string()) {
-        Ok(()) => println!("raised vm.max_map_count from {allowed} to {needed} (running as root)"),
-        Err(err) => println!("vm.max_map_count is {allowed}, {needed} are needed: {err}"),
-    }
-}
-
-fn memory_maps() -> usize {
-    std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count())
-}
-
-fn resident_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// A client sends lines to the relay one after another; each is a full echo.
-async fn echo(node: &Arc<Node>, warmup: u32, runs: u32) {
-    let services = Services::start(node);
-    while node.lookup("relay").is_none() {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    let mut times = measure_in_guest(node, "echo", warmup, runs).await;
-    report(
-        "echo (client → relay → new worker → client), no sleep",
-        &mut times,
-    );
-    services.stop().await;
-}
-
 /// The echo again, while `spinners` processes loop without end: how long an interactive
 /// process waits for its turn when the cores are saturated.
 async fn echo_beside_spinners(node: &Arc<Node>, spinners: usize, warmup: u32, runs: u32) {
@@ -366,19 +212,14 @@ async fn echo_beside_spinners(node: &Arc<Node>, spinners: usize, warmup: u32, ru
     }
 }
 
-/// A process spawns a monitored child and waits for its EXIT, one after another.
-async fn spawn_monitor(node: &Arc<Node>, warmup: u32, runs: u32) {
-    let mut times = measure_in_guest(node, "spawn-monitor", warmup, runs).await;
-    report(
-        "spawn_monitored → EXIT, timed inside the spawning process",
-        &mut times,
-    );
-}
-
 /// Runs the bench client in `mode` and returns the round trips it timed, minus the warmup.
 async fn measure_in_guest(node: &Arc<Node>, mode: &str, warmup: u32, runs: u32) -> Vec<Duration> {
     let (tx, exit) = oneshot::channel();
-    let args = vec![payload::encode(mode), payload::encode(&(warmup + runs))];
+    let args = vec![
+        payload::encode(mode),
+        payload::encode(&(warmup + runs)),
+        payload::encode(&0u32),
+    ];
     node.spawn(SpawnOptions::new("app:client", HOST).args(args).on_exit(tx))
         .expect("spawning the client");
     let round_trips: Vec<u64> = match exit.await.expect("an exit") {
