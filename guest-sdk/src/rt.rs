@@ -174,18 +174,24 @@ impl Future for WaitFor {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.pollable.ready() {
-            self.unregister();
+        // No `ready()` call here: each is a host call. A new wait is registered and answered
+        // by the executor's one `poll` of all waits (at once if the pollable is already
+        // ready); a wait the executor has removed was woken because its pollable was ready.
+        if let Some(key) = self.key {
+            let waiting = REACTOR.with(|r| {
+                let mut reactor = r.borrow_mut();
+                let wait = reactor.waits.iter_mut().find(|w| w.key == key);
+                wait.map(|w| w.waker.clone_from(cx.waker())).is_some()
+            });
+            if waiting {
+                return Poll::Pending;
+            }
+            self.key = None;
             return Poll::Ready(());
         }
         let pollable = self.pollable.clone();
-        let key = self.key;
         let key = REACTOR.with(|r| {
             let mut reactor = r.borrow_mut();
-            if let Some(wait) = key.and_then(|k| reactor.waits.iter_mut().find(|w| w.key == k)) {
-                wait.waker.clone_from(cx.waker());
-                return wait.key;
-            }
             reactor.next_key += 1;
             let key = reactor.next_key;
             reactor.waits.push(Wait {

@@ -41,6 +41,10 @@ pub fn engine(config: &NodeConfig) -> Result<Engine> {
         .epoch_interruption(true)
         .max_wasm_stack(512 << 10)
         .async_stack_size(1 << 20);
+    // `WASMHOST_PERFMAP=1` names guest functions for `perf` (docs/engine.md, profiling).
+    if std::env::var_os("WASMHOST_PERFMAP").is_some_and(|v| v == "1") {
+        wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     let engine = Engine::new(&wasm)?;
     start_epoch_ticker(&engine, config.epoch_tick);
     Ok(engine)
