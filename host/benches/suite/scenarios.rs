@@ -213,8 +213,8 @@ pub async fn run_wasmhost(node: &Arc<Node>, scenario: Scenario) -> Measured {
     measured
 }
 
-/// `n` processes blocked on their events; the time to spawn them and the resident memory
-/// each adds, once all of them are waiting.
+/// `n` processes blocked on their events; the time to spawn them and the memory each adds
+/// (Pss), once all of them are waiting.
 async fn live(node: &Arc<Node>, n: u32) -> Measured {
     let (rss_before, maps_before) = (resident_bytes(), memory_maps());
     let start = Instant::now();
@@ -239,6 +239,10 @@ async fn live(node: &Arc<Node>, n: u32) -> Measured {
         rss = now;
     }
     let bytes_per_process = rss.saturating_sub(rss_before) / u64::from(n.max(1));
+    // `BENCH_SMAPS=FILE` keeps the memory map of this moment, to see where the memory is.
+    if let Some(file) = std::env::var_os("BENCH_SMAPS") {
+        let _ = std::fs::copy("/proc/self/smaps", file);
+    }
     eprintln!(
         "  {n} live processes: {:.2} memory mappings each",
         memory_maps().saturating_sub(maps_before) as f64 / f64::from(n.max(1))
@@ -303,11 +307,13 @@ fn memory_maps() -> usize {
     std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count())
 }
 
+/// Proportional resident memory (Pss): unlike RSS, a page shared by many mappings (every
+/// instance maps its component's memory image) counts once.
 fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let status = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix("Pss:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kib| kib * 1024)
 }
