@@ -179,6 +179,16 @@ fn the_fuzz_corpora_pass_their_checks() {
         checks::payload(&input);
         inputs += 1;
     }
+    // The log_line target takes structured input, built from its bytes by `arbitrary`.
+    for input in corpus(&corpora.join("log_line")) {
+        let bytes = arbitrary::Unstructured::new(&input);
+        if let Ok((message, fields)) =
+            <(String, Vec<(String, Vec<u8>)>) as arbitrary::Arbitrary>::arbitrary_take_rest(bytes)
+        {
+            checks::log_line(&message, &fields);
+            inputs += 1;
+        }
+    }
     assert!(inputs > 0, "the corpora in {} are empty", corpora.display());
 }
 
