@@ -266,3 +266,59 @@ fn a_pool_larger_than_the_machine_can_map_says_what_to_raise() {
     );
     assert!(stderr.contains(", or set max_processes to "), "{stderr}");
 }
+
+#[test]
+fn run_passes_the_arguments_after_the_double_dash_as_yaml_values() {
+    common::build_guests();
+    let app = common::app_with(
+        r#"
+version: "1.0"
+namespace: app
+entries:
+  - name: terminal
+    kind: terminal.host
+  - name: child
+    kind: process.wasm
+    source: "{artifacts}/test_child.wasm"
+    modules: [process, time]
+"#,
+    );
+    let run = |args: &[&str]| {
+        let out = common::wasmhost()
+            .arg("--app")
+            .arg(app.path())
+            .args(["run", "app:child", "--"])
+            .args(args)
+            .output()
+            .expect("running wasmhost");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    // The child's entry point takes (mode, text): `error` fails with the text.
+    let (code, stderr) = run(&["error", "boom on purpose"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("failed: error: boom on purpose"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&["return", "fine"]);
+    assert_eq!(code, Some(0), "{stderr}");
+
+    // `42` is a number, not the text the child takes.
+    let (code, stderr) = run(&["return", "42"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bad arguments: cannot decode payload: argument 2: Semantic(None, \"invalid type: integer `42`, expected string\")"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = run(&["return", "[unclosed"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.starts_with("error: argument 2 (`[unclosed`) is not a YAML value: "),
+        "{stderr}"
+    );
+}

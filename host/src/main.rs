@@ -103,13 +103,18 @@ enum Command {
     /// Boot the app's hosts and auto-start services, and run ENTRY on the terminal.
     ///
     /// ENTRY is a process entry such as `app:cli`, optionally with its terminal host
-    /// (`app:terminal/app:cli`). The exit code is the process's: a returned number, 1 for an
-    /// error. Without ENTRY, runs the services until Ctrl+C (a second Ctrl+C forces).
+    /// (`app:terminal/app:cli`), and arguments for its entry point after `--`. The exit code
+    /// is the process's: a returned number, 1 for an error. Without ENTRY, runs the services
+    /// until Ctrl+C (a second Ctrl+C forces).
     Run {
         entry: Option<String>,
         /// Build the components first (`wasmhost build`).
         #[arg(long)]
         build: bool,
+        /// Arguments for ENTRY's entry point, after `--`; each is read as a YAML value, so
+        /// `42` is a number, `hi` a string, `[1, 2]` a list.
+        #[arg(last = true, value_name = "ARGS")]
+        args: Vec<String>,
     },
     /// Validate the registry and the components without running anything.
     Check,
@@ -184,7 +189,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run {
             entry,
             build: rebuild,
+            args,
         } => {
+            if entry.is_none() && !args.is_empty() {
+                bail!(
+                    "arguments after `--` are for an ENTRY: name one, e.g. `wasmhost run app:cli -- 42`"
+                );
+            }
+            let args = entry_args(&args)?;
             let root = AppRoot::locate(cli.app.as_deref())?;
             if rebuild {
                 build(&root)?;
@@ -202,7 +214,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 .thread_name("wasmhost")
                 .build()
                 .context("starting the async runtime")?;
-            let code = runtime.block_on(run(app, config, entry))?;
+            let code = runtime.block_on(run(app, config, entry, args))?;
             // The stdin reader may be blocked on a read; do not wait for it.
             runtime.shutdown_background();
             Ok(code)
@@ -367,8 +379,33 @@ fn print_summary(node: &Node) {
     println!("ok");
 }
 
+/// The arguments after `--`, each read as a YAML value and encoded as a payload.
+fn entry_args(args: &[String]) -> Result<Vec<Vec<u8>>> {
+    args.iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let value: ciborium::Value = serde_saphyr::from_str(text).map_err(|err| {
+                anyhow::anyhow!("argument {} (`{text}`) is not a YAML value: {err}", i + 1)
+            })?;
+            let mut bytes = Vec::new();
+            ciborium::into_writer(&value, &mut bytes).with_context(|| {
+                format!(
+                    "argument {} (`{text}`) cannot be encoded as a payload",
+                    i + 1
+                )
+            })?;
+            Ok(bytes)
+        })
+        .collect()
+}
+
 /// Boots the services and runs `entry` on the terminal (or waits for Ctrl+C).
-async fn run(app: App, config: NodeConfig, entry: Option<String>) -> Result<ExitCode> {
+async fn run(
+    app: App,
+    config: NodeConfig,
+    entry: Option<String>,
+    args: Vec<Vec<u8>>,
+) -> Result<ExitCode> {
     let Some(node) = start_node(app, config)? else {
         return Ok(ExitCode::FAILURE);
     };
@@ -388,7 +425,7 @@ async fn run(app: App, config: NodeConfig, entry: Option<String>) -> Result<Exit
     let (host, entry) = terminal_and_entry(&node, &entry)?;
     let (tx, exit) = oneshot::channel();
     let pid = node
-        .spawn(SpawnOptions::new(&entry, &host).on_exit(tx))
+        .spawn(SpawnOptions::new(&entry, &host).args(args).on_exit(tx))
         .map_err(|err| anyhow::anyhow!("cannot start {entry}: {err}"))?;
     tracing::debug!(%pid, "running {entry} on the terminal");
 
