@@ -107,7 +107,7 @@ cases! {
     a_field_of_another_kind_is_reported => "field-of-another-kind",
     an_unknown_module_is_reported => "unknown-module",
     a_misspelt_limit_lists_the_limits => "unknown-nested-field",
-    start_timeout_is_refused_until_it_is_supported => "start-timeout-not-supported",
+    start_timeout_must_be_a_duration => "start-timeout-not-a-duration",
     a_host_cannot_be_kept_from_starting => "host-auto-start-false",
     a_host_needs_at_least_one_worker => "workers-zero",
     a_limit_above_the_pool_is_reported_at_its_line => "limit-over-pool",

@@ -198,9 +198,7 @@ async fn echo_beside_spinners(node: &Arc<Node>, spinners: usize, warmup: u32, ru
         .map(|_| node.spawn(spin()).expect("spawning a spinner"))
         .collect();
     let services = Services::start(node);
-    while node.lookup("relay").is_none() {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    services.running().await.expect("the relay starts");
     let mut times = measure_in_guest(node, "echo", warmup, runs).await;
     report(
         &format!("echo beside {spinners} spinning processes, no sleep"),

@@ -423,6 +423,19 @@ async fn run(
     };
 
     let (host, entry) = terminal_and_entry(&node, &entry)?;
+    // The entry starts once every service is ready, so its first message finds them.
+    tokio::select! {
+        running = services.running() => {
+            if let Err(why) = running {
+                services.stop().await;
+                bail!("cannot run {entry}: {why}");
+            }
+        }
+        _ = tokio::signal::ctrl_c() => {
+            services.stop().await;
+            return Ok(ExitCode::from(130));
+        }
+    }
     let (tx, exit) = oneshot::channel();
     let pid = node
         .spawn(SpawnOptions::new(&entry, &host).args(args).on_exit(tx))

@@ -1,5 +1,7 @@
-//! Supervised services (`process.service`): started in `requires` order, restarted with
-//! exponential backoff when they fail, left alone when they return normally, and stopped
+//! Supervised services (`process.service`): each starts once the services it `requires` are
+//! running, counts as running once it is ready (its process has registered every name its
+//! entry reserves, within `start_timeout`; at once if the entry reserves none), is restarted
+//! with exponential backoff when it fails, left alone when it returns normally, and stopped
 //! (cancel, then terminate after `stop_timeout`) on shutdown.
 
 use std::sync::Arc;
@@ -13,26 +15,81 @@ use tokio::time::Instant;
 use crate::app::ServiceEntry;
 use crate::runtime::{ExitReason, Node, Pid, SpawnOptions};
 
+/// Where a service is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Spawned (or waiting for what it requires, or for a restart), not ready yet.
+    Starting,
+    /// Ready: its process has registered the names its entry reserves.
+    Running,
+    /// Its process returned normally; it is not restarted.
+    Exited,
+    /// It will not run again: it gave up after `max_attempts`, or what it requires failed.
+    Failed(String),
+    /// Stopped on shutdown.
+    Stopped,
+}
+
 /// The running supervisors; `stop` ends them and their services.
 pub struct Services {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    states: Vec<(String, watch::Receiver<State>)>,
 }
 
 impl Services {
-    /// Starts every auto-start service of the app.
+    /// Starts every auto-start service of the app, each once what it requires is running.
     pub fn start(node: &Arc<Node>) -> Services {
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        for service in node
+        let services: Vec<&ServiceEntry> = node
             .app()
             .services
             .iter()
             .filter(|s| s.lifecycle.auto_start)
-        {
-            tasks.spawn(supervise(node.clone(), service.clone(), stopped.clone()));
+            .collect();
+        let channels: Vec<_> = services
+            .iter()
+            .map(|s| (s.id.clone(), watch::channel(State::Starting)))
+            .collect();
+        let states: Vec<_> = channels
+            .iter()
+            .map(|(id, (_, rx))| (id.clone(), rx.clone()))
+            .collect();
+        let mut tasks = JoinSet::new();
+        for (service, (_, (state, _))) in services.into_iter().zip(channels) {
+            let requires = states
+                .iter()
+                .filter(|(id, _)| service.lifecycle.requires.contains(id))
+                .cloned()
+                .collect();
+            let supervisor = Supervisor {
+                node: node.clone(),
+                service: service.clone(),
+                state,
+                stop: stopped.clone(),
+            };
+            tasks.spawn(supervisor.run(requires));
         }
-        Services { stop, tasks }
+        Services {
+            stop,
+            tasks,
+            states,
+        }
+    }
+
+    /// Resolves once every auto-start service is running (or has exited normally); an error
+    /// names the first that failed for good, or that is stopping.
+    pub async fn running(&self) -> Result<(), String> {
+        for (id, state) in &self.states {
+            let mut state = state.clone();
+            let settled = state.wait_for(|s| *s != State::Starting).await;
+            match settled.as_deref() {
+                Ok(State::Running | State::Exited) => {}
+                Ok(State::Failed(why)) => return Err(format!("service {id} failed: {why}")),
+                Ok(_) | Err(_) => return Err(format!("service {id} is stopping")),
+            }
+        }
+        Ok(())
     }
 
     /// Stops every service and waits for them to end.
@@ -42,46 +99,140 @@ impl Services {
     }
 }
 
-async fn supervise(node: Arc<Node>, service: ServiceEntry, mut stop: watch::Receiver<bool>) {
-    let id = service.id.as_str();
-    let restart = &service.lifecycle.restart;
-    let mut attempt: u32 = 0;
-    loop {
+/// One service's supervisor.
+struct Supervisor {
+    node: Arc<Node>,
+    service: ServiceEntry,
+    state: watch::Sender<State>,
+    stop: watch::Receiver<bool>,
+}
+
+/// How one start of a service ended.
+enum Outcome {
+    /// Its process ended, before or after it was ready.
+    Ended(ExitReason),
+    /// The node is shutting down; the service has been stopped.
+    Stopped,
+}
+
+impl Supervisor {
+    async fn run(mut self, requires: Vec<(String, watch::Receiver<State>)>) {
+        let id = self.service.id.clone();
+        for (required, mut state) in requires {
+            tokio::select! {
+                settled = state.wait_for(|s| *s != State::Starting) => {
+                    match settled.as_deref() {
+                        Ok(State::Running | State::Exited) => {}
+                        Ok(State::Failed(why)) => {
+                            let why = format!("it requires {required}, which failed: {why}");
+                            tracing::error!(service = %id, "service not started: {why}");
+                            self.state.send_replace(State::Failed(why));
+                            return;
+                        }
+                        Ok(_) | Err(_) => {
+                            self.state.send_replace(State::Stopped);
+                            return;
+                        }
+                    }
+                }
+                _ = stopped(&mut self.stop) => {
+                    self.state.send_replace(State::Stopped);
+                    return;
+                }
+            }
+        }
+
+        let restart = self.service.lifecycle.restart.clone();
+        let mut attempt: u32 = 0;
+        loop {
+            self.state.send_replace(State::Starting);
+            let started = Instant::now();
+            let reason = match self.start_once().await {
+                Outcome::Stopped => {
+                    self.state.send_replace(State::Stopped);
+                    return;
+                }
+                Outcome::Ended(reason) => reason,
+            };
+            if reason.is_normal() {
+                tracing::info!(service = %id, result = %reason, "service exited");
+                self.state.send_replace(State::Exited);
+                return;
+            }
+            if started.elapsed() >= self.service.lifecycle.stable_threshold {
+                attempt = 0;
+            }
+            attempt += 1;
+            if restart.max_attempts > 0 && attempt > restart.max_attempts {
+                tracing::error!(service = %id, %reason, attempts = restart.max_attempts, "service failed; giving up");
+                self.state.send_replace(State::Failed(format!(
+                    "{reason} (gave up after {} attempts)",
+                    restart.max_attempts
+                )));
+                return;
+            }
+            let delay = with_jitter(restart.delay(attempt), restart.jitter);
+            tracing::warn!(service = %id, %reason, attempt, delay = ?delay, "service failed; restarting");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stopped(&mut self.stop) => {
+                    self.state.send_replace(State::Stopped);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Spawns the service's process, waits for it to be ready, then for it to end.
+    async fn start_once(&mut self) -> Outcome {
+        let (node, service) = (&self.node, &self.service);
+        let id = service.id.as_str();
         let (tx, mut exit) = oneshot::channel();
-        let started = Instant::now();
         let options = SpawnOptions::new(&service.process, &service.host)
             .args(service.args.clone())
             .on_exit(tx);
-        let reason = match node.spawn(options) {
-            Ok(pid) => {
-                tracing::info!(service = id, %pid, "service started");
-                tokio::select! {
-                    reason = &mut exit => reason.unwrap_or(ExitReason::Error("lost track of the process".into())),
-                    _ = stopped(&mut stop) => {
-                        shut_down(&node, &service, &pid, exit).await;
-                        return;
-                    }
-                }
-            }
-            Err(err) => ExitReason::Error(format!("cannot spawn: {err}")),
+        let pid = match node.spawn(options) {
+            Ok(pid) => pid,
+            Err(err) => return Outcome::Ended(ExitReason::Error(format!("cannot spawn: {err}"))),
         };
-        if reason.is_normal() {
-            tracing::info!(service = id, result = %reason, "service exited");
-            return;
-        }
-        if started.elapsed() >= service.lifecycle.stable_threshold {
-            attempt = 0;
-        }
-        attempt += 1;
-        if restart.max_attempts > 0 && attempt > restart.max_attempts {
-            tracing::error!(service = id, %reason, attempts = restart.max_attempts, "service failed; giving up");
-            return;
-        }
-        let delay = with_jitter(restart.delay(attempt), restart.jitter);
-        tracing::warn!(service = id, %reason, attempt, delay = ?delay, "service failed; restarting");
+        tracing::info!(service = %id, %pid, "service started");
+        let lost = || ExitReason::Error("lost track of the process".into());
+
+        let names = node
+            .app()
+            .processes
+            .get(&service.process)
+            .map(|entry| entry.names.clone())
+            .unwrap_or_default();
+        let timeout = service.lifecycle.start_timeout;
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stopped(&mut stop) => return,
+            ready = tokio::time::timeout(timeout, node.registered(&pid, &names)) => {
+                if ready.is_err() {
+                    let why = format!(
+                        "not ready within its start_timeout of {timeout:?} (it registers {})",
+                        names.join(", ")
+                    );
+                    node.terminate(&pid, ExitReason::Killed(why.clone()));
+                    let _ = exit.await;
+                    return Outcome::Ended(ExitReason::Error(why));
+                }
+                if !names.is_empty() {
+                    tracing::info!(service = %id, %pid, "service ready");
+                }
+                self.state.send_replace(State::Running);
+            }
+            reason = &mut exit => return Outcome::Ended(reason.unwrap_or_else(|_| lost())),
+            _ = stopped(&mut self.stop) => {
+                shut_down(node, service, &pid, exit).await;
+                return Outcome::Stopped;
+            }
+        }
+        tokio::select! {
+            reason = &mut exit => Outcome::Ended(reason.unwrap_or_else(|_| lost())),
+            _ = stopped(&mut self.stop) => {
+                shut_down(node, service, &pid, exit).await;
+                Outcome::Stopped
+            }
         }
     }
 }

@@ -292,14 +292,10 @@ async fn in_guest(node: &Arc<Node>, mode: &str, n: u32, m: u32) -> Vec<Duration>
     nanos.into_iter().map(Duration::from_nanos).collect()
 }
 
-/// Starts the echo relay, and waits until it has registered.
+/// Starts the echo relay, and waits until it is ready (has registered `relay`).
 pub async fn start_relay(node: &Arc<Node>) -> Services {
     let services = Services::start(node);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while node.lookup("relay").is_none() {
-        assert!(Instant::now() < deadline, "the relay did not register");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    services.running().await.expect("the relay starts");
     services
 }
 

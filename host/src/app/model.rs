@@ -138,6 +138,9 @@ pub struct ServiceEntry {
 pub struct Lifecycle {
     pub auto_start: bool,
     pub requires: Vec<String>,
+    /// How long a starting service has to become ready (to register the names its entry
+    /// reserves) before the start counts as failed.
+    pub start_timeout: Duration,
     /// How long a stopping service has between its cancel and being terminated.
     pub stop_timeout: Duration,
     /// Running this long without failing resets the restart backoff.
@@ -150,6 +153,7 @@ impl Default for Lifecycle {
         Lifecycle {
             auto_start: false,
             requires: Vec::new(),
+            start_timeout: Duration::from_secs(30),
             stop_timeout: Duration::from_secs(5),
             stable_threshold: Duration::from_secs(30),
             restart: Restart::default(),

@@ -427,16 +427,12 @@ impl Resolver {
                 .map(|r| qualify(namespace, &r.value))
                 .collect();
         }
-        if let Some(v) = &raw.start_timeout {
-            self.problem(
-                at.problem(
-                    "`start_timeout` is not supported yet: a service counts as started as soon as its process is spawned",
-                    v.referenced.line(),
-                )
-                .hint("remove `start_timeout`"),
-            );
-        }
         let durations = [
+            (
+                &raw.start_timeout,
+                "start_timeout",
+                &mut lifecycle.start_timeout,
+            ),
             (
                 &raw.stop_timeout,
                 "stop_timeout",

@@ -3,19 +3,32 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+use tokio::sync::watch;
+
 use super::node::Node;
 use super::process::Process;
 use super::{Pid, RegisterError};
 
 pub use crate::app::MAX_NAME_LEN;
 
-/// Name → id of the holder.
-#[derive(Default)]
-pub(super) struct Names(Mutex<HashMap<String, u64>>);
+/// Name → id of the holder, and a counter of registrations that waiters watch.
+pub(super) struct Names {
+    held: Mutex<HashMap<String, u64>>,
+    registered: watch::Sender<u64>,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names {
+            held: Mutex::default(),
+            registered: watch::Sender::new(0),
+        }
+    }
+}
 
 impl Names {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, u64>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -55,7 +68,24 @@ impl Node {
         }
         names.insert(name.to_string(), id);
         process.control().names.push(name.to_string());
+        drop(names);
+        self.names.registered.send_modify(|n| *n += 1);
         Ok(())
+    }
+
+    /// Resolves once `pid` holds every name in `names` (at once if it does already, or if
+    /// `names` is empty): how a service shows it is ready.
+    pub async fn registered(&self, pid: &Pid, names: &[String]) {
+        let mut changes = self.names.registered.subscribe();
+        loop {
+            if names.iter().all(|n| self.lookup(n).as_ref() == Some(pid)) {
+                return;
+            }
+            // The sender lives as long as the node, which `self` keeps.
+            if changes.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
     }
 
     /// The live process registered as `name`.

@@ -105,6 +105,22 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
             }
             Ok(arg)
         }
+        // Register `arg` after 100 ms (a service slow to become ready), then wait to be
+        // cancelled.
+        "register-late" => {
+            time::sleep("100ms").await;
+            process::registry::register(&arg).map_err(|e| e.to_string())?;
+            loop {
+                if let Event::Cancel { reason } = process::events().recv().await {
+                    return Ok(reason);
+                }
+            }
+        }
+        // Succeed if a process holds the name `arg`.
+        "lookup" => match process::registry::lookup(&arg) {
+            Some(pid) => Ok(pid.to_string()),
+            None => Err(format!("no process is registered as {arg}")),
+        },
         // Wait to be cancelled; return the reason.
         "wait-cancel" => loop {
             if let Event::Cancel { reason } = process::events().recv().await {
