@@ -117,6 +117,8 @@ cases! {
     a_component_with_more_memories_than_its_share_is_refused => "many-memories",
     an_authority_naming_a_missing_entry_is_reported => "authority-missing-entry",
     a_reserved_name_must_be_a_name => "reserved-name-too-long",
+    requiring_a_missing_service_names_both => "requires-missing",
+    a_requires_cycle_names_every_service_in_it => "requires-cycle",
 }
 
 #[test]
