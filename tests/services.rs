@@ -118,3 +118,51 @@ fn a_service_not_ready_within_start_timeout_fails_and_run_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn services_stop_in_reverse_order_a_dependent_first() {
+    common::build_guests();
+    let app = common::app_with(&format!(
+        "{ENTRIES}{}",
+        r#"
+  - name: base
+    kind: process.wasm
+    source: "{artifacts}/test_child.wasm"
+    modules: [process, time]
+    names: [base]
+  - name: base-service
+    kind: process.service
+    process: app:base
+    host: app:processes
+    args: [register-late, base]
+    lifecycle:
+      auto_start: true
+  - name: top-service
+    kind: process.service
+    process: app:child
+    host: app:processes
+    args: [wait-cancel, ""]
+    lifecycle:
+      auto_start: true
+      requires: [base-service]
+"#
+    ));
+    let out = run(app.path(), &["app:child", "--", "return", "done"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let at = |text: &str| {
+        stderr
+            .find(text)
+            .unwrap_or_else(|| panic!("no `{text}` in:\n{stderr}"))
+    };
+    assert!(
+        at("service started service=app:base-service")
+            < at("service started service=app:top-service"),
+        "{stderr}"
+    );
+    assert!(
+        at("service stopped service=app:top-service")
+            < at("service stopped service=app:base-service"),
+        "{stderr}"
+    );
+}

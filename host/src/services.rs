@@ -2,14 +2,14 @@
 //! running, counts as running once it is ready (its process has registered every name its
 //! entry reserves, within `start_timeout`; at once if the entry reserves none), is restarted
 //! with exponential backoff when it fails, left alone when it returns normally, and stopped
-//! (cancel, then terminate after `stop_timeout`) on shutdown.
+//! (cancel, then terminate after `stop_timeout`) on shutdown, in the reverse of their start order.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 use tokio::sync::{oneshot, watch};
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::app::ServiceEntry;
@@ -30,17 +30,21 @@ pub enum State {
     Stopped,
 }
 
-/// The running supervisors; `stop` ends them and their services.
+/// The running supervisors, in start order; `stop` ends them and their services in reverse.
 pub struct Services {
-    stop: watch::Sender<bool>,
-    tasks: JoinSet<()>,
+    supervisors: Vec<Running>,
     states: Vec<(String, watch::Receiver<State>)>,
+}
+
+/// A supervisor's task and the switch that stops it.
+struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
 }
 
 impl Services {
     /// Starts every auto-start service of the app, each once what it requires is running.
     pub fn start(node: &Arc<Node>) -> Services {
-        let (stop, stopped) = watch::channel(false);
         let services: Vec<&ServiceEntry> = node
             .app()
             .services
@@ -55,24 +59,25 @@ impl Services {
             .iter()
             .map(|(id, (_, rx))| (id.clone(), rx.clone()))
             .collect();
-        let mut tasks = JoinSet::new();
+        let mut supervisors = Vec::new();
         for (service, (_, (state, _))) in services.into_iter().zip(channels) {
             let requires = states
                 .iter()
                 .filter(|(id, _)| service.lifecycle.requires.contains(id))
                 .cloned()
                 .collect();
+            let (stop, stopped) = watch::channel(false);
             let supervisor = Supervisor {
                 node: node.clone(),
                 service: service.clone(),
                 state,
-                stop: stopped.clone(),
+                stop: stopped,
             };
-            tasks.spawn(supervisor.run(requires));
+            let task = tokio::spawn(supervisor.run(requires));
+            supervisors.push(Running { stop, task });
         }
         Services {
-            stop,
-            tasks,
+            supervisors,
             states,
         }
     }
@@ -92,10 +97,22 @@ impl Services {
         Ok(())
     }
 
-    /// Stops every service and waits for them to end.
+    /// Stops the services in the reverse of their start order (a service before those it
+    /// requires), each cancelled and given its `stop_timeout`, and waits for each to end.
     pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
+        for running in std::mem::take(&mut self.supervisors).into_iter().rev() {
+            let _ = running.stop.send(true);
+            let _ = running.task.await;
+        }
+    }
+}
+
+impl Drop for Services {
+    /// Dropped without `stop`, the supervisors end (their processes are left running).
+    fn drop(&mut self) {
+        for running in &self.supervisors {
+            running.task.abort();
+        }
     }
 }
 
