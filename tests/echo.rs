@@ -231,3 +231,71 @@ fn run_without_an_entry_serves_until_ctrl_c_then_stops_the_services() {
         "{status:?}"
     );
 }
+
+/// The next line from `lines` that contains one of `wanted`, or a panic after 30 s of silence.
+fn next_with(
+    lines: &std::sync::mpsc::Receiver<String>,
+    wanted: &[&str],
+    seen: &mut String,
+) -> String {
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("none of {wanted:?} in:\n{seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+        if wanted.iter().any(|w| line.contains(w)) {
+            return line;
+        }
+    }
+}
+
+/// Each line `reader` gives, on a channel.
+fn lines_of(reader: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn typing_crash_makes_the_relay_fail_and_its_supervisor_restart_it() {
+    let app = echo_app(|r| r);
+    let mut child = wasmhost()
+        .args(["run", "app:cli"])
+        .current_dir(app.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting wasmhost");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let stdout = lines_of(child.stdout.take().expect("stdout is piped"));
+    let log = lines_of(child.stderr.take().expect("stderr is piped"));
+    let (mut out, mut err) = (String::new(), String::new());
+    let relay_pid = |line: &str| line.rsplit("pid=").next().unwrap_or_default().to_string();
+
+    let first = relay_pid(&next_with(&log, &["relay started"], &mut err));
+    stdin.write_all(b"!crash\n").expect("typing");
+    // The relay ends without answering: the client says so, and never hangs.
+    next_with(&stdout, &["timeout", "relay not available"], &mut out);
+    let failed = next_with(&log, &["service failed; restarting"], &mut err);
+    assert!(failed.contains("service=app:relay-service"), "{failed}");
+    assert!(failed.contains("crashed on purpose (!crash)"), "{failed}");
+    // Restarted (after its backoff), it registers `relay` before it logs this.
+    let second = relay_pid(&next_with(&log, &["relay started"], &mut err));
+    assert_ne!(first, second, "a new relay process");
+
+    stdin.write_all(b"again\n").expect("typing");
+    next_with(&stdout, &["AGAIN"], &mut out);
+    stdin
+        .write_all(b"\n")
+        .expect("an empty line ends the client");
+    let status = child.wait().expect("wasmhost exits");
+    assert_eq!(status.code(), Some(0));
+}

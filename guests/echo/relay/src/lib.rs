@@ -1,5 +1,6 @@
 //! The echo relay (relay.lua): registers as `relay`, spawns a monitored worker per `echo`
-//! message, logs each worker's exit, and reports stats from a concurrent task.
+//! message, logs each worker's exit, and reports stats from a concurrent task. Beyond the
+//! seed, the line `!crash` makes it fail on purpose, to show its supervisor restarting it.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -34,11 +35,11 @@ async fn stats_reporter(stats: Rc<Stats>) {
     }
 }
 
-async fn main(_: ()) -> Result<i32, process::registry::RegisterError> {
+async fn main(_: ()) -> Result<i32, String> {
     let inbox = process::inbox();
     let events = process::events();
 
-    process::registry::register("relay")?;
+    process::registry::register("relay").map_err(|err| err.to_string())?;
     logger::info("relay started", fields! { pid: process::pid() });
 
     let stats = Rc::new(Stats::default());
@@ -60,6 +61,12 @@ async fn main(_: ()) -> Result<i32, process::registry::RegisterError> {
                 if msg.topic() == "echo"
                     && let Ok(echo) = msg.payload::<Echo>()
                 {
+                    // The supervision demo: typing `!crash` makes the relay fail; its
+                    // supervisor restarts it and the next line is answered by the new one.
+                    if echo.data == "!crash" {
+                        logger::error("crashing on purpose", fields! { requested_by: echo.sender });
+                        return Err("crashed on purpose (!crash)".into());
+                    }
                     stats.messages.set(stats.messages.get() + 1);
 
                     let spawned = process::spawn_monitored(
