@@ -1,5 +1,6 @@
 //! Services as `wasmhost run` starts them: readiness (the names an entry reserves,
-//! registered), `requires`, `start_timeout`.
+//! registered), `requires`, `start_timeout`, stop order; and their restarts on tokio's paused
+//! clock, so the exact delays are asserted without waiting for them.
 
 mod common;
 
@@ -165,4 +166,144 @@ fn services_stop_in_reverse_order_a_dependent_first() {
             < at("service stopped service=app:base-service"),
         "{stderr}"
     );
+}
+
+/// A node and its services for `registry`, in the current (paused-clock) runtime.
+fn start_services(registry: &str) -> (tempfile::TempDir, wasmhost::services::Services) {
+    common::build_guests();
+    let dir = common::app_with(&format!("{ENTRIES}{registry}"));
+    let root = wasmhost::app::AppRoot::locate(Some(dir.path())).expect("the app");
+    let app = wasmhost::app::load(&root).unwrap_or_else(|p| panic!("{p}"));
+    let node = wasmhost::runtime::Node::builder(app)
+        .interfaces(wasmhost::abi::INTERFACES)
+        .build()
+        .unwrap_or_else(|err| panic!("{err}"));
+    let services = wasmhost::services::Services::start(&node);
+    (dir, services)
+}
+
+/// When `service` became running each time, from the first, until it fails for good or
+/// `starts` have been seen.
+async fn start_times(
+    services: &wasmhost::services::Services,
+    service: &str,
+    starts: usize,
+) -> Vec<std::time::Duration> {
+    use wasmhost::services::State;
+    let mut state = services.state(service).expect("the service");
+    let first = tokio::time::Instant::now();
+    let mut times = Vec::new();
+    // Bounded in the paused clock's time, which runs ahead whenever every task waits.
+    let watched = tokio::time::timeout(std::time::Duration::from_secs(600), async {
+        while times.len() < starts {
+            state.changed().await.expect("the supervisor runs");
+            let now = state.borrow_and_update().clone();
+            match now {
+                State::Running => times.push(first.elapsed()),
+                State::Failed(_) => break,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(watched.is_ok(), "after 600 s: {times:?}");
+    times
+}
+
+fn seconds(times: &[std::time::Duration]) -> Vec<f64> {
+    times
+        .iter()
+        .map(|t| (t.as_secs_f64() * 1e3).round() / 1e3)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn restarts_back_off_by_the_factor_up_to_the_cap_then_give_up() {
+    let (_app, services) = start_services(
+        r#"
+  - name: flaky
+    kind: process.service
+    process: app:child
+    host: app:processes
+    args: [fail-after, 1ms]
+    lifecycle:
+      auto_start: true
+      restart:
+        initial_delay: 1s
+        backoff_factor: 2
+        max_delay: 3s
+        jitter: 0
+        max_attempts: 4
+"#,
+    );
+    let times = start_times(&services, "app:flaky", 10).await;
+    // Each run lasts 1 ms (so each start is seen before the failure that follows it); the
+    // delays are 1 s, 2 s, then capped at 3 s; after the fourth restart it gives up.
+    assert_eq!(seconds(&times), [0.0, 1.001, 3.002, 6.003, 9.004]);
+    let state = services.state("app:flaky").expect("the service");
+    assert_eq!(
+        *state.borrow(),
+        wasmhost::services::State::Failed(
+            "error: failed after 1ms (gave up after 4 attempts)".into()
+        )
+    );
+    services.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn jitter_keeps_each_delay_within_its_bounds() {
+    let (_app, services) = start_services(
+        r#"
+  - name: flaky
+    kind: process.service
+    process: app:child
+    host: app:processes
+    args: [fail-after, 1ms]
+    lifecycle:
+      auto_start: true
+      restart:
+        initial_delay: 1s
+        backoff_factor: 2
+        max_delay: 60s
+        jitter: 0.5
+        max_attempts: 6
+"#,
+    );
+    let times = start_times(&services, "app:flaky", 10).await;
+    assert_eq!(times.len(), 7, "{times:?}");
+    for (i, pair) in times.windows(2).enumerate() {
+        // Each run lasts 1 ms before the delay begins.
+        let delay = (pair[1] - pair[0]).as_secs_f64() - 1e-3;
+        let nominal = 2f64.powi(i as i32);
+        assert!(
+            (nominal * 0.5 - 1e-3..=nominal * 1.5 + 1e-3).contains(&delay),
+            "restart {}: {delay} s, nominal {nominal} s ± 50 %",
+            i + 1
+        );
+    }
+    services.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_longer_than_stable_threshold_resets_the_backoff() {
+    let (_app, services) = start_services(
+        r#"
+  - name: flaky
+    kind: process.service
+    process: app:child
+    host: app:processes
+    args: [fail-after, 10s]
+    lifecycle:
+      auto_start: true
+      stable_threshold: 5s
+      restart:
+        initial_delay: 1s
+        backoff_factor: 2
+        jitter: 0
+"#,
+    );
+    // Each run lasts 10 s, past the 5 s threshold: every restart waits the initial 1 s.
+    let times = start_times(&services, "app:flaky", 4).await;
+    assert_eq!(seconds(&times), [0.0, 11.0, 22.0, 33.0]);
+    services.stop().await;
 }

@@ -97,6 +97,14 @@ impl Services {
         Ok(())
     }
 
+    /// The state of the auto-start service `id`, to watch.
+    pub fn state(&self, id: &str) -> Option<watch::Receiver<State>> {
+        self.states
+            .iter()
+            .find(|(service, _)| service == id)
+            .map(|(_, state)| state.clone())
+    }
+
     /// Stops the services in the reverse of their start order (a service before those it
     /// requires), each cancelled and given its `stop_timeout`, and waits for each to end.
     pub async fn stop(mut self) {

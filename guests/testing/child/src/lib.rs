@@ -116,6 +116,11 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
                 }
             }
         }
+        // Fail after running for `arg` (a duration such as "10s").
+        "fail-after" => {
+            time::sleep(arg.as_str()).await;
+            Err(format!("failed after {arg}"))
+        }
         // Succeed if a process holds the name `arg`.
         "lookup" => match process::registry::lookup(&arg) {
             Some(pid) => Ok(pid.to_string()),
