@@ -305,5 +305,7 @@ async fn a_run_longer_than_stable_threshold_resets_the_backoff() {
     // Each run lasts 10 s, past the 5 s threshold: every restart waits the initial 1 s.
     let times = start_times(&services, "app:flaky", 4).await;
     assert_eq!(seconds(&times), [0.0, 11.0, 22.0, 33.0]);
+    let state = services.state("app:flaky").expect("the service");
     services.stop().await;
+    assert_eq!(*state.borrow(), wasmhost::services::State::Stopped);
 }

@@ -26,6 +26,8 @@ pub enum State {
     Exited,
     /// It will not run again: it gave up after `max_attempts`, or what it requires failed.
     Failed(String),
+    /// Cancelled on shutdown, within its `stop_timeout`.
+    Stopping,
     /// Stopped on shutdown.
     Stopped,
 }
@@ -248,6 +250,7 @@ impl Supervisor {
             }
             reason = &mut exit => return Outcome::Ended(reason.unwrap_or_else(|_| lost())),
             _ = stopped(&mut self.stop) => {
+                self.state.send_replace(State::Stopping);
                 shut_down(node, service, &pid, exit).await;
                 return Outcome::Stopped;
             }
@@ -255,6 +258,7 @@ impl Supervisor {
         tokio::select! {
             reason = &mut exit => Outcome::Ended(reason.unwrap_or_else(|_| lost())),
             _ = stopped(&mut self.stop) => {
+                self.state.send_replace(State::Stopping);
                 shut_down(node, service, &pid, exit).await;
                 Outcome::Stopped
             }
