@@ -309,3 +309,59 @@ async fn a_run_longer_than_stable_threshold_resets_the_backoff() {
     services.stop().await;
     assert_eq!(*state.borrow(), wasmhost::services::State::Stopped);
 }
+
+#[test]
+fn a_second_ctrl_c_stops_waiting_for_a_stubborn_service() {
+    use std::io::{BufRead, BufReader};
+    common::build_guests();
+    let app = common::app_with(&format!(
+        "{ENTRIES}{}",
+        r#"
+  # Ignores its cancel: a clean stop would wait its whole stop_timeout.
+  - name: stubborn
+    kind: process.service
+    process: app:child
+    host: app:processes
+    args: [spin, ""]
+    lifecycle:
+      auto_start: true
+      stop_timeout: 600s
+"#
+    ));
+    let mut child = common::wasmhost()
+        .arg("--app")
+        .arg(app.path())
+        .args(["-v", "run", "app:child", "--", "wait-cancel", "x"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting wasmhost");
+    let mut log = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+    let mut seen = String::new();
+    let mut wait_for = |text: &str| {
+        for line in log.by_ref().map_while(Result::ok) {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains(text) {
+                return;
+            }
+        }
+        panic!("no `{text}` in:\n{seen}");
+    };
+    let interrupt = || {
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success());
+    };
+
+    wait_for("running app:child on the terminal");
+    interrupt();
+    wait_for("stopping (Ctrl+C again to force)");
+    interrupt();
+    wait_for("forced: services still stopping end with wasmhost");
+    let status = child.wait().expect("wasmhost exits");
+    assert_eq!(status.code(), Some(130));
+}

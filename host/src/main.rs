@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::oneshot;
 
 use wasmhost::app::values::{parse_duration, parse_size, show_size};
@@ -406,6 +407,8 @@ async fn run(
     entry: Option<String>,
     args: Vec<Vec<u8>>,
 ) -> Result<ExitCode> {
+    // Listening from the start: a Ctrl+C at any moment is handled, never the default kill.
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for Ctrl+C (SIGINT)")?;
     let Some(node) = start_node(app, config)? else {
         return Ok(ExitCode::FAILURE);
     };
@@ -413,13 +416,11 @@ async fn run(
 
     let Some(entry) = entry else {
         tracing::info!("running services; Ctrl+C to stop");
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("stopping (Ctrl+C again to force)");
-        tokio::select! {
-            _ = services.stop() => {}
-            _ = tokio::signal::ctrl_c() => return Ok(ExitCode::from(130)),
-        }
-        return Ok(ExitCode::SUCCESS);
+        interrupt.recv().await;
+        return Ok(match stop_services(services, &mut interrupt, true).await {
+            Stopped::Cleanly => ExitCode::SUCCESS,
+            Stopped::Forced => ExitCode::from(130),
+        });
     };
 
     let (host, entry) = terminal_and_entry(&node, &entry)?;
@@ -427,12 +428,12 @@ async fn run(
     tokio::select! {
         running = services.running() => {
             if let Err(why) = running {
-                services.stop().await;
+                stop_services(services, &mut interrupt, false).await;
                 bail!("cannot run {entry}: {why}");
             }
         }
-        _ = tokio::signal::ctrl_c() => {
-            services.stop().await;
+        _ = interrupt.recv() => {
+            stop_services(services, &mut interrupt, true).await;
             return Ok(ExitCode::from(130));
         }
     }
@@ -444,18 +445,40 @@ async fn run(
 
     let reason = tokio::select! {
         reason = exit => reason.unwrap_or(ExitReason::Error("lost track of the process".into())),
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupt.recv() => {
             node.terminate(&pid, ExitReason::Killed("Ctrl+C".into()));
-            services.stop().await;
+            stop_services(services, &mut interrupt, true).await;
             return Ok(ExitCode::from(130));
         }
     };
-    services.stop().await;
+    if let Stopped::Forced = stop_services(services, &mut interrupt, false).await {
+        return Ok(ExitCode::from(130));
+    }
     match reason {
         ExitReason::Normal(value) => Ok(ExitCode::from(exit_code(&value))),
         other => {
             eprintln!("error: {entry} {pid} failed: {other}");
             Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+enum Stopped {
+    Cleanly,
+    Forced,
+}
+
+/// Stops the services (each within its `stop_timeout`); a Ctrl+C meanwhile stops waiting
+/// for them, and what is still running ends with wasmhost.
+async fn stop_services(services: Services, interrupt: &mut Signal, announce: bool) -> Stopped {
+    if announce {
+        tracing::info!("stopping (Ctrl+C again to force)");
+    }
+    tokio::select! {
+        _ = services.stop() => Stopped::Cleanly,
+        _ = interrupt.recv() => {
+            tracing::warn!("forced: services still stopping end with wasmhost");
+            Stopped::Forced
         }
     }
 }
