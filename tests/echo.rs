@@ -10,16 +10,21 @@ use std::time::Duration;
 use common::{echo_app, wasmhost};
 use rexpect::session::PtySession;
 
-/// Runs `wasmhost run app:cli` in `app` with `input` on stdin.
-fn run_piped(app: &std::path::Path, input: &str) -> Output {
-    let mut child = wasmhost()
+/// Starts `wasmhost run app:cli` in `app` with stdin, stdout and stderr piped.
+fn spawn_piped(app: &std::path::Path) -> std::process::Child {
+    wasmhost()
         .args(["run", "app:cli"])
         .current_dir(app)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("starting wasmhost");
+        .expect("starting wasmhost")
+}
+
+/// Runs `wasmhost run app:cli` in `app` with `input` on stdin.
+fn run_piped(app: &std::path::Path, input: &str) -> Output {
+    let mut child = spawn_piped(app);
     child
         .stdin
         .take()
@@ -77,14 +82,7 @@ fn end_of_input_says_goodbye() {
 #[test]
 fn the_relay_logs_each_worker_exit_and_its_stats() {
     let app = echo_app(|r| r);
-    let mut child = wasmhost()
-        .args(["run", "app:cli"])
-        .current_dir(app.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting wasmhost");
+    let mut child = spawn_piped(app.path());
     let mut stdin = child.stdin.take().expect("stdin is piped");
     stdin
         .write_all(b"one\ntwo\nthree\n")
@@ -266,14 +264,7 @@ fn lines_of(reader: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Rec
 #[test]
 fn typing_crash_makes_the_relay_fail_and_its_supervisor_restart_it() {
     let app = echo_app(|r| r);
-    let mut child = wasmhost()
-        .args(["run", "app:cli"])
-        .current_dir(app.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting wasmhost");
+    let mut child = spawn_piped(app.path());
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let stdout = lines_of(child.stdout.take().expect("stdout is piped"));
     let log = lines_of(child.stderr.take().expect("stderr is piped"));

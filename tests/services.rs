@@ -16,6 +16,12 @@ fn run(app: &std::path::Path, args: &[&str]) -> Output {
         .expect("running wasmhost")
 }
 
+/// Where `text` first appears in `log` (to compare the order of log lines).
+fn position(log: &str, text: &str) -> usize {
+    log.find(text)
+        .unwrap_or_else(|| panic!("no `{text}` in:\n{log}"))
+}
+
 const ENTRIES: &str = r#"
 version: "1.0"
 namespace: app
@@ -64,11 +70,7 @@ fn services_start_in_requires_order_and_run_waits_until_they_are_ready() {
     let out = run(app.path(), &["app:child", "--", "lookup", "alpha"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let at = |text: &str| {
-        stderr
-            .find(text)
-            .unwrap_or_else(|| panic!("no `{text}` in:\n{stderr}"))
-    };
+    let at = |text: &str| position(&stderr, text);
     assert!(
         at("service ready service=app:late-service") < at("service started service=app:needs-late"),
         "{stderr}"
@@ -151,11 +153,7 @@ fn services_stop_in_reverse_order_a_dependent_first() {
     let out = run(app.path(), &["app:child", "--", "return", "done"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let at = |text: &str| {
-        stderr
-            .find(text)
-            .unwrap_or_else(|| panic!("no `{text}` in:\n{stderr}"))
-    };
+    let at = |text: &str| position(&stderr, text);
     assert!(
         at("service started service=app:base-service")
             < at("service started service=app:top-service"),
