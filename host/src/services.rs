@@ -35,11 +35,12 @@ pub enum State {
 /// The running supervisors, in start order; `stop` ends them and their services in reverse.
 pub struct Services {
     supervisors: Vec<Running>,
-    states: Vec<(String, watch::Receiver<State>)>,
 }
 
-/// A supervisor's task and the switch that stops it.
+/// A supervisor's service, its state, its task and the switch that stops it.
 struct Running {
+    id: String,
+    state: watch::Receiver<State>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -47,27 +48,20 @@ struct Running {
 impl Services {
     /// Starts every auto-start service of the app, each once what it requires is running.
     pub fn start(node: &Arc<Node>) -> Services {
-        let services: Vec<&ServiceEntry> = node
+        let mut supervisors: Vec<Running> = Vec::new();
+        // The app lists services after those they require, so these are already here.
+        for service in node
             .app()
             .services
             .iter()
             .filter(|s| s.lifecycle.auto_start)
-            .collect();
-        let channels: Vec<_> = services
-            .iter()
-            .map(|s| (s.id.clone(), watch::channel(State::Starting)))
-            .collect();
-        let states: Vec<_> = channels
-            .iter()
-            .map(|(id, (_, rx))| (id.clone(), rx.clone()))
-            .collect();
-        let mut supervisors = Vec::new();
-        for (service, (_, (state, _))) in services.into_iter().zip(channels) {
-            let requires = states
+        {
+            let requires = supervisors
                 .iter()
-                .filter(|(id, _)| service.lifecycle.requires.contains(id))
-                .cloned()
+                .filter(|r| service.lifecycle.requires.contains(&r.id))
+                .map(|r| (r.id.clone(), r.state.clone()))
                 .collect();
+            let (state, watched) = watch::channel(State::Starting);
             let (stop, stopped) = watch::channel(false);
             let supervisor = Supervisor {
                 node: node.clone(),
@@ -75,19 +69,20 @@ impl Services {
                 state,
                 stop: stopped,
             };
-            let task = tokio::spawn(supervisor.run(requires));
-            supervisors.push(Running { stop, task });
+            supervisors.push(Running {
+                id: service.id.clone(),
+                state: watched,
+                stop,
+                task: tokio::spawn(supervisor.run(requires)),
+            });
         }
-        Services {
-            supervisors,
-            states,
-        }
+        Services { supervisors }
     }
 
     /// Resolves once every auto-start service is running (or has exited normally); an error
     /// names the first that failed for good, or that is stopping.
     pub async fn running(&self) -> Result<(), String> {
-        for (id, state) in &self.states {
+        for Running { id, state, .. } in &self.supervisors {
             let mut state = state.clone();
             let settled = state.wait_for(|s| *s != State::Starting).await;
             match settled.as_deref() {
@@ -101,10 +96,10 @@ impl Services {
 
     /// The state of the auto-start service `id`, to watch.
     pub fn state(&self, id: &str) -> Option<watch::Receiver<State>> {
-        self.states
+        self.supervisors
             .iter()
-            .find(|(service, _)| service == id)
-            .map(|(_, state)| state.clone())
+            .find(|r| r.id == id)
+            .map(|r| r.state.clone())
     }
 
     /// Stops the services in the reverse of their start order (a service before those it

@@ -105,25 +105,23 @@ fn fit_live_processes(scenario: Scenario) -> Scenario {
     if scenario.name != "live" {
         return scenario;
     }
-    let path = "/proc/sys/vm/max_map_count";
-    let Some(allowed) = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-    else {
+    let Some((allowed, in_use)) = wasmhost::runtime::mappings() else {
         return scenario;
     };
-    // Six mappings per process (docs/engine.md), with room for the rest of the host.
-    let needed = (u64::from(scenario.n) + 1_000) * 6 + 20_000;
+    // The suite's pool: the live processes and a thousand more (`main`).
+    let needed = wasmhost::runtime::mappings_needed(scenario.n + 1_000, in_use);
     if allowed >= needed {
         return scenario;
     }
+    let path = "/proc/sys/vm/max_map_count";
     match std::fs::write(path, needed.to_string()) {
         Ok(()) => {
             eprintln!("raised vm.max_map_count from {allowed} to {needed} (running as root)");
             scenario
         }
         Err(err) => {
-            let fit = (allowed.saturating_sub(20_000) / 6).saturating_sub(1_000) as u32;
+            let fit = wasmhost::runtime::processes_that_fit(allowed, in_use).saturating_sub(1_000);
+            let fit = u32::try_from(fit).unwrap_or(u32::MAX);
             eprintln!(
                 "vm.max_map_count is {allowed} and cannot be raised ({err}): the live scenario \
                  runs {fit} processes, not {}; `sudo sysctl -w vm.max_map_count={needed}` allows all",

@@ -93,18 +93,16 @@ pub struct Measured {
     pub wall: Duration,
     /// CPU time of the whole runtime (every thread) during the run.
     pub cpu: Duration,
-    /// Each operation timed on its own, sorted, where the scenario does so.
+    /// Each operation timed on its own, sorted, where the scenario does so (wasmhost's side).
     pub times: Vec<Duration>,
+    /// The median and 99th percentile of those times (Erlang's side reports only these).
+    pub p50: Option<Duration>,
+    pub p99: Option<Duration>,
     /// Memory per process, where the scenario measures it.
     pub bytes_per_process: Option<u64>,
 }
 
 impl Measured {
-    pub fn percentile(&self, q: f64) -> Option<Duration> {
-        let last = self.times.len().checked_sub(1)?;
-        Some(self.times[(last as f64 * q) as usize])
-    }
-
     pub fn rate(&self) -> f64 {
         self.ops as f64 / self.wall.as_secs_f64().max(1e-9)
     }
@@ -210,6 +208,11 @@ pub async fn run_wasmhost(node: &Arc<Node>, scenario: Scenario) -> Measured {
     }
     measured.cpu = cpu_time() - cpu;
     measured.times.sort();
+    let percentile = |q: f64| {
+        let last = measured.times.len().checked_sub(1)?;
+        Some(measured.times[(last as f64 * q) as usize])
+    };
+    (measured.p50, measured.p99) = (percentile(0.5), percentile(0.99));
     measured
 }
 
@@ -299,8 +302,8 @@ pub async fn start_relay(node: &Arc<Node>) -> Services {
     services
 }
 
-fn memory_maps() -> usize {
-    std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count())
+fn memory_maps() -> u64 {
+    wasmhost::runtime::mappings().map_or(0, |(_, in_use)| in_use)
 }
 
 /// Proportional resident memory (Pss): unlike RSS, a page shared by many mappings (every
@@ -363,21 +366,13 @@ fn parse_erlang_line(line: &str) -> Result<Measured, String> {
             "ops" => measured.ops = number()?,
             "wall_ns" => measured.wall = Duration::from_nanos(number()?),
             "cpu_ns" => measured.cpu = Duration::from_nanos(number()?),
-            // Only percentiles are reported: two points stand for the distribution.
-            "p50_ns" | "p99_ns" => measured.times.push(Duration::from_nanos(number()?)),
+            "p50_ns" => measured.p50 = Some(Duration::from_nanos(number()?)),
+            "p99_ns" => measured.p99 = Some(Duration::from_nanos(number()?)),
             "bytes_per_process" => measured.bytes_per_process = Some(number()?),
             _ => return Err(format!("unknown key {key} in: {line}")),
         }
     }
     Ok(measured)
-}
-
-/// A percentile of either side: Erlang reports p50 and p99 only.
-fn p(measured: &Measured, q: f64) -> Option<Duration> {
-    match measured.times.len() {
-        2 if measured.ops > 2 => Some(measured.times[usize::from(q > 0.5)]),
-        _ => measured.percentile(q),
-    }
 }
 
 /// Time from starting `wasmhost run app:cli` to its first prompt, with a warm compile cache.
@@ -437,8 +432,8 @@ pub fn table(rows: &[(Scenario, Measured, Option<Measured>)]) -> String {
             ),
             None => format!(
                 "{} | {} | {} | {} | ",
-                us(p(m, 0.5)),
-                us(p(m, 0.99)),
+                us(m.p50),
+                us(m.p99),
                 rate(m.rate()),
                 m.rate_per_cpu_second().map_or("—".into(), rate)
             ),

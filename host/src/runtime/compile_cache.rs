@@ -84,22 +84,24 @@ impl CompileCache {
         &self.dir
     }
 
-    /// Where the entry for `wasm` compiled by `engine` lives.
-    pub fn entry_path(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
+    /// Where the entry for the component whose SHA-256 is `digest`, compiled by `engine`,
+    /// lives.
+    pub fn entry_path(&self, engine: &Engine, digest: &[u8]) -> PathBuf {
         let mut key = ShaHasher(Sha256::new());
-        wasm.hash(&mut key);
+        digest.hash(&mut key);
         engine.precompile_compatibility_hash().hash(&mut key);
         let key = key.0.finalize();
         self.dir.join(format!("{:x}.cwasm", key))
     }
 
-    /// The component compiled from `wasm`: from the cache if it holds a sound entry, else
-    /// compiled (telling `progress`) and stored. Failing to read or write the cache never
-    /// fails the compile; it is logged.
+    /// The component compiled from `wasm` (whose SHA-256 the caller has: `digest`): from the
+    /// cache if it holds a sound entry, else compiled (telling `progress`) and stored.
+    /// Failing to read or write the cache never fails the compile; it is logged.
     pub fn component(
         &self,
         engine: &Engine,
         wasm: &[u8],
+        digest: &[u8],
         source: &Path,
         progress: Option<&dyn CompileProgress>,
     ) -> wasmtime::Result<(Component, Compiled)> {
@@ -107,11 +109,12 @@ impl CompileCache {
             tracing::warn!(dir = %self.dir.display(), "compile cache not used: {why}");
             return Ok((compile(engine, wasm, source, progress)?, Compiled::Compiled));
         }
-        let path = self.entry_path(engine, wasm);
-        let outcome = match fs::read(&path) {
-            Ok(bytes) => match load(engine, &bytes) {
+        let path = self.entry_path(engine, digest);
+        let outcome = match read(&path) {
+            Ok((file, bytes)) => match load(engine, &bytes) {
                 Ok(component) => {
-                    touch(&path);
+                    // Marks the entry as just used, so trimming keeps it.
+                    let _ = file.set_modified(SystemTime::now());
                     return Ok((component, Compiled::Loaded));
                 }
                 Err(why) => {
@@ -212,11 +215,12 @@ fn load(engine: &Engine, bytes: &[u8]) -> Result<Component, String> {
         .map_err(|err| format!("made for another engine: {err:#}"))
 }
 
-/// Marks an entry as just used, so trimming keeps it.
-fn touch(path: &Path) {
-    if let Ok(file) = fs::File::options().append(true).open(path) {
-        let _ = file.set_modified(SystemTime::now());
-    }
+/// An entry's bytes, and the open file (to mark it used without opening it again).
+fn read(path: &Path) -> std::io::Result<(fs::File, Vec<u8>)> {
+    let mut file = fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes)?;
+    Ok((file, bytes))
 }
 
 /// Whether only this user could have written the folder's entries: it is theirs and no one
@@ -275,9 +279,13 @@ mod tests {
     const SMALL: &str = "(component)";
     const OTHER: &str = "(component (core module (func (export \"f\"))))";
 
+    fn digest(wasm: &[u8]) -> Vec<u8> {
+        Sha256::digest(wasm).to_vec()
+    }
+
     fn fetch(cache: &CompileCache, engine: &Engine, wasm: &[u8]) -> Compiled {
         let (_, compiled) = cache
-            .component(engine, wasm, Path::new("test.wasm"), None)
+            .component(engine, wasm, &digest(wasm), Path::new("test.wasm"), None)
             .expect("compiles");
         compiled
     }
@@ -289,7 +297,7 @@ mod tests {
         let engine = Engine::default();
         let wasm = component(OTHER);
         assert_eq!(fetch(&cache, &engine, &wasm), Compiled::Compiled);
-        assert!(cache.entry_path(&engine, &wasm).is_file());
+        assert!(cache.entry_path(&engine, &digest(&wasm)).is_file());
         assert_eq!(fetch(&cache, &engine, &wasm), Compiled::Loaded);
     }
 
@@ -300,7 +308,7 @@ mod tests {
         let engine = Engine::default();
         let wasm = component(OTHER);
         fetch(&cache, &engine, &wasm);
-        let path = cache.entry_path(&engine, &wasm);
+        let path = cache.entry_path(&engine, &digest(&wasm));
         let mut bytes = fs::read(&path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
@@ -319,7 +327,7 @@ mod tests {
         let cache = CompileCache::new(dir.path());
         let engine = Engine::default();
         let wasm = component(SMALL);
-        let path = cache.entry_path(&engine, &wasm);
+        let path = cache.entry_path(&engine, &digest(&wasm));
         for (content, reason) in [
             (&MAGIC[..], "truncated"),
             (
@@ -350,7 +358,7 @@ mod tests {
         let mut entry = MAGIC.to_vec();
         entry.extend_from_slice(&Sha256::digest(&artifact));
         entry.extend_from_slice(&artifact);
-        fs::write(cache.entry_path(&engine, &wasm), entry).unwrap();
+        fs::write(cache.entry_path(&engine, &digest(&wasm)), entry).unwrap();
 
         let Compiled::Replaced(why) = fetch(&cache, &engine, &wasm) else {
             panic!("an entry of another engine was used");
@@ -379,7 +387,7 @@ mod tests {
         let (old, new) = (component(SMALL), component(OTHER));
         let sizing = CompileCache::new(dir.path().join("sizing"));
         fetch(&sizing, &engine, &new);
-        let new_size = fs::metadata(sizing.entry_path(&engine, &new))
+        let new_size = fs::metadata(sizing.entry_path(&engine, &digest(&new)))
             .unwrap()
             .len();
 
@@ -389,10 +397,10 @@ mod tests {
         let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
         let entry = fs::File::options()
             .append(true)
-            .open(cache.entry_path(&engine, &old));
+            .open(cache.entry_path(&engine, &digest(&old)));
         entry.unwrap().set_modified(an_hour_ago).unwrap();
         fetch(&cache, &engine, &new);
-        assert!(!cache.entry_path(&engine, &old).exists());
-        assert!(cache.entry_path(&engine, &new).is_file());
+        assert!(!cache.entry_path(&engine, &digest(&old)).exists());
+        assert!(cache.entry_path(&engine, &digest(&new)).is_file());
     }
 }

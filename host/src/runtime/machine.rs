@@ -31,15 +31,24 @@ pub fn mappings() -> Option<(u64, u64)> {
     Some((allowed.trim().parse().ok()?, in_use.lines().count() as u64))
 }
 
+/// The mappings a pool of `max_processes`, all of them live, needs when `in_use` are taken.
+pub fn mappings_needed(max_processes: u32, in_use: u64) -> u64 {
+    in_use + HEADROOM + (MAPPINGS_PER_SLOT + MAPPINGS_PER_PROCESS) * u64::from(max_processes)
+}
+
+/// How many live processes fit in `allowed` mappings when `in_use` are taken.
+pub fn processes_that_fit(allowed: u64, in_use: u64) -> u64 {
+    allowed.saturating_sub(in_use + HEADROOM) / (MAPPINGS_PER_SLOT + MAPPINGS_PER_PROCESS)
+}
+
 /// Whether `max_processes` live processes fit in `allowed` mappings when `in_use` are taken;
 /// if not, an error that says what to raise, or how many processes would fit.
 pub fn check_mappings(max_processes: u32, allowed: u64, in_use: u64) -> Result<(), ConfigError> {
-    let per_process = MAPPINGS_PER_SLOT + MAPPINGS_PER_PROCESS;
-    let needed = in_use + HEADROOM + per_process * u64::from(max_processes);
+    let needed = mappings_needed(max_processes, in_use);
     if needed <= allowed {
         return Ok(());
     }
-    let fit = allowed.saturating_sub(in_use + HEADROOM) / per_process;
+    let fit = processes_that_fit(allowed, in_use);
     // A round figure above the need, as one would type it.
     let raise = needed.div_ceil(65_536) * 65_536;
     Err(ConfigError {

@@ -40,6 +40,7 @@ pub use ctx::ProcessCtx;
 pub use interfaces::{HostInterface, LinkFn, Provides};
 pub use limits::Limits;
 pub use log::{enabled as guest_log_enabled, render as render_log_line};
+pub use machine::{mappings, mappings_needed, processes_that_fit};
 pub use mailbox::{Mailbox, Message};
 pub use names::MAX_NAME_LEN;
 pub use node::{Node, NodeBuilder, StartError};

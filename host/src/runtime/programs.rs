@@ -114,7 +114,8 @@ fn compile(
     let bytes = std::fs::read(&entry.source)
         .map_err(|err| problem(format!("cannot read source {source}: {err}")))?;
 
-    let sha256 = format!("sha256:{:x}", Sha256::digest(&bytes));
+    let digest = Sha256::digest(&bytes);
+    let sha256 = format!("sha256:{digest:x}");
     if let Some(pinned) = &entry.hash
         && !pinned.eq_ignore_ascii_case(&sha256)
     {
@@ -147,7 +148,7 @@ fn compile(
         None => {
             let path = &entry.source;
             let done = match compiler.cache {
-                Some(cache) => cache.component(engine, &bytes, path, compiler.progress),
+                Some(cache) => cache.component(engine, &bytes, &digest, path, compiler.progress),
                 None => compile_uncached(engine, &bytes, path, compiler.progress)
                     .map(|c| (c, Compiled::Compiled)),
             }
