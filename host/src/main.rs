@@ -79,6 +79,7 @@ impl NodeFlags {
         let mut config = NodeConfig::default().with_settings(&root.node);
         if let Some(n) = self.max_processes {
             config.max_processes = n;
+            config.fit_to_machine = false;
         }
         if let Some(size) = self.max_memory {
             config.max_memory = size;

@@ -24,6 +24,11 @@ use super::machine;
 pub struct NodeConfig {
     /// Processes alive at once: the size of the instance pool. A spawn beyond it is refused.
     pub max_processes: u32,
+    /// What to do when the machine cannot map `max_processes` live processes (its
+    /// `vm.max_map_count`, see `machine.rs`): `true` shrinks the pool to what fits and logs a
+    /// warning; `false` refuses to start and says what to raise. `true` by default; setting
+    /// `max_processes` in `[node]` or by flag makes it `false`, as a number asked for is kept.
+    pub fit_to_machine: bool,
     /// Pool slots only the node itself may fill (services, `wasmhost run`), so a spawn storm
     /// inside the app cannot keep a failed service from restarting. `None`: 1 % of
     /// `max_processes`.
@@ -52,6 +57,7 @@ impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
             max_processes: 10_000,
+            fit_to_machine: true,
             reserved_processes: None,
             max_memory: 64 << 20,
             memory_budget: None,
@@ -86,6 +92,7 @@ impl NodeConfig {
     pub fn with_settings(mut self, settings: &NodeSettings) -> Self {
         if let Some(n) = settings.max_processes {
             self.max_processes = n;
+            self.fit_to_machine = false;
         }
         if settings.reserved_processes.is_some() {
             self.reserved_processes = settings.reserved_processes;
@@ -191,6 +198,36 @@ impl NodeConfig {
         Ok(())
     }
 
+    /// `self` with a pool the machine can map: shrunk to fit if `fit_to_machine`, else an
+    /// error that says what to raise. Checked before the engine maps its pool, where going
+    /// past the machine's limit fails with a bare "cannot allocate memory", or later, at
+    /// some spawn.
+    pub fn fitted_to_machine(self) -> Result<Self, ConfigError> {
+        match machine::mappings() {
+            Some((allowed, in_use)) => self.fitted_to(allowed, in_use),
+            None => Ok(self),
+        }
+    }
+
+    /// `fitted_to_machine` for a machine that allows `allowed` mappings, `in_use` taken.
+    fn fitted_to(mut self, allowed: u64, in_use: u64) -> Result<Self, ConfigError> {
+        match machine::check_mappings(self.max_processes, allowed, in_use) {
+            Ok(()) => Ok(self),
+            Err(_) if self.fit_to_machine => {
+                let fit = machine::processes_that_fit(allowed, in_use);
+                let fit = u32::try_from(fit).unwrap_or(u32::MAX).max(1);
+                tracing::warn!(
+                    "the pool holds {fit} processes, not {}: this machine allows {allowed} memory \
+                     mappings per process (vm.max_map_count); raise it to run more",
+                    self.max_processes
+                );
+                self.max_processes = fit;
+                Ok(self)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     /// Pool slots kept for the node's own spawns.
     pub fn reserved(&self) -> u32 {
         self.reserved_processes.unwrap_or(self.max_processes / 100)
@@ -225,6 +262,25 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_pool_shrinks_to_the_machine_and_a_number_asked_for_is_refused() {
+        let fitted = NodeConfig::default()
+            .fitted_to(65_530, 20_000)
+            .expect("shrinks");
+        assert_eq!(fitted.max_processes, 7_255);
+        assert_eq!(fitted.default_limits().children, 7_255);
+        let asked = NodeConfig::default().with_settings(&NodeSettings {
+            max_processes: Some(10_000),
+            ..NodeSettings::default()
+        });
+        let err = asked
+            .fitted_to(65_530, 20_000)
+            .expect_err("kept, so refused");
+        assert_eq!(err.setting, "max_processes");
+        let roomy = NodeConfig::default().fitted_to(1 << 20, 500).expect("fits");
+        assert_eq!(roomy.max_processes, 10_000);
+    }
 
     #[test]
     fn the_defaults_are_valid() {

@@ -15,7 +15,6 @@ use super::compile_cache::{CompileCache, CompileProgress};
 use super::config::{ConfigError, NodeConfig};
 use super::interfaces::HostInterface;
 use super::limits::{Limits, check_against_pool};
-use super::machine;
 use super::names::Names;
 use super::programs::{Compiler, Program, compile_all};
 use super::table::ProcessTable;
@@ -145,13 +144,8 @@ impl NodeBuilder {
     /// Validates the configuration against the app, compiles and checks every component,
     /// and returns a node ready to spawn. Nothing runs yet.
     pub fn build(self) -> Result<Arc<Node>, StartError> {
-        let config = self.config;
-        config.validate()?;
-        // Before the engine maps its pool: past the machine's limit that fails with a bare
-        // "cannot allocate memory", or later, at some spawn.
-        if let Some((allowed, in_use)) = machine::mappings() {
-            machine::check_mappings(config.max_processes, allowed, in_use)?;
-        }
+        self.config.validate()?;
+        let config = self.config.fitted_to_machine()?;
         let problems = check_against_pool(&self.app, &config);
         if !problems.is_empty() {
             return Err(StartError::Invalid(problems));
