@@ -119,6 +119,8 @@ cases! {
     a_reserved_name_must_be_a_name => "reserved-name-too-long",
     requiring_a_missing_service_names_both => "requires-missing",
     a_requires_cycle_names_every_service_in_it => "requires-cycle",
+    a_supervisors_children_exist_have_one_supervisor_and_no_cycle => "supervisor-children",
+    a_supervisors_child_leaves_starting_and_restarting_to_it => "supervisor-child-lifecycle",
 }
 
 #[test]

@@ -361,6 +361,21 @@ fn print_summary(node: &Node) {
             service.id, service.process, service.host
         );
     }
+    for supervisor in app.supervisors.values() {
+        let auto = if supervisor.auto_start {
+            ", auto_start"
+        } else {
+            ""
+        };
+        println!(
+            "  process.supervisor {} ({}, at most {} restarts in {:?}{auto}): {}",
+            supervisor.id,
+            supervisor.strategy.name(),
+            supervisor.max_restarts,
+            supervisor.period,
+            supervisor.children.join(", ")
+        );
+    }
     let programs: Vec<_> = app
         .processes
         .keys()
@@ -417,7 +432,14 @@ async fn run(
 
     let Some(entry) = entry else {
         tracing::info!("running services; Ctrl+C to stop");
-        interrupt.recv().await;
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            why = services.failed() => {
+                stop_services(services, &mut interrupt, false).await;
+                eprintln!("error: {why}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         return Ok(match stop_services(services, &mut interrupt, true).await {
             Stopped::Cleanly => ExitCode::SUCCESS,
             Stopped::Forced => ExitCode::from(130),
@@ -450,6 +472,13 @@ async fn run(
             node.terminate(&pid, ExitReason::Killed("Ctrl+C".into()));
             stop_services(services, &mut interrupt, true).await;
             return Ok(ExitCode::from(130));
+        }
+        // The app's top supervisor gave up: the app cannot go on (OTP stops the node).
+        why = services.failed() => {
+            node.terminate(&pid, ExitReason::Killed(why.clone()));
+            stop_services(services, &mut interrupt, false).await;
+            eprintln!("error: {why}; {entry} stopped");
+            return Ok(ExitCode::FAILURE);
         }
     };
     if let Stopped::Forced = stop_services(services, &mut interrupt, false).await {

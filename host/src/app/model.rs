@@ -21,8 +21,18 @@ pub struct App {
     pub processes: BTreeMap<String, ProcessEntry>,
     pub hosts: BTreeMap<String, HostEntry>,
     pub terminals: BTreeMap<String, TerminalEntry>,
-    /// In start order: every service after the ones it `requires`.
+    /// Every service, those outside supervisors in start order (after what they `require`).
     pub services: Vec<ServiceEntry>,
+    pub supervisors: BTreeMap<String, SupervisorEntry>,
+    /// The services and supervisors no supervisor owns, in start order: each after what it
+    /// `requires`. The node starts these; supervisors start their children.
+    pub top: Vec<String>,
+}
+
+impl App {
+    pub fn service(&self, id: &str) -> Option<&ServiceEntry> {
+        self.services.iter().find(|s| s.id == id)
+    }
 }
 
 /// A `process.wasm` entry: a component and what it may do.
@@ -133,11 +143,84 @@ pub struct ServiceEntry {
     pub lifecycle: Lifecycle,
 }
 
+/// A `process.supervisor`: starts its children (services and supervisors) in order, stops
+/// them in reverse, and restarts them by its strategy, as an OTP supervisor does.
+#[derive(Debug, Clone)]
+pub struct SupervisorEntry {
+    pub id: String,
+    pub origin: Origin,
+    /// Services and supervisors, in start order.
+    pub children: Vec<String>,
+    pub strategy: Strategy,
+    /// More restarts than this within `period` and the supervisor gives up: it stops its
+    /// children and fails, which its own supervisor sees as a child failing.
+    pub max_restarts: u32,
+    pub period: Duration,
+    pub auto_start: bool,
+    pub requires: Vec<String>,
+}
+
+/// Which children a supervisor restarts when one of them ends and is to be restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Only that child.
+    OneForOne,
+    /// Every child: the others are stopped in reverse order, then all start in order.
+    OneForAll,
+    /// That child and those after it in `children`.
+    RestForOne,
+}
+
+impl Strategy {
+    pub const ALL: [(Strategy, &'static str); 3] = [
+        (Strategy::OneForOne, "one_for_one"),
+        (Strategy::OneForAll, "one_for_all"),
+        (Strategy::RestForOne, "rest_for_one"),
+    ];
+
+    pub fn name(self) -> &'static str {
+        Strategy::ALL
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map_or("one_for_one", |(_, n)| n)
+    }
+}
+
+/// When a service that ended is started again (OTP's restart types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartType {
+    /// Always, even after it returned normally.
+    Permanent,
+    /// Only when it failed (error, trap, limit, kill): a normal return leaves it exited.
+    Transient,
+    /// Never.
+    Temporary,
+}
+
+impl RestartType {
+    pub const ALL: [(RestartType, &'static str); 3] = [
+        (RestartType::Permanent, "permanent"),
+        (RestartType::Transient, "transient"),
+        (RestartType::Temporary, "temporary"),
+    ];
+
+    /// Whether a service that ended so is started again.
+    pub fn restarts(self, normal: bool) -> bool {
+        match self {
+            RestartType::Permanent => true,
+            RestartType::Transient => !normal,
+            RestartType::Temporary => false,
+        }
+    }
+}
+
 /// How a service is started, stopped and restarted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lifecycle {
     pub auto_start: bool,
     pub requires: Vec<String>,
+    /// Whether it is started again when it ends (default: transient).
+    pub restart_type: RestartType,
     /// How long a starting service has to become ready (to register the names its entry
     /// reserves) before the start counts as failed.
     pub start_timeout: Duration,
@@ -153,6 +236,7 @@ impl Default for Lifecycle {
         Lifecycle {
             auto_start: false,
             requires: Vec::new(),
+            restart_type: RestartType::Transient,
             start_timeout: Duration::from_secs(30),
             stop_timeout: Duration::from_secs(5),
             stable_threshold: Duration::from_secs(30),

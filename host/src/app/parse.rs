@@ -39,6 +39,7 @@ pub enum EntryFields {
     ProcessHost(ProcessHostFields),
     TerminalHost(TerminalHostFields),
     ProcessService(ProcessServiceFields),
+    ProcessSupervisor(ProcessSupervisorFields),
     /// A kind the registry does not know; its fields were not read.
     UnknownKind {
         name: Spanned<String>,
@@ -181,6 +182,9 @@ impl<'de> DeserializeSeed<'de> for EntrySeed<'_> {
             Some(Kind::TerminalHost) => EntryFields::TerminalHost(Deserialize::deserialize(de)?),
             Some(Kind::ProcessService) => {
                 EntryFields::ProcessService(Deserialize::deserialize(de)?)
+            }
+            Some(Kind::ProcessSupervisor) => {
+                EntryFields::ProcessSupervisor(Deserialize::deserialize(de)?)
             }
             None => {
                 let header = self.header.map(|h| &h.value);

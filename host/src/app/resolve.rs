@@ -1,7 +1,7 @@
 //! Raw entries → the validated model: names checked, values parsed (sizes, durations),
 //! references between entries resolved, services put in start order.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ use super::parse::{EntryFields, RawEntry, RawFile};
 use super::schema::*;
 use super::values::{DURATION_HINT, RATE_HINT, SIZE_HINT, parse_duration, parse_rate, parse_size};
 
+mod tree;
+
 /// Collects every file's entries into an `App`, and every problem found on the way.
 pub struct Resolver {
     problems: Diagnostics,
@@ -21,15 +23,19 @@ pub struct Resolver {
     seen: BTreeMap<String, (Kind, Origin)>,
     /// Services wait for all entries before their references are checked.
     services: Vec<(ServiceEntry, PendingRefs)>,
+    /// And supervisors, whose children and `requires` name other entries.
+    supervisors: Vec<(SupervisorEntry, PendingRefs)>,
     /// So do the entries named in an `authority`: (process entry, named entry, line).
     authority_refs: Vec<(String, String, u64)>,
 }
 
-/// Reference lines of a service, checked once every entry is known.
+/// Reference lines of a service or supervisor, checked once every entry is known.
+#[derive(Default)]
 struct PendingRefs {
     process_line: u64,
     host_line: u64,
     requires_lines: Vec<u64>,
+    children_lines: Vec<u64>,
 }
 
 /// Reports problems about one entry at the lines they are on.
@@ -54,6 +60,7 @@ impl Resolver {
             },
             seen: BTreeMap::new(),
             services: Vec::new(),
+            supervisors: Vec::new(),
             authority_refs: Vec::new(),
         }
     }
@@ -89,6 +96,7 @@ impl Resolver {
             EntryFields::ProcessHost(f) => (&f.name, Some(Kind::ProcessHost)),
             EntryFields::TerminalHost(f) => (&f.name, Some(Kind::TerminalHost)),
             EntryFields::ProcessService(f) => (&f.name, Some(Kind::ProcessService)),
+            EntryFields::ProcessSupervisor(f) => (&f.name, Some(Kind::ProcessSupervisor)),
             EntryFields::UnknownKind { name, .. } => (name, None),
         };
         let id = format!("{namespace}:{}", name.value);
@@ -158,6 +166,7 @@ impl Resolver {
                 );
             }
             EntryFields::ProcessService(f) => self.service(&at, namespace, origin, f),
+            EntryFields::ProcessSupervisor(f) => self.supervisor(&at, namespace, origin, f),
             EntryFields::UnknownKind { .. } => {}
         }
     }
@@ -318,6 +327,7 @@ impl Resolver {
                 .and_then(|l| l.value.requires.as_ref())
                 .map(|r| r.iter().map(|s| s.referenced.line()).collect())
                 .unwrap_or_default(),
+            children_lines: Vec::new(),
         };
         self.services.push((
             ServiceEntry {
@@ -330,6 +340,83 @@ impl Resolver {
             },
             refs,
         ));
+    }
+
+    fn supervisor(&mut self, at: &At, namespace: &str, origin: Origin, f: ProcessSupervisorFields) {
+        let children = f.children.map(|c| c.value).unwrap_or_default();
+        if children.is_empty() {
+            self.problem(
+                at.problem("a supervisor needs `children`", origin.line)
+                    .hint("list the services and supervisors it starts, in order"),
+            );
+        }
+        let strategy = match &f.strategy {
+            None => Strategy::OneForOne,
+            Some(raw) => self.one_of(at, "strategy", raw, &Strategy::ALL, Strategy::OneForOne),
+        };
+        let period = f
+            .period
+            .as_ref()
+            .and_then(|v| self.duration(at, "period", v))
+            .unwrap_or(Duration::from_secs(5));
+        if period.is_zero() {
+            let line = f
+                .period
+                .as_ref()
+                .map_or(origin.line, |p| p.referenced.line());
+            self.problem(at.problem("`period` must be longer than 0s", line));
+        }
+        let lifecycle = f.lifecycle.map(|l| l.value).unwrap_or_default();
+        let requires = lifecycle.requires.unwrap_or_default();
+        let refs = PendingRefs {
+            requires_lines: requires.iter().map(|r| r.referenced.line()).collect(),
+            children_lines: children.iter().map(|c| c.referenced.line()).collect(),
+            ..PendingRefs::default()
+        };
+        self.supervisors.push((
+            SupervisorEntry {
+                id: at.id.to_string(),
+                origin,
+                children: children
+                    .iter()
+                    .map(|c| qualify(namespace, &c.value))
+                    .collect(),
+                strategy,
+                max_restarts: f.max_restarts.map_or(3, |m| m.value),
+                period,
+                auto_start: lifecycle.auto_start.is_some_and(|a| a.value),
+                requires: requires
+                    .iter()
+                    .map(|r| qualify(namespace, &r.value))
+                    .collect(),
+            },
+            refs,
+        ));
+    }
+
+    /// One of a few words, or a problem listing them (and `fallback`).
+    fn one_of<T: Copy>(
+        &mut self,
+        at: &At,
+        field: &str,
+        raw: &Spanned<String>,
+        words: &[(T, &str)],
+        fallback: T,
+    ) -> T {
+        match words.iter().find(|(_, w)| *w == raw.value) {
+            Some((value, _)) => *value,
+            None => {
+                let known: Vec<&str> = words.iter().map(|(_, w)| *w).collect();
+                self.problem(
+                    at.problem(
+                        format!("`{field}`: unknown value `{}`", raw.value),
+                        raw.referenced.line(),
+                    )
+                    .hint(format!("one of: {}", known.join(", "))),
+                );
+                fallback
+            }
+        }
     }
 
     fn limits(&mut self, at: &At, raw: Option<&Spanned<RawLimits>>) -> LimitOverrides {
@@ -426,6 +513,15 @@ impl Resolver {
                 .iter()
                 .map(|r| qualify(namespace, &r.value))
                 .collect();
+        }
+        if let Some(v) = &raw.restart_type {
+            lifecycle.restart_type = self.one_of(
+                at,
+                "restart_type",
+                v,
+                &RestartType::ALL,
+                RestartType::Transient,
+            );
         }
         let durations = [
             (
@@ -525,7 +621,6 @@ impl Resolver {
     /// Checks the services' references, orders them by `requires`, and returns the app.
     pub fn finish(mut self) -> Result<App, Diagnostics> {
         let services = std::mem::take(&mut self.services);
-        let ids: BTreeSet<String> = services.iter().map(|(s, _)| s.id.clone()).collect();
         for (service, refs) in &services {
             let at = At {
                 file: &service.origin.file,
@@ -555,22 +650,6 @@ impl Resolver {
                 let hint = known("process hosts", self.app.hosts.keys());
                 self.problem(at.problem(message, refs.host_line).hint(hint));
             }
-            for (i, required) in service.lifecycle.requires.iter().enumerate() {
-                if !ids.contains(required) {
-                    let line = refs
-                        .requires_lines
-                        .get(i)
-                        .copied()
-                        .unwrap_or(service.origin.line);
-                    self.problem(
-                        at.problem(
-                            format!("`requires: {required}` names no process.service"),
-                            line,
-                        )
-                        .hint(known("services", ids.iter())),
-                    );
-                }
-            }
         }
         for (id, named, line) in std::mem::take(&mut self.authority_refs) {
             if !self.app.processes.contains_key(&named) {
@@ -588,24 +667,13 @@ impl Resolver {
                 );
             }
         }
-        match start_order(services.into_iter().map(|(s, _)| s).collect()) {
-            Ok(ordered) => self.app.services = ordered,
-            Err(cycle) => {
-                let first = &cycle[0];
-                let names: Vec<&str> = cycle.iter().map(|s| s.id.as_str()).collect();
-                self.problem(
-                    Diagnostic::new(
-                        &first.origin.file,
-                        format!(
-                            "services require each other in a cycle: {}",
-                            names.join(" → ")
-                        ),
-                    )
-                    .at(first.origin.line)
-                    .entry(first.id.clone()),
-                );
-            }
-        }
+        let supervisors = std::mem::take(&mut self.supervisors);
+        self.app.top = self.arrange(&services, &supervisors);
+        self.app.services = services.into_iter().map(|(s, _)| s).collect();
+        self.app.supervisors = supervisors
+            .into_iter()
+            .map(|(s, _)| (s.id.clone(), s))
+            .collect();
         if self.problems.is_empty() {
             Ok(self.app)
         } else {
@@ -640,32 +708,12 @@ fn qualify(namespace: &str, name: &str) -> String {
     }
 }
 
-fn known<'a>(what: &str, ids: impl Iterator<Item = &'a String>) -> String {
-    let ids: Vec<&str> = ids.map(String::as_str).collect();
+fn known<S: AsRef<str>>(what: &str, ids: impl Iterator<Item = S>) -> String {
+    let ids: Vec<S> = ids.collect();
+    let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
     if ids.is_empty() {
         format!("the registry has no {what}")
     } else {
         format!("{what}: {}", ids.join(", "))
     }
-}
-
-/// Every service after those it requires (a stable topological sort); the services on a
-/// cycle if there is one.
-fn start_order(services: Vec<ServiceEntry>) -> Result<Vec<ServiceEntry>, Vec<ServiceEntry>> {
-    let mut pending = services;
-    let mut ordered: Vec<ServiceEntry> = Vec::new();
-    while !pending.is_empty() {
-        let started: BTreeSet<&str> = ordered.iter().map(|s| s.id.as_str()).collect();
-        let ready = pending.iter().position(|s| {
-            s.lifecycle
-                .requires
-                .iter()
-                .all(|r| started.contains(r.as_str()) || !pending.iter().any(|p| &p.id == r))
-        });
-        match ready {
-            Some(i) => ordered.push(pending.remove(i)),
-            None => return Err(pending),
-        }
-    }
-    Ok(ordered)
 }

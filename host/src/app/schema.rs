@@ -17,14 +17,17 @@ pub enum Kind {
     TerminalHost,
     /// A supervised instance of a process entry on a host.
     ProcessService,
+    /// Starts, stops and restarts services and supervisors, as an OTP supervisor does.
+    ProcessSupervisor,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [
+    pub const ALL: [Kind; 5] = [
         Kind::ProcessWasm,
         Kind::ProcessHost,
         Kind::TerminalHost,
         Kind::ProcessService,
+        Kind::ProcessSupervisor,
     ];
 
     /// The name written in `kind:`.
@@ -34,6 +37,7 @@ impl Kind {
             Kind::ProcessHost => "process.host",
             Kind::TerminalHost => "terminal.host",
             Kind::ProcessService => "process.service",
+            Kind::ProcessSupervisor => "process.supervisor",
         }
     }
 
@@ -49,6 +53,7 @@ impl Kind {
             Kind::ProcessHost => field_names::<ProcessHostFields>(),
             Kind::TerminalHost => field_names::<TerminalHostFields>(),
             Kind::ProcessService => field_names::<ProcessServiceFields>(),
+            Kind::ProcessSupervisor => field_names::<ProcessSupervisorFields>(),
         };
         all.iter()
             .copied()
@@ -128,6 +133,24 @@ pub struct ProcessServiceFields {
     pub lifecycle: Option<Spanned<ServiceLifecycle>>,
 }
 
+/// `process.supervisor`: children started in order and restarted by a strategy.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSupervisorFields {
+    pub name: Spanned<String>,
+    /// Read by the parser's first pass, which chose this struct.
+    #[serde(rename = "kind")]
+    _kind: IgnoredAny,
+    /// The services and supervisors it owns, in start order.
+    pub children: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `one_for_one` (default), `one_for_all` or `rest_for_one`.
+    pub strategy: Option<Spanned<String>>,
+    /// Restart intensity: at most `max_restarts` (default 3) within `period` (default 5s).
+    pub max_restarts: Option<Spanned<u32>>,
+    pub period: Option<Spanned<String>>,
+    pub lifecycle: Option<Spanned<SupervisorLifecycle>>,
+}
+
 /// Per-process limits; sizes like `"64MiB"`, durations like `"30s"`.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,13 +194,22 @@ pub struct HostLifecycle {
     pub auto_start: Option<Spanned<bool>>,
 }
 
+/// A supervisor's lifecycle: whether the node starts it, and after what.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisorLifecycle {
+    pub auto_start: Option<Spanned<bool>>,
+    pub requires: Option<Vec<Spanned<String>>>,
+}
+
 /// A service's lifecycle.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceLifecycle {
     pub auto_start: Option<Spanned<bool>>,
     pub requires: Option<Vec<Spanned<String>>>,
-    /// Not supported yet (it needs a readiness signal); refused with a diagnostic.
+    /// `permanent`, `transient` (default) or `temporary`.
+    pub restart_type: Option<Spanned<String>>,
     pub start_timeout: Option<Spanned<String>>,
     pub stop_timeout: Option<Spanned<String>>,
     pub stable_threshold: Option<Spanned<String>>,
@@ -254,6 +286,16 @@ mod tests {
         assert_eq!(
             Kind::ProcessService.fields(),
             ["process", "host", "args", "lifecycle"]
+        );
+        assert_eq!(
+            Kind::ProcessSupervisor.fields(),
+            [
+                "children",
+                "strategy",
+                "max_restarts",
+                "period",
+                "lifecycle"
+            ]
         );
     }
 
