@@ -4,8 +4,9 @@
 //! Data flows one way: [`app`] loads and validates the registry; [`runtime`] builds a
 //! [`Node`](runtime::Node) from it (a configuration, the compiled components, a table of
 //! host interfaces) and runs processes; [`abi`] is the standard table of host interfaces
-//! (one module per WIT interface); [`services`] supervises the registry's services;
-//! [`terminal`] binds a process to the terminal. The binary only wires them up:
+//! (one module per WIT interface); [`services`] supervises the registry's services and
+//! supervisors; [`terminal`] binds a process to the terminal; [`control`] answers
+//! `wasmhost ps` on a local socket. The binary only wires them up:
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
@@ -31,6 +32,8 @@
 
 pub mod abi;
 pub mod app;
+pub mod control;
+mod private_dir;
 pub mod runtime;
 pub mod services;
 pub mod terminal;

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 
 use wasmhost::app::values::{parse_duration, parse_size, show_size};
 use wasmhost::app::{self, App, AppRoot, Authority, Scope};
+use wasmhost::control::{self, ControlSocket, Snapshot};
 use wasmhost::runtime::{
     CompileProgress, Compiled, ExitReason, Node, NodeConfig, SpawnOptions, StartError,
 };
@@ -124,6 +125,13 @@ enum Command {
     Build,
     /// Make DIR (default: the current folder) a wasmhost app.
     Init { dir: Option<PathBuf> },
+    /// Show the running node of this app: its supervision tree and every live process (pid,
+    /// entry, host, service, uptime, mailbox, memory, CPU time).
+    Ps {
+        /// One JSON document, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -186,6 +194,20 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             };
             print_summary(&node);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ps { json } => {
+            let root = AppRoot::locate(cli.app.as_deref())?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let snapshot = runtime.block_on(control::ps(&root.dir))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&snapshot)?);
+            } else {
+                print!("{}", snapshot.render());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {
@@ -423,17 +445,27 @@ async fn run(
     entry: Option<String>,
     args: Vec<Vec<u8>>,
 ) -> Result<ExitCode> {
+    let started = Instant::now();
     // Listening from the start: a Ctrl+C at any moment is handled, never the default kill.
-    let mut interrupt = signal(SignalKind::interrupt()).context("listening for Ctrl+C (SIGINT)")?;
+    let mut interrupt = Interrupt::listen()?;
     let Some(node) = start_node(app, config)? else {
         return Ok(ExitCode::FAILURE);
     };
     let services = Services::start(&node);
+    let _control = serve_control(&node, &services, started).await;
 
     let Some(entry) = entry else {
         tracing::info!("running services; Ctrl+C to stop");
         tokio::select! {
             _ = interrupt.recv() => {}
+            // Says so once they are all running, then waits on.
+            _ = async {
+                match services.running().await {
+                    Ok(()) => tracing::info!("all services running; `wasmhost ps` shows them"),
+                    Err(why) => tracing::warn!("not all services run: {why}"),
+                }
+                std::future::pending::<()>().await
+            } => {}
             why = services.failed() => {
                 stop_services(services, &mut interrupt, false).await;
                 eprintln!("error: {why}");
@@ -498,9 +530,64 @@ enum Stopped {
     Forced,
 }
 
+/// Ctrl+C (SIGINT), or SIGTERM as a service manager sends it: both stop the node cleanly.
+struct Interrupt {
+    int: Signal,
+    term: Signal,
+}
+
+impl Interrupt {
+    fn listen() -> Result<Interrupt> {
+        Ok(Interrupt {
+            int: signal(SignalKind::interrupt()).context("listening for Ctrl+C (SIGINT)")?,
+            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}
+
+/// The control socket's task; the socket goes when this is dropped.
+struct Control {
+    task: tokio::task::JoinHandle<()>,
+    path: PathBuf,
+}
+
+impl Drop for Control {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Answers `wasmhost ps` while the node runs; without a socket (another node of the app has
+/// it, or the runtime folder is not private) the node runs on, unseen, and says why.
+async fn serve_control(node: &Arc<Node>, services: &Services, started: Instant) -> Option<Control> {
+    let socket = match ControlSocket::bind(&node.app().root).await {
+        Ok(socket) => socket,
+        Err(err) => {
+            tracing::warn!("`wasmhost ps` will not see this node: {err:#}");
+            return None;
+        }
+    };
+    let path = socket.path().to_path_buf();
+    tracing::debug!(socket = %path.display(), "answering `wasmhost ps`");
+    let (node, tree) = (node.clone(), services.tree());
+    let snapshot = Arc::new(move || Snapshot::take(&node, &tree, started.elapsed()));
+    Some(Control {
+        task: tokio::spawn(socket.serve(snapshot)),
+        path,
+    })
+}
+
 /// Stops the services (each within its `stop_timeout`); a Ctrl+C meanwhile stops waiting
 /// for them, and what is still running ends with wasmhost.
-async fn stop_services(services: Services, interrupt: &mut Signal, announce: bool) -> Stopped {
+async fn stop_services(services: Services, interrupt: &mut Interrupt, announce: bool) -> Stopped {
     if announce {
         tracing::info!("stopping (Ctrl+C again to force)");
     }

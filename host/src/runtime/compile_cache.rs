@@ -105,7 +105,7 @@ impl CompileCache {
         source: &Path,
         progress: Option<&dyn CompileProgress>,
     ) -> wasmtime::Result<(Component, Compiled)> {
-        if let Err(why) = trusted(&self.dir) {
+        if let Err(why) = crate::private_dir::trusted(&self.dir) {
             tracing::warn!(dir = %self.dir.display(), "compile cache not used: {why}");
             return Ok((compile(engine, wasm, source, progress)?, Compiled::Compiled));
         }
@@ -139,7 +139,7 @@ impl CompileCache {
     /// folder.
     fn store(&self, path: &Path, component: &Component) -> anyhow::Result<()> {
         let artifact = component.serialize()?;
-        create_private_dir(&self.dir)?;
+        crate::private_dir::create(&self.dir)?;
         let mut file = tempfile::Builder::new()
             .prefix(".wip-")
             .tempfile_in(&self.dir)?;
@@ -221,38 +221,6 @@ fn read(path: &Path) -> std::io::Result<(fs::File, Vec<u8>)> {
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut file, &mut bytes)?;
     Ok((file, bytes))
-}
-
-/// Whether only this user could have written the folder's entries: it is theirs and no one
-/// else may write it. A folder that does not exist yet is made so.
-fn trusted(dir: &Path) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = match fs::metadata(dir) {
-        Ok(meta) => meta,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(err) => return Err(format!("cannot read it: {err}")),
-    };
-    if !meta.is_dir() {
-        return Err("it is not a folder".into());
-    }
-    if meta.uid() != rustix::process::getuid().as_raw() {
-        return Err("it belongs to another user".into());
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(format!(
-            "others may write it (mode {:o}); `chmod go-w` it",
-            meta.mode() & 0o777
-        ));
-    }
-    Ok(())
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
 }
 
 /// Feeds `Hash` impls into SHA-256, for a key that is stable across runs.

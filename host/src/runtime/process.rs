@@ -2,7 +2,9 @@
 //! The guest's own state (its store) lives only in the task that runs it.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Instant;
 
 use tokio::sync::{Notify, oneshot};
 
@@ -24,6 +26,9 @@ pub struct Process {
     mailbox: Mailbox,
     events: Queue<Event>,
     cpu: Arc<CpuMeter>,
+    /// Bytes of linear memory and tables it holds (kept by its store's limiter).
+    memory: AtomicU64,
+    started: Instant,
     control: Mutex<Control>,
     /// Wakes the runner when `kill` is set.
     killed: Notify,
@@ -75,6 +80,8 @@ impl Process {
             mailbox: Mailbox::default(),
             events: Queue::default(),
             cpu: Arc::new(CpuMeter::default()),
+            memory: AtomicU64::new(0),
+            started: Instant::now(),
             control: Mutex::new(Control::default()),
             killed: Notify::new(),
             parent: parent.map(Arc::downgrade),
@@ -115,6 +122,20 @@ impl Process {
     /// The time it has spent running.
     pub fn cpu(&self) -> &Arc<CpuMeter> {
         &self.cpu
+    }
+
+    /// Bytes of linear memory and tables it holds.
+    pub fn memory(&self) -> u64 {
+        self.memory.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn set_memory(&self, bytes: u64) {
+        self.memory.store(bytes, Ordering::Relaxed);
+    }
+
+    /// When it was spawned.
+    pub fn started(&self) -> Instant {
+        self.started
     }
 
     /// Its lifecycle events, oldest first.

@@ -98,6 +98,7 @@ impl ProcessState {
             )
         } else {
             self.memory = total;
+            self.ctx.process().set_memory(total);
             self.growing = bytes;
             return Ok(true);
         };
@@ -109,6 +110,7 @@ impl ProcessState {
     fn grow_failed(&mut self) {
         let bytes = std::mem::take(&mut self.growing);
         self.memory -= bytes;
+        self.ctx.process().set_memory(self.memory);
         self.ctx.node().release_memory(bytes);
     }
 }

@@ -89,4 +89,9 @@ impl ProcessTable {
     pub fn len(&self) -> usize {
         self.processes().len()
     }
+
+    /// Every live process, at one moment.
+    pub fn all(&self) -> Vec<Arc<Process>> {
+        self.processes().values().cloned().collect()
+    }
 }

@@ -153,8 +153,19 @@ impl Unit {
 /// reverse.
 pub struct Services {
     top: Vec<Running>,
-    /// Every unit, each supervisor before its children (in their order).
-    units: Vec<Arc<Unit>>,
+    tree: Tree,
+}
+
+/// Every service and supervisor the node started, each supervisor before its children (in
+/// their order): a handle that stays valid while they run, to see what they do.
+#[derive(Clone)]
+pub struct Tree(Arc<Vec<Arc<Unit>>>);
+
+impl Tree {
+    /// What each is doing now.
+    pub fn units(&self) -> Vec<UnitStatus> {
+        self.0.iter().map(|u| u.status()).collect()
+    }
 }
 
 /// A top-level unit's task and the switch that stops it.
@@ -223,7 +234,10 @@ impl Services {
             };
             top.push(Running { unit, stop, task });
         }
-        Services { top, units }
+        Services {
+            top,
+            tree: Tree(Arc::new(units)),
+        }
     }
 
     /// Resolves once every auto-start service and supervisor is running (or has exited
@@ -274,12 +288,17 @@ impl Services {
 
     /// The state of service or supervisor `id`, to watch.
     pub fn state(&self, id: &str) -> Option<watch::Receiver<State>> {
-        self.units.iter().find(|u| u.id == id).map(|u| u.state())
+        self.tree.0.iter().find(|u| u.id == id).map(|u| u.state())
     }
 
     /// Every service and supervisor, each supervisor before its children.
     pub fn units(&self) -> Vec<UnitStatus> {
-        self.units.iter().map(|u| u.status()).collect()
+        self.tree.units()
+    }
+
+    /// A handle on the units that outlives this borrow (for the control socket).
+    pub fn tree(&self) -> Tree {
+        self.tree.clone()
     }
 
     /// Stops the top-level units in the reverse of their start order (one before those it

@@ -1,0 +1,165 @@
+//! The control socket. A running `wasmhost run` answers on a Unix socket in the app's runtime
+//! folder (`$XDG_RUNTIME_DIR/wasmhost/<app>-<hash>/control.sock`, else under the temporary
+//! folder in `wasmhost-<uid>/`), made for this user only: the folder is 0700 and the socket
+//! 0600. One request per connection, one line; the only request is `ps`, answered with one
+//! JSON document (`snapshot.rs`). Nothing else can be done through it yet.
+
+mod snapshot;
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+pub use snapshot::{NodeRow, ProcessRow, Snapshot, UnitRow};
+
+/// The longest request line read; anything longer is not a request.
+const MAX_REQUEST: u64 = 256;
+/// The largest answer `ps` reads (a node of a million processes fits).
+const MAX_ANSWER: u64 = 1 << 30;
+/// How long one connection may take before the node hangs up.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// The folder the app's control socket is in.
+pub fn runtime_dir(app_root: &Path) -> PathBuf {
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join("wasmhost"))
+        .unwrap_or_else(|| {
+            let uid = rustix::process::getuid().as_raw();
+            std::env::temp_dir().join(format!("wasmhost-{uid}"))
+        });
+    let root = app_root
+        .canonicalize()
+        .unwrap_or_else(|_| app_root.to_path_buf());
+    let digest = Sha256::digest(root.as_os_str().as_encoded_bytes());
+    let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    // Socket paths are limited to 108 bytes: keep the readable part short.
+    let name: String = root
+        .file_name()
+        .map(|n| n.to_string_lossy().chars().take(24).collect())
+        .unwrap_or_else(|| "app".into());
+    base.join(format!("{name}-{hash}"))
+}
+
+/// Where the app's node answers.
+pub fn socket_path(app_root: &Path) -> PathBuf {
+    runtime_dir(app_root).join("control.sock")
+}
+
+/// A bound control socket; the socket file goes when it is dropped.
+pub struct ControlSocket {
+    path: PathBuf,
+    listener: UnixListener,
+}
+
+impl ControlSocket {
+    /// Binds the app's control socket. Refused if another node of the app answers there.
+    pub async fn bind(app_root: &Path) -> Result<ControlSocket> {
+        let path = socket_path(app_root);
+        let dir = runtime_dir(app_root);
+        for folder in [dir.parent().unwrap_or(&dir), &dir] {
+            crate::private_dir::trusted(folder)
+                .map_err(|why| anyhow::anyhow!("{} is not private: {why}", folder.display()))?;
+        }
+        crate::private_dir::create(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        if path.exists() {
+            if UnixStream::connect(&path).await.is_ok() {
+                bail!(
+                    "another node of this app answers on {}; `wasmhost ps` shows that one",
+                    path.display()
+                );
+            }
+            // Left by a node that did not end cleanly.
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+        let listener =
+            UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("making {} owner-only", path.display()))?;
+        Ok(ControlSocket { path, listener })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Answers requests until dropped; `ps` is answered with what `snapshot` makes then.
+    pub async fn serve(self, snapshot: Arc<dyn Fn() -> Snapshot + Send + Sync>) {
+        loop {
+            let stream = match self.listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    tracing::warn!("control socket: {err}");
+                    continue;
+                }
+            };
+            let snapshot = snapshot.clone();
+            tokio::spawn(async move {
+                if tokio::time::timeout(PATIENCE, answer(stream, &*snapshot))
+                    .await
+                    .is_err()
+                {
+                    tracing::debug!("control socket: a client took too long");
+                }
+            });
+        }
+    }
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+async fn answer(stream: UnixStream, snapshot: &(dyn Fn() -> Snapshot + Send + Sync)) {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    let mut reader = BufReader::new(read.take(MAX_REQUEST));
+    if reader.read_line(&mut line).await.is_err() {
+        return;
+    }
+    let reply = match line.trim() {
+        "ps" => serde_json::to_string(&snapshot()),
+        other => serde_json::to_string(&serde_json::json!({
+            "error": format!("unknown request `{}`; the only one is `ps`", other.escape_debug())
+        })),
+    };
+    if let Ok(mut reply) = reply {
+        reply.push('\n');
+        let _ = write.write_all(reply.as_bytes()).await;
+    }
+}
+
+/// Asks the app's running node for a snapshot.
+pub async fn ps(app_root: &Path) -> Result<Snapshot> {
+    let path = socket_path(app_root);
+    let mut stream = match UnixStream::connect(&path).await {
+        Ok(stream) => stream,
+        Err(err)
+            if matches!(
+                err.kind(),
+                ErrorKind::NotFound | ErrorKind::ConnectionRefused
+            ) =>
+        {
+            bail!(
+                "no node of this app is running (nothing answers on {})\n  hint: start one with `wasmhost run`",
+                path.display()
+            )
+        }
+        Err(err) => return Err(err).with_context(|| format!("connecting to {}", path.display())),
+    };
+    stream.write_all(b"ps\n").await?;
+    let mut answer = Vec::new();
+    stream.take(MAX_ANSWER).read_to_end(&mut answer).await?;
+    serde_json::from_slice(&answer)
+        .with_context(|| format!("the node on {} answered something else", path.display()))
+}

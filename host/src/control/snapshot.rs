@@ -1,0 +1,336 @@
+//! What `wasmhost ps` shows: the node, its supervision tree and every live process, at one
+//! moment; as JSON (`--json`, the socket's format) or as text for people.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::values::show_size;
+use crate::runtime::Node;
+use crate::services::{State, Tree, UnitKind};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub node: NodeRow,
+    /// Every service and supervisor, each supervisor before its children.
+    pub tree: Vec<UnitRow>,
+    /// Every live process, oldest first.
+    pub processes: Vec<ProcessRow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeRow {
+    /// The `wasmhost` OS process.
+    pub os_pid: u32,
+    /// The app's root folder.
+    pub app: String,
+    pub uptime_ms: u64,
+    pub max_processes: u32,
+    /// Linear memory of all processes together, in bytes.
+    pub memory: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UnitRow {
+    pub id: String,
+    /// `service` or `supervisor`.
+    pub kind: String,
+    /// The supervisor that owns it.
+    pub parent: Option<String>,
+    /// `starting`, `running`, `exited`, `failed`, `stopping` or `stopped`.
+    pub state: String,
+    /// Why it failed, when it has.
+    pub reason: Option<String>,
+    /// A service's current process.
+    pub pid: Option<String>,
+    pub restarts: u32,
+    /// How long it has been in `state`.
+    pub for_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessRow {
+    /// As processes see it, e.g. `{app:processes|0x00004}`.
+    pub pid: String,
+    pub entry: String,
+    pub host: String,
+    /// The process that spawned it.
+    pub parent: Option<String>,
+    /// The service it runs as.
+    pub service: Option<String>,
+    pub uptime_ms: u64,
+    /// Messages waiting in its mailbox.
+    pub mailbox: usize,
+    /// Bytes of linear memory and tables.
+    pub memory: u64,
+    pub cpu_us: u64,
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+impl Snapshot {
+    /// `node` and its services now; `uptime` is how long the node has run.
+    pub fn take(node: &Node, tree: &Tree, uptime: Duration) -> Snapshot {
+        let units = tree.units();
+        let mut service_of = BTreeMap::new();
+        let tree: Vec<UnitRow> = units
+            .into_iter()
+            .map(|u| {
+                if let Some(pid) = &u.pid {
+                    service_of.insert(pid.to_string(), u.id.clone());
+                }
+                UnitRow {
+                    kind: match u.kind {
+                        UnitKind::Service => "service",
+                        UnitKind::Supervisor => "supervisor",
+                    }
+                    .into(),
+                    state: u.state.name().into(),
+                    reason: match &u.state {
+                        State::Failed(why) => Some(why.clone()),
+                        _ => None,
+                    },
+                    pid: u.pid.map(|p| p.to_string()),
+                    restarts: u.restarts,
+                    for_ms: millis(u.for_),
+                    parent: u.parent,
+                    id: u.id,
+                }
+            })
+            .collect();
+        let processes = node
+            .processes()
+            .into_iter()
+            .map(|p| {
+                let pid = p.pid.to_string();
+                ProcessRow {
+                    service: service_of.get(&pid).cloned(),
+                    host: p.pid.host.to_string(),
+                    pid,
+                    entry: p.entry,
+                    parent: p.parent.map(|p| p.to_string()),
+                    uptime_ms: millis(p.uptime),
+                    mailbox: p.mailbox,
+                    memory: p.memory,
+                    cpu_us: p.cpu.as_micros().try_into().unwrap_or(u64::MAX),
+                }
+            })
+            .collect();
+        Snapshot {
+            node: NodeRow {
+                os_pid: std::process::id(),
+                app: std::fs::canonicalize(&node.app().root)
+                    .unwrap_or_else(|_| node.app().root.clone())
+                    .display()
+                    .to_string(),
+                uptime_ms: millis(uptime),
+                max_processes: node.config().max_processes,
+                memory: node.memory_used(),
+            },
+            tree,
+            processes,
+        }
+    }
+
+    /// For people: a header, the tree, and a table of processes.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let n = &self.node;
+        let _ = writeln!(
+            out,
+            "node {} · {} · up {} · {} of {} processes · {} of memory",
+            n.os_pid,
+            n.app,
+            show_ms(n.uptime_ms),
+            self.processes.len(),
+            n.max_processes,
+            show_size(n.memory)
+        );
+        if !self.tree.is_empty() {
+            out.push('\n');
+            let rows = self.tree_rows();
+            let width = rows.iter().map(|(label, _)| label.chars().count()).max();
+            let width = width.unwrap_or(0).max("SUPERVISION".len());
+            let _ = writeln!(
+                out,
+                "{:width$}  {:10}  {:>8}  {:>8}  PID",
+                "SUPERVISION", "STATE", "FOR", "RESTARTS"
+            );
+            for (label, u) in rows {
+                let pad = width.saturating_sub(label.chars().count());
+                let _ = write!(
+                    out,
+                    "{label}{:pad$}  {:10}  {:>8}  {:>8}  {}",
+                    "",
+                    u.state,
+                    show_ms(u.for_ms),
+                    u.restarts,
+                    u.pid.as_deref().unwrap_or("-")
+                );
+                if let Some(why) = &u.reason {
+                    let _ = write!(out, "  ({why})");
+                }
+                out.push('\n');
+            }
+        }
+        out.push('\n');
+        let col = |f: fn(&ProcessRow) -> &str, title: &str| {
+            self.processes
+                .iter()
+                .map(|p| f(p).chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(title.len())
+        };
+        let (wp, we, wh) = (
+            col(|p| &p.pid, "PID"),
+            col(|p| &p.entry, "ENTRY"),
+            col(|p| &p.host, "HOST"),
+        );
+        let ws = col(|p| p.service.as_deref().unwrap_or("-"), "SERVICE");
+        let _ = writeln!(
+            out,
+            "{:wp$}  {:we$}  {:wh$}  {:ws$}  {:>8}  {:>7}  {:>10}  {:>9}",
+            "PID", "ENTRY", "HOST", "SERVICE", "UPTIME", "MAILBOX", "MEMORY", "CPU"
+        );
+        for p in &self.processes {
+            let _ = writeln!(
+                out,
+                "{:wp$}  {:we$}  {:wh$}  {:ws$}  {:>8}  {:>7}  {:>10}  {:>9}",
+                p.pid,
+                p.entry,
+                p.host,
+                p.service.as_deref().unwrap_or("-"),
+                show_ms(p.uptime_ms),
+                p.mailbox,
+                show_size(p.memory),
+                show_cpu(p.cpu_us)
+            );
+        }
+        out
+    }
+
+    /// The tree's rows in order, each with its label drawn under its supervisor.
+    fn tree_rows(&self) -> Vec<(String, &UnitRow)> {
+        let mut children: BTreeMap<Option<&str>, Vec<&UnitRow>> = BTreeMap::new();
+        for u in &self.tree {
+            children.entry(u.parent.as_deref()).or_default().push(u);
+        }
+        let mut rows = Vec::new();
+        // (unit, the prefix its children's lines start with), depth first, without recursion.
+        let mut stack: Vec<(&UnitRow, String, String)> = children
+            .get(&None)
+            .map(|top| {
+                top.iter()
+                    .rev()
+                    .map(|u| (*u, String::new(), String::new()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        while let Some((u, label, prefix)) = stack.pop() {
+            rows.push((format!("{label}{}", u.id), u));
+            let kids = children
+                .get(&Some(u.id.as_str()))
+                .cloned()
+                .unwrap_or_default();
+            for (i, kid) in kids.iter().enumerate().rev() {
+                let last = i + 1 == kids.len();
+                let (branch, rest) = if last {
+                    ("└─ ", "   ")
+                } else {
+                    ("├─ ", "│  ")
+                };
+                stack.push((kid, format!("{prefix}{branch}"), format!("{prefix}{rest}")));
+            }
+        }
+        rows
+    }
+}
+
+fn show_ms(ms: u64) -> String {
+    match ms {
+        0..1_000 => format!("{ms}ms"),
+        1_000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{}m{:02}s", ms / 60_000, ms / 1000 % 60),
+        _ => format!("{}h{:02}m", ms / 3_600_000, ms / 60_000 % 60),
+    }
+}
+
+fn show_cpu(us: u64) -> String {
+    if us < 1_000_000 {
+        format!("{:.1}ms", us as f64 / 1000.0)
+    } else {
+        show_ms(us / 1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(id: &str, parent: Option<&str>, state: &str) -> UnitRow {
+        UnitRow {
+            id: id.into(),
+            kind: "service".into(),
+            parent: parent.map(Into::into),
+            state: state.into(),
+            reason: (state == "failed").then(|| "error: broken".into()),
+            pid: None,
+            restarts: 0,
+            for_ms: 1_500,
+        }
+    }
+
+    #[test]
+    fn the_tree_is_drawn_under_each_supervisor() {
+        let snapshot = Snapshot {
+            node: NodeRow {
+                os_pid: 7,
+                app: "/app".into(),
+                uptime_ms: 61_000,
+                max_processes: 100,
+                memory: 3 << 20,
+            },
+            tree: vec![
+                unit("app:top", None, "running"),
+                unit("app:a", Some("app:top"), "running"),
+                unit("app:inner", Some("app:top"), "running"),
+                unit("app:b", Some("app:inner"), "failed"),
+                unit("app:c", Some("app:inner"), "running"),
+                unit("app:alone", None, "exited"),
+            ],
+            processes: vec![ProcessRow {
+                pid: "{app:processes|0x00001}".into(),
+                entry: "app:child".into(),
+                host: "app:processes".into(),
+                parent: None,
+                service: Some("app:a".into()),
+                uptime_ms: 1_500,
+                mailbox: 2,
+                memory: 1 << 20,
+                cpu_us: 420,
+            }],
+        };
+        assert_eq!(
+            snapshot.render(),
+            "\
+node 7 · /app · up 1m01s · 1 of 100 processes · 3.0 MiB of memory
+
+SUPERVISION   STATE            FOR  RESTARTS  PID
+app:top       running         1.5s         0  -
+├─ app:a      running         1.5s         0  -
+└─ app:inner  running         1.5s         0  -
+   ├─ app:b   failed          1.5s         0  -  (error: broken)
+   └─ app:c   running         1.5s         0  -
+app:alone     exited          1.5s         0  -
+
+PID                      ENTRY      HOST           SERVICE    UPTIME  MAILBOX      MEMORY        CPU
+{app:processes|0x00001}  app:child  app:processes  app:a        1.5s        2     1.0 MiB      0.4ms
+"
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! What the node's processes are doing, at one moment, for people (`wasmhost ps`).
+
+use std::time::Duration;
+
+use super::{Node, Pid};
+
+/// One live process, seen from outside.
+#[derive(Debug, Clone)]
+pub struct ProcessInfo {
+    pub pid: Pid,
+    /// The `process.wasm` entry it runs.
+    pub entry: String,
+    /// The process that spawned it; `None` for those the node spawned (services, `run`).
+    pub parent: Option<Pid>,
+    pub uptime: Duration,
+    /// Messages waiting in its mailbox.
+    pub mailbox: usize,
+    /// Bytes of linear memory and tables.
+    pub memory: u64,
+    /// Running time so far.
+    pub cpu: Duration,
+}
+
+impl Node {
+    /// Every live process, oldest first.
+    pub fn processes(&self) -> Vec<ProcessInfo> {
+        let mut all: Vec<ProcessInfo> = self
+            .table
+            .all()
+            .into_iter()
+            .map(|p| ProcessInfo {
+                pid: p.pid().clone(),
+                entry: p.entry().to_string(),
+                parent: p.parent().map(|parent| parent.pid().clone()),
+                uptime: p.started().elapsed(),
+                mailbox: p.mailbox().len(),
+                memory: p.memory(),
+                cpu: p.cpu().used(),
+            })
+            .collect();
+        all.sort_by_key(|p| p.pid.id);
+        all
+    }
+}

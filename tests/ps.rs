@@ -1,0 +1,207 @@
+//! `wasmhost ps` against a running node: the supervision tree and the live processes, as
+//! text and as JSON, through a control socket only this user can reach, gone when the node
+//! stops.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const REGISTRY: &str = r#"
+version: "1.0"
+namespace: app
+entries:
+  - name: processes
+    kind: process.host
+  - name: child
+    kind: process.wasm
+    source: "{artifacts}/test_child.wasm"
+    modules: [process, time]
+  - name: a
+    kind: process.service
+    process: app:child
+    host: app:processes
+    args: [wait-cancel, ""]
+  - name: b
+    kind: process.service
+    process: app:child
+    host: app:processes
+    args: [wait-cancel, ""]
+  - name: inner
+    kind: process.supervisor
+    children: [b]
+  - name: top
+    kind: process.supervisor
+    strategy: rest_for_one
+    children: [a, inner]
+    lifecycle:
+      auto_start: true
+"#;
+
+/// `wasmhost` for `app`, with its runtime folder in `runtime`.
+fn wasmhost(app: &Path, runtime: &Path) -> Command {
+    let mut command = common::wasmhost();
+    command
+        .env("XDG_RUNTIME_DIR", runtime)
+        .arg("--app")
+        .arg(app);
+    command
+}
+
+/// A `wasmhost run` that is killed if the test fails before it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `wasmhost run` and returns once it says every service runs, with the rest of its
+/// log to come on the receiver.
+fn run_node(app: &Path, runtime: &Path) -> (Running, mpsc::Receiver<String>) {
+    let mut node = Running(
+        wasmhost(app, runtime)
+            .arg("run")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting wasmhost run"),
+    );
+    let stderr = node.0.stderr.take().expect("its stderr");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the node says its services run within a minute");
+        if line.contains("all services running") {
+            return (node, lines);
+        }
+    }
+}
+
+fn ps(app: &Path, runtime: &Path, json: bool) -> Output {
+    let mut command = wasmhost(app, runtime);
+    command.arg("ps");
+    if json {
+        command.arg("--json");
+    }
+    command.output().expect("running wasmhost ps")
+}
+
+#[test]
+fn ps_shows_the_tree_and_every_process_of_the_running_node() {
+    common::build_guests();
+    let app = common::app_with(REGISTRY);
+    let runtime = tempfile::tempdir().expect("a runtime folder");
+    let (mut node, _log) = run_node(app.path(), runtime.path());
+
+    let out = ps(app.path(), runtime.path(), true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snapshot: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(snapshot["node"]["os_pid"], node.0.id());
+    let tree = snapshot["tree"].as_array().expect("a tree");
+    let rows: Vec<(&str, &str, Option<&str>, &str)> = tree
+        .iter()
+        .map(|u| {
+            (
+                u["id"].as_str().unwrap_or_default(),
+                u["kind"].as_str().unwrap_or_default(),
+                u["parent"].as_str(),
+                u["state"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("app:top", "supervisor", None, "running"),
+            ("app:a", "service", Some("app:top"), "running"),
+            ("app:inner", "supervisor", Some("app:top"), "running"),
+            ("app:b", "service", Some("app:inner"), "running"),
+        ]
+    );
+    let processes = snapshot["processes"].as_array().expect("processes");
+    assert_eq!(processes.len(), 2, "{processes:?}");
+    for (process, service) in processes.iter().zip(["app:a", "app:b"]) {
+        assert_eq!(process["entry"], "app:child");
+        assert_eq!(process["host"], "app:processes");
+        assert_eq!(process["service"], service);
+        assert_eq!(process["mailbox"], 0);
+        assert!(
+            process["memory"].as_u64().is_some_and(|m| m > 0),
+            "{process}"
+        );
+        let unit = tree.iter().find(|u| u["id"] == service).expect("its unit");
+        assert_eq!(unit["pid"], process["pid"]);
+    }
+
+    let out = ps(app.path(), runtime.path(), false);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "SUPERVISION ",
+        "\napp:top ",
+        "\n├─ app:a ",
+        "\n└─ app:inner ",
+        "\n   └─ app:b ",
+        "\nPID ",
+    ] {
+        assert!(text.contains(line), "no `{line}` in:\n{text}");
+    }
+    for process in processes {
+        let pid = process["pid"].as_str().expect("a pid");
+        assert!(text.contains(&format!("\n{pid}  app:child")), "{text}");
+    }
+
+    // Only this user may reach the socket.
+    let socket = std::fs::read_dir(runtime.path().join("wasmhost"))
+        .expect("the runtime folder")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path().join("control.sock"))
+        .next()
+        .expect("the app's folder");
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+    };
+    assert_eq!(mode(&socket) & 0o777, 0o600);
+    assert_eq!(mode(socket.parent().expect("its folder")) & 0o777, 0o700);
+
+    // SIGTERM stops the node cleanly, and the socket goes with it.
+    let pid = rustix::process::Pid::from_child(&node.0);
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+    let status = node.0.wait().expect("the node ends");
+    assert!(status.success(), "{status:?}");
+    assert!(!socket.exists(), "the socket is removed");
+    let out = ps(app.path(), runtime.path(), false);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error: no node of this app is running"),
+        "{stderr}"
+    );
+}
