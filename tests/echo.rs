@@ -290,3 +290,57 @@ fn typing_crash_makes_the_relay_fail_and_its_supervisor_restart_it() {
     let status = child.wait().expect("wasmhost exits");
     assert_eq!(status.code(), Some(0));
 }
+
+/// The supervision demo as a user sees it: in a terminal, `!crash` fails the relay, the log
+/// says it is restarted, and the next line is answered by the new relay's worker.
+#[test]
+fn in_a_terminal_crash_restarts_the_relay_and_echo_goes_on() {
+    let app = echo_app(|r| r);
+    let mut session = pty_session(app.path(), &["run", "app:cli"]);
+    let (_, first) = session
+        .exp_regex(r"relay started pid=\{app:processes\|0x[0-9a-f]+\}")
+        .expect("the relay starts");
+    session.exp_string("> ").expect("the first prompt");
+    session.send_line("!crash").expect("typing");
+    session
+        .exp_string("service failed; restarting")
+        .expect("the log says the relay is restarted");
+    // The client says the relay did not answer, and a new relay starts: whichever first.
+    let (_, both) = session
+        .exp_regex(
+            r"(?s)(timeout|relay not available).*relay started pid=\{[^}]+\}|relay started pid=\{[^}]+\}.*(timeout|relay not available)",
+        )
+        .expect("the client's answer and a new relay");
+    let second = both
+        .split("relay started pid=")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .map(|pid| format!("relay started pid={pid}}}"))
+        .expect("the new relay's pid");
+    assert_ne!(first, second, "a new relay process");
+    session.send_line("still here").expect("typing");
+    session.exp_string("STILL HERE").expect("the answer");
+    session.send_line("").expect("an empty line");
+    session.exp_string("Goodbye!").expect("the farewell");
+    session.exp_eof().expect("wasmhost exits");
+}
+
+/// A worker that fails shows in the relay's `worker exited` log with its error (here a
+/// worker that does not understand its arguments), and the client is told `timeout`.
+#[test]
+fn a_failing_worker_shows_in_the_relays_log_with_its_error() {
+    let app = echo_app(|r| r.replace("echo_worker.wasm", "test_child.wasm"));
+    let out = run_piped(app.path(), "hello\n\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains(">   timeout\n"), "{stdout}");
+    let exited = stderr
+        .lines()
+        .find(|l| l.contains("worker exited"))
+        .unwrap_or_else(|| panic!("no `worker exited` in:\n{stderr}"));
+    assert!(
+        exited.contains(r#"result={error: "unknown mode {app:terminal|0x"#),
+        "{exited}"
+    );
+}
