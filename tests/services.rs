@@ -363,3 +363,28 @@ fn a_second_ctrl_c_stops_waiting_for_a_stubborn_service() {
     let status = child.wait().expect("wasmhost exits");
     assert_eq!(status.code(), Some(130));
 }
+
+/// A service that ignores its cancel is terminated when its `stop_timeout` runs out: the
+/// stop takes exactly that long on the paused clock, not the hour the service would take.
+#[tokio::test(start_paused = true)]
+async fn a_service_that_ignores_its_cancel_is_killed_after_stop_timeout() {
+    let (_app, services) = start_services(
+        r#"
+  - name: deaf
+    kind: process.service
+    process: app:child
+    host: app:processes
+    args: [fail-after, 1h]
+    lifecycle:
+      auto_start: true
+      stop_timeout: 2s
+"#,
+    );
+    let running = tokio::time::timeout(std::time::Duration::from_secs(60), services.running());
+    running.await.expect("started").expect("running");
+    let state = services.state("app:deaf").expect("the service");
+    let asked = tokio::time::Instant::now();
+    services.stop().await;
+    assert_eq!(asked.elapsed(), std::time::Duration::from_secs(2));
+    assert_eq!(*state.borrow(), wasmhost::services::State::Stopped);
+}
