@@ -102,7 +102,6 @@ cases! {
     a_file_that_is_not_a_component_is_reported => "not-a-component",
     a_core_module_is_not_a_component => "core-module",
     invalid_yaml_is_reported_at_its_line => "invalid-yaml",
-    an_import_the_modules_do_not_grant_is_reported => "module-not-granted",
     a_hash_mismatch_is_reported => "hash-mismatch",
     a_field_of_another_kind_is_reported => "field-of-another-kind",
     an_unknown_module_is_reported => "unknown-module",

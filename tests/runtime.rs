@@ -126,6 +126,25 @@ fn the_monitor_gets_the_childs_trap_with_the_panic_message() {
     assert!(message.contains("unreachable"), "{message}");
 }
 
+/// A component may import an interface its entry is not granted (Python's toolchain imports
+/// them all): it loads, and a call into it fails, naming the module.
+#[test]
+fn a_call_into_an_interface_not_granted_fails_naming_the_module() {
+    // `return` makes no time call: the process runs.
+    assert_eq!(
+        run("test:timeless", &["return", "fine"]),
+        ExitReason::Normal(payload::encode("fine"))
+    );
+    match run("test:timeless", &["fail-after", "1ms"]) {
+        ExitReason::Trap(message) => assert_eq!(
+            message,
+            "wasmhost:abi/time@0.1.0#after: `time` is not granted to test:timeless (add it to \
+             the entry's `modules`)"
+        ),
+        other => panic!("expected a trap, got {other}"),
+    }
+}
+
 #[test]
 fn a_name_is_free_again_after_its_owner_exits() {
     let value = scenario("name-freed-on-exit", "");

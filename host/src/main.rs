@@ -354,7 +354,15 @@ fn print_summary(node: &Node) {
             modules.join(", "),
             program.sha256
         );
-        println!("                   imports {}", program.imports.join(", "));
+        let imports: Vec<String> = program
+            .imports
+            .iter()
+            .map(|import| match import.denied {
+                Some(module) => format!("{} (`{module}` not granted: its calls fail)", import.name),
+                None => import.name.clone(),
+            })
+            .collect();
+        println!("                   imports {}", imports.join(", "));
         if !entry.names.is_empty() {
             println!("                   reserves {}", entry.names.join(", "));
         }

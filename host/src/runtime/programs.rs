@@ -1,7 +1,8 @@
 //! Programs: each `process.wasm` entry compiled once, checked against its entry (is it a
-//! component, does it match its hash, are its modules known, does it import only what they
-//! grant, does it export its method), linked from the node's interface table, and
-//! pre-instantiated so a spawn only allocates and runs.
+//! component, does it match its hash, are its modules known, does it import only what
+//! wasmhost provides, does it export its method), linked from the node's interface table
+//! (what it imports but is not granted, denied), and pre-instantiated so a spawn only
+//! allocates and runs.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use wasmtime::component::{
 
 use super::authority::Privileges;
 use super::compile_cache::{CompileCache, CompileProgress, Compiled, compile as compile_uncached};
+use super::denied::link_denied;
 use super::interfaces::{HostInterface, module_names, row_for};
 use super::store::ProcessState;
 use crate::app::{App, Diagnostic, Diagnostics, ProcessEntry};
@@ -27,8 +29,8 @@ pub struct Program {
     /// The export named by `method`, looked up once.
     pub method: ComponentExportIndex,
     pub sha256: String,
-    /// What the component imports (WIT interface names, with versions).
-    pub imports: Vec<String>,
+    /// What the component imports.
+    pub imports: Vec<Import>,
     /// What its processes are granted.
     pub privileges: Arc<Privileges>,
     /// Whether its machine code came from the compile cache.
@@ -40,6 +42,15 @@ impl Program {
     pub fn identity(&self) -> (Arc<str>, Arc<Privileges>) {
         (self.id.clone(), self.privileges.clone())
     }
+}
+
+/// One interface a component imports.
+#[derive(Debug, Clone)]
+pub struct Import {
+    /// The WIT interface, with its version: `wasmhost:abi/time@0.1.0`.
+    pub name: String,
+    /// The module that grants it, when the entry is not granted it: its calls fail.
+    pub denied: Option<&'static str>,
 }
 
 /// How components are compiled: through a cache or not, and who hears of long compiles.
@@ -160,26 +171,27 @@ fn compile(
 
     let ty = component.component_type();
     let mut imports = Vec::new();
-    for (name, _) in ty.imports(engine) {
-        match row_for(interfaces, name) {
-            None => {
-                return Err(problem(format!(
-                    "the component imports `{name}`, which wasmhost does not provide"
-                ))
-                .hint("a process may import the wasmhost:abi interfaces and WASI"));
+    let mut denied = Vec::new();
+    for (name, item) in ty.imports(engine) {
+        let Some(row) = row_for(interfaces, name) else {
+            return Err(problem(format!(
+                "the component imports `{name}`, which wasmhost does not provide"
+            ))
+            .hint("a process may import the wasmhost:abi interfaces and WASI"));
+        };
+        match row.module {
+            Some(module) if !entry.grants(module) => {
+                denied.push((name.to_string(), item.ty, module));
+                imports.push(Import {
+                    name: name.to_string(),
+                    denied: Some(module),
+                });
             }
-            Some(row) => {
-                if let Some(module) = row.module
-                    && !entry.grants(module)
-                {
-                    return Err(problem(format!(
-                        "the component imports `{name}`, but the entry's modules do not grant `{module}`"
-                    ))
-                    .hint(format!("add `{module}` to `modules` if this process should have it")));
-                }
-            }
+            _ => imports.push(Import {
+                name: name.to_string(),
+                denied: None,
+            }),
         }
-        imports.push(name.to_string());
     }
 
     let method = entry.method.as_str();
@@ -199,7 +211,7 @@ fn compile(
         )));
     };
 
-    let linker = linker(engine, entry, interfaces)
+    let linker = linker(engine, entry, interfaces, &denied)
         .map_err(|err| problem(format!("cannot set up the host interfaces: {err:#}")))?;
     let pre = linker
         .instantiate_pre(&component)
@@ -217,11 +229,13 @@ fn compile(
     })
 }
 
-/// A linker with every interface the entry is granted, and those every process has.
+/// A linker with every interface the entry is granted and those every process has; the
+/// imports it is not granted are linked denied (`denied.rs`).
 fn linker(
     engine: &Engine,
     entry: &ProcessEntry,
     interfaces: &[HostInterface],
+    denied: &[(String, ComponentItem, &str)],
 ) -> wasmtime::Result<Linker<ProcessState>> {
     let mut linker = Linker::new(engine);
     for row in interfaces {
@@ -229,6 +243,9 @@ fn linker(
         if let (true, Some(link)) = (granted, row.link) {
             link(&mut linker)?;
         }
+    }
+    for (import, item, module) in denied {
+        link_denied(&mut linker, engine, import, item, &entry.id, module)?;
     }
     Ok(linker)
 }

@@ -13,6 +13,7 @@ use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi::I32Exit;
 
 use super::ExitReason;
+use super::denied::NotGranted;
 use super::node::Node;
 use super::process::Process;
 use super::programs::Program;
@@ -139,6 +140,9 @@ fn failure(err: wasmtime::Error, state: &mut ProcessState) -> ExitReason {
     // a slot holds gets here.
     if let Some(full) = err.downcast_ref::<PoolConcurrencyLimitError>() {
         return ExitReason::Limit(format!("processes: the node's pool is full ({full})"));
+    }
+    if let Some(denied) = err.downcast_ref::<NotGranted>() {
+        return ExitReason::Trap(bounded(denied.to_string()));
     }
     let panic = state.panic_message();
     if let Some(trap) = err.downcast_ref::<Trap>() {
