@@ -147,7 +147,7 @@ fn without_the_relay_service_the_relay_is_not_available() {
 
 #[test]
 fn a_worker_slower_than_two_seconds_times_out() {
-    let app = echo_app(|r| r.replace("echo_worker.wasm", "test_slow_worker.wasm"));
+    let app = echo_app(|r| r.replace("release/echo_worker.wasm", "release/test_slow_worker.wasm"));
     let out = run_piped(app.path(), "hello\n\n");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
@@ -329,7 +329,7 @@ fn in_a_terminal_crash_restarts_the_relay_and_echo_goes_on() {
 /// worker that does not understand its arguments), and the client is told `timeout`.
 #[test]
 fn a_failing_worker_shows_in_the_relays_log_with_its_error() {
-    let app = echo_app(|r| r.replace("echo_worker.wasm", "test_child.wasm"));
+    let app = echo_app(|r| r.replace("release/echo_worker.wasm", "release/test_child.wasm"));
     let out = run_piped(app.path(), "hello\n\n");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -342,5 +342,64 @@ fn a_failing_worker_shows_in_the_relays_log_with_its_error() {
     assert!(
         exited.contains(r#"result={error: "unknown mode {app:terminal|0x"#),
         "{exited}"
+    );
+}
+
+/// The echo registry with the relay service changed by `edit`.
+fn echo_app_with_relay_service(from: &str, to: &str) -> tempfile::TempDir {
+    echo_app(|r| {
+        assert!(r.contains(from), "the echo registry has `{from}`");
+        r.replace(from, to)
+    })
+}
+
+/// The transcript of two lines: each upper-cased, from its own worker.
+fn assert_two_echoes(out: &Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains(">   HELLO\n"), "{stdout}\n{stderr}");
+    assert!(stdout.contains(">   WORLD\n"), "{stdout}\n{stderr}");
+    let pids = worker_pids(&stdout);
+    assert_eq!(pids.len(), 2, "{stdout}");
+    assert!(pids.iter().all(|p| is_worker_pid(p)), "{pids:?}");
+    assert_ne!(pids[0], pids[1], "each line gets its own worker");
+}
+
+#[test]
+fn python_workers_answer_when_the_relay_is_told_to_spawn_them() {
+    let app = echo_app_with_relay_service(
+        "    process: app:relay\n    host: app:processes\n",
+        "    process: app:relay\n    host: app:processes\n    args: [app:worker-py]\n",
+    );
+    let out = run_piped(app.path(), "hello\nworld\n\n");
+    assert_two_echoes(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("worker exited").count(), 2, "{stderr}");
+    assert!(stderr.contains("result=0"), "{stderr}");
+}
+
+#[test]
+fn the_python_relay_spawns_the_rust_workers() {
+    let app =
+        echo_app_with_relay_service("    process: app:relay\n", "    process: app:relay-py\n");
+    let out = run_piped(app.path(), "hello\nworld\n\n");
+    assert_two_echoes(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("app:relay-py: relay started pid={app:processes|0x"),
+        "{stderr}"
+    );
+    let exits: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("worker exited"))
+        .collect();
+    assert_eq!(exits.len(), 2, "{stderr}");
+    assert!(
+        exits.iter().all(
+            |l| l.contains("app:relay-py: worker exited from={app:processes|0x")
+                && l.ends_with("result=0")
+        ),
+        "{stderr}"
     );
 }

@@ -184,10 +184,15 @@ fn run_outside_an_app_explains_how_to_make_one() {
 #[test]
 fn check_compiles_once_then_loads_from_the_compile_cache() {
     let cache = tempfile::tempdir().expect("a temporary folder");
+    // The echo app's Rust components (its Python ones take seconds each to compile).
+    let app = common::echo_app(|r| {
+        let python = r.find("  # The same worker and relay in Python");
+        r[..python.expect("the echo registry has Python entries")].to_string()
+    });
     let check = || {
         let out = common::wasmhost()
             .arg("--app")
-            .arg(common::repo().join("guests/echo"))
+            .arg(app.path())
             .arg("--compile-cache")
             .arg(cache.path())
             .arg("check")

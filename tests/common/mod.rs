@@ -1,6 +1,7 @@
-//! Shared by the end-to-end tests: the guests are built for wasm32-wasip2 once per test
-//! binary (cargo's lock serializes builds across binaries), so no test depends on a
-//! hand-run build step.
+//! Shared by the end-to-end tests: the guests are built once per test binary (Rust for
+//! wasm32-wasip2, cargo's lock serializing builds across binaries; Python with
+//! componentize-py, under the build script's lock), so no test depends on a hand-run build
+//! step. `{artifacts}` and `{python}` in a registry stand for their folders.
 
 #![allow(dead_code)]
 
@@ -38,7 +39,35 @@ pub fn build_guests() {
             "building the guests failed (is the target installed? `rustup target add wasm32-wasip2`):\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
+        let output = Command::new(repo().join("scripts/build-python-guests.sh"))
+            .output()
+            .expect("running scripts/build-python-guests.sh");
+        assert!(
+            output.status.success(),
+            "building the Python guests failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // Compile every component of the echo app into the compile cache now, once: a
+        // Python component takes seconds to compile, which tests started together would
+        // otherwise each spend (and time out on) at once.
+        let output = wasmhost()
+            .arg("--app")
+            .arg(repo().join("guests/echo"))
+            .arg("check")
+            .output()
+            .expect("running wasmhost check");
+        assert!(
+            output.status.success(),
+            "checking the echo app failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     });
+}
+
+/// The folder where the built Python guest components are.
+pub fn python_artifacts() -> PathBuf {
+    build_guests();
+    repo().join("guests/target/python")
 }
 
 /// The `wasmhost` binary, without colors.
@@ -61,10 +90,15 @@ pub fn echo_app(edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
     .expect("copying wasmhost.toml");
     let registry = std::fs::read_to_string(repo().join("guests/echo/src/_index.yaml"))
         .expect("reading the echo registry");
-    let registry = registry.replace(
-        "file://../../target/wasm32-wasip2/release/",
-        &format!("file://{}/", artifacts.display()),
-    );
+    let registry = registry
+        .replace(
+            "file://../../target/wasm32-wasip2/release/",
+            &format!("file://{}/", artifacts.display()),
+        )
+        .replace(
+            "file://../../target/python/",
+            &format!("file://{}/", python_artifacts().display()),
+        );
     std::fs::write(dir.path().join("src/_index.yaml"), edit(registry))
         .expect("writing the registry");
     dir
@@ -77,7 +111,9 @@ pub fn app_with(registry: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("a temporary folder");
     std::fs::create_dir_all(dir.path().join("src")).expect("creating src/");
     std::fs::write(dir.path().join("wasmhost.toml"), "").expect("writing wasmhost.toml");
-    let registry = registry.replace("{artifacts}", &artifacts.display().to_string());
+    let registry = registry
+        .replace("{artifacts}", &artifacts.display().to_string())
+        .replace("{python}", &python_artifacts().display().to_string());
     std::fs::write(dir.path().join("src/_index.yaml"), registry).expect("writing the registry");
     dir
 }

@@ -8,21 +8,27 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 use super::config::NodeConfig;
 
-/// A process's share of the pool: core instances, linear memories and tables.
+/// A process's share of the pool on average: core instances, linear memories and tables.
+/// The pool holds `max_processes` times these.
 pub const CORE_INSTANCES: u32 = 4;
 pub const MEMORIES: u32 = 2;
 pub const TABLES: u32 = 4;
+/// The most one component may take: a Rust component holds its module and a few shims, a
+/// Python one (componentize-py: CPython, its libraries and adapters linked together) 14 core
+/// instances. A component that needs more is refused when it is compiled; one that takes
+/// more than the average leaves fewer slots for the others, so a pool of Python processes
+/// holds fewer than `max_processes` (a spawn past it is refused with `limit`).
+pub const MAX_CORE_INSTANCES: u32 = 32;
+pub const MAX_MEMORIES: u32 = 4;
+pub const MAX_TABLES: u32 = 32;
 
 pub fn engine(config: &NodeConfig) -> Result<Engine> {
     let n = config.max_processes;
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(n)
-        // A Rust component holds its module plus a few small shim modules. Each component
-        // may take no more than its share of the pool, so one cannot starve the others: a
-        // component that needs more is refused when it is compiled.
-        .max_core_instances_per_component(CORE_INSTANCES)
-        .max_memories_per_component(MEMORIES)
-        .max_tables_per_component(TABLES)
+        .max_core_instances_per_component(MAX_CORE_INSTANCES)
+        .max_memories_per_component(MAX_MEMORIES)
+        .max_tables_per_component(MAX_TABLES)
         .total_core_instances(n.saturating_mul(CORE_INSTANCES))
         .total_memories(n.saturating_mul(MEMORIES))
         .total_tables(n.saturating_mul(TABLES))

@@ -6,6 +6,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use serde::Deserialize;
+use wasmhost_guest::payload;
 use wasmhost_guest::prelude::*;
 
 entry!(main);
@@ -35,7 +36,13 @@ async fn stats_reporter(stats: Rc<Stats>) {
     }
 }
 
-async fn main(_: ()) -> Result<i32, String> {
+/// Spawns `app:worker` for each line, or the entry its first argument names (the echo
+/// registry's `relay-service` can pass `app:worker-py` to have Python workers answer).
+async fn main(args: Vec<Vec<u8>>) -> Result<i32, String> {
+    let worker = match args.first() {
+        Some(arg) => payload::decode::<String>(arg).map_err(|err| format!("argument 1: {err}"))?,
+        None => "app:worker".to_string(),
+    };
     let inbox = process::inbox();
     let events = process::events();
 
@@ -70,7 +77,7 @@ async fn main(_: ()) -> Result<i32, String> {
                     stats.messages.set(stats.messages.get() + 1);
 
                     let spawned = process::spawn_monitored(
-                        "app:worker",
+                        &worker,
                         "app:processes",
                         (&echo.sender, &echo.data),
                     );

@@ -1,0 +1,93 @@
+"""The Python library, exercised: each mode runs one check and returns what it saw, for
+tests/python.rs to assert on."""
+
+import wasmhost
+from wasmhost import Exit, SendError, logger, process, select, time
+
+
+def send_by_name(_):
+    process.register("py-checks")
+    process.send("py-checks", "greeting", {"n": 1, "pid": process.pid()})
+    message = process.inbox().recv(timeout="10s")
+    return [message.topic, message.payload, message.sender == process.pid()]
+
+
+def unknown_name(_):
+    try:
+        process.send("nobody", "greeting", "hi")
+    except SendError as err:
+        return [err.kind, str(err)]
+    return "sent"
+
+
+def select_timeout(_):
+    inbox = process.inbox()
+    timed_out = select(inbox, timeout="20ms")
+    timer = time.after("10ms")
+    source, fired = select(inbox, timer)
+    return [timed_out, source is timer, fired]
+
+
+def monitor(entry):
+    events = process.events()
+    seen = []
+    for args in (("return", {"answer": 42}), ("fail", "on purpose")):
+        child = process.spawn_monitored(entry, "app:processes", *args)
+        event = events.recv(timeout="10s")
+        assert isinstance(event, Exit), event
+        seen.append([event.from_ == child, event.reason.kind, event.reason.value,
+                     event.reason.message, str(event.reason)])
+    return seen
+
+
+def log(_):
+    logger.info("checked", count=3, name="py", items=[1, 2], pid=process.pid())
+    return 0
+
+
+def socket(_):
+    # What a Python author would write. (componentize-py's CPython has no `socket` module;
+    # the WASI socket imports every component has are denied by the host whatever the
+    # language: tests/hostile.rs pins that.)
+    try:
+        import socket as sockets
+        sockets.create_connection(("127.0.0.1", 9), timeout=1)
+    except Exception as exc:  # noqa: BLE001 - any refusal will do; success would not
+        return f"{type(exc).__name__}: {exc}"
+    return "connected"
+
+
+def file(_):
+    try:
+        with open("/etc/passwd") as f:
+            return "read " + f.read(10)
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+
+
+def ungranted(_):
+    process.send(process.pid(), "note", "before")
+    time.sleep("1ms")
+    return "slept"
+
+
+def return_(value):
+    return value
+
+
+def fail(message):
+    raise ValueError(message)
+
+
+MODES = {
+    "send-by-name": send_by_name, "unknown-name": unknown_name,
+    "select-timeout": select_timeout, "monitor": monitor, "log": log, "socket": socket,
+    "file": file, "ungranted": ungranted, "return": return_, "fail": fail,
+}
+
+
+def main(mode, arg=None):
+    return MODES[mode](arg)
+
+
+WitWorld = wasmhost.entry(main)

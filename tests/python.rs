@@ -1,0 +1,217 @@
+//! The Python guest library (guests/python/wasmhost/), exercised by a Python process
+//! (guests/python/checks/): sending by name, the unknown-name error, select with a timeout,
+//! EXIT of monitored children with their results, log fields arriving as fields, and what a
+//! Python process is denied: sockets, files, and the modules its entry is not granted.
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use ciborium::Value;
+use tokio::sync::oneshot;
+use wasmhost::payload;
+use wasmhost::runtime::{ExitReason, Node, SpawnOptions};
+
+const REGISTRY: &str = r#"
+version: "1.0"
+namespace: app
+entries:
+  - name: terminal
+    kind: terminal.host
+  - name: processes
+    kind: process.host
+  - name: checks
+    kind: process.wasm
+    source: "{python}/checks.wasm"
+    modules: [process, time, logger]
+  # The same component, granted less: its time calls fail.
+  - name: checks-without-time
+    kind: process.wasm
+    source: "{python}/checks.wasm"
+    modules: [process]
+"#;
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
+/// One node for the binary (a Python component takes seconds to compile without the cache).
+fn node() -> Arc<Node> {
+    static NODE: OnceLock<(tempfile::TempDir, Arc<Node>)> = OnceLock::new();
+    NODE.get_or_init(|| {
+        let dir = common::app_with(REGISTRY);
+        let root = wasmhost::app::AppRoot::locate(Some(dir.path())).expect("the app");
+        let app = wasmhost::app::load(&root).unwrap_or_else(|p| panic!("{p}"));
+        let _guard = runtime().enter();
+        let node = Node::builder(app)
+            .interfaces(wasmhost::abi::INTERFACES)
+            .build()
+            .unwrap_or_else(|err| panic!("{err}"));
+        (dir, node)
+    })
+    .1
+    .clone()
+}
+
+/// Runs `entry` in `mode` and returns how it ended.
+fn run(entry: &str, mode: &str, arg: Value) -> ExitReason {
+    let node = node();
+    runtime().block_on(async {
+        let (tx, exit) = oneshot::channel();
+        let args = vec![payload::encode(mode), payload::encode(&arg)];
+        node.spawn(
+            SpawnOptions::new(entry, "app:processes")
+                .args(args)
+                .on_exit(tx),
+        )
+        .expect("spawning");
+        tokio::time::timeout(Duration::from_secs(30), exit)
+            .await
+            .expect("the process ends in time")
+            .expect("an exit reason")
+    })
+}
+
+/// Runs a check that must end normally; returns its value.
+fn check(mode: &str, arg: Value) -> Value {
+    match run("app:checks", mode, arg) {
+        ExitReason::Normal(value) => payload::decode(&value).expect("a CBOR value"),
+        other => panic!("{mode} ended with {other}"),
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.into())
+}
+
+#[test]
+fn a_message_sent_by_name_arrives_with_its_payload_and_sender() {
+    let seen = check("send-by-name", Value::Null);
+    let Value::Array(seen) = seen else {
+        panic!("{seen:?}")
+    };
+    assert_eq!(seen[0], text("greeting"));
+    let Value::Map(payload) = &seen[1] else {
+        panic!("{seen:?}")
+    };
+    assert_eq!(payload[0], (text("n"), Value::Integer(1.into())));
+    // A pid inside a payload is its text.
+    let pid = match &payload[1] {
+        (key, Value::Text(pid)) if *key == text("pid") => pid,
+        other => panic!("{other:?}"),
+    };
+    assert!(pid.starts_with("{app:processes|0x"), "{pid}");
+    assert_eq!(seen[2], Value::Bool(true), "the sender is itself");
+}
+
+#[test]
+fn sending_to_an_unknown_name_raises_an_error_naming_it() {
+    assert_eq!(
+        check("unknown-name", Value::Null),
+        Value::Array(vec![
+            text("unknown_name"),
+            text("no process is registered as 'nobody'")
+        ])
+    );
+}
+
+#[test]
+fn select_times_out_and_wakes_for_a_timer() {
+    assert_eq!(
+        check("select-timeout", Value::Null),
+        Value::Array(vec![Value::Null, Value::Bool(true), Value::Bool(true)])
+    );
+}
+
+#[test]
+fn monitored_children_exit_with_their_result_or_their_error() {
+    let seen = check("monitor", text("app:checks"));
+    let answer = Value::Map(vec![(text("answer"), Value::Integer(42.into()))]);
+    assert_eq!(
+        seen,
+        Value::Array(vec![
+            Value::Array(vec![
+                Value::Bool(true),
+                text("normal"),
+                answer,
+                text(""),
+                text("{'answer': 42}"),
+            ]),
+            Value::Array(vec![
+                Value::Bool(true),
+                text("error"),
+                Value::Null,
+                text("ValueError: on purpose"),
+                text("error: ValueError: on purpose"),
+            ]),
+        ])
+    );
+}
+
+#[test]
+fn log_fields_arrive_in_the_host_log_as_fields() {
+    let dir = common::app_with(REGISTRY);
+    let out = common::wasmhost()
+        .arg("--app")
+        .arg(dir.path())
+        .args(["run", "app:checks", "--", "log"])
+        .output()
+        .expect("running wasmhost");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("checked"))
+        .unwrap_or_else(|| panic!("no log line in:\n{stderr}"));
+    assert!(
+        line.contains(r#"app:checks: checked count=3 name=py items=[1, 2] pid={app:terminal|0x"#),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_python_process_gets_no_network_and_no_files() {
+    let socket = check("socket", Value::Null);
+    let file = check("file", Value::Null);
+    for (what, seen) in [("socket", &socket), ("file", &file)] {
+        let Value::Text(seen) = seen else {
+            panic!("{what}: {seen:?}")
+        };
+        assert!(
+            !seen.starts_with("connected") && !seen.starts_with("read"),
+            "{what}: {seen}"
+        );
+    }
+    assert_eq!(
+        socket,
+        text("ModuleNotFoundError: No module named 'socket'")
+    );
+    assert_eq!(
+        file,
+        text("FileNotFoundError: [Errno 44] No such file or directory: '/etc/passwd'")
+    );
+}
+
+#[test]
+fn a_call_into_a_module_not_granted_ends_the_process_naming_it_and_the_node_goes_on() {
+    match run("app:checks-without-time", "ungranted", Value::Null) {
+        ExitReason::Trap(message) => assert_eq!(
+            message,
+            "wasmhost:abi/time@0.1.0#sleep: `time` is not granted to app:checks-without-time \
+             (add it to the entry's `modules`)"
+        ),
+        other => panic!("expected a trap, got {other}"),
+    }
+    // The same component, granted `time`, runs on the same node.
+    assert_eq!(
+        run("app:checks", "ungranted", Value::Null),
+        ExitReason::Normal(payload::encode("slept"))
+    );
+}
