@@ -87,3 +87,34 @@ fn wasmhost_run_reaches_its_first_prompt() {
         .expect("the echo client prompts");
     assert!(!took.is_zero());
 }
+
+#[path = "../host/benches/languages/measure.rs"]
+mod languages;
+
+/// The languages benchmark, with tiny counts: each language's processes spawn, live, are
+/// cancelled and answer echoes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_language_is_measured() {
+    common::build_guests();
+    let counts = languages::Counts {
+        spawns: 3,
+        live: 3,
+        echoes: 3,
+        cold: false,
+    };
+    let mut rows = Vec::new();
+    for &language in languages::LANGUAGES {
+        let row = languages::measure(language, counts).await;
+        assert!(row.size > 0, "{row:?}");
+        assert!(
+            !row.spawn_p50.is_zero() && !row.echo_p50.is_zero(),
+            "{row:?}"
+        );
+        rows.push(row);
+    }
+    let table = languages::table(&rows);
+    assert!(
+        table.contains("| Rust |") && table.contains("| Python |"),
+        "{table}"
+    );
+}

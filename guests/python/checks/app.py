@@ -2,7 +2,7 @@
 tests/python.rs to assert on."""
 
 import wasmhost
-from wasmhost import Exit, SendError, logger, process, select, time
+from wasmhost import Cancel, Exit, SendError, logger, process, select, time
 
 
 def send_by_name(_):
@@ -71,6 +71,15 @@ def ungranted(_):
     return "slept"
 
 
+def wait(_):
+    """Blocks until cancelled (a live, idle process)."""
+    events = process.events()
+    while True:
+        event = events.recv()
+        if isinstance(event, Cancel):
+            return event.reason
+
+
 def return_(value):
     return value
 
@@ -82,7 +91,7 @@ def fail(message):
 MODES = {
     "send-by-name": send_by_name, "unknown-name": unknown_name,
     "select-timeout": select_timeout, "monitor": monitor, "log": log, "socket": socket,
-    "file": file, "ungranted": ungranted, "return": return_, "fail": fail,
+    "file": file, "ungranted": ungranted, "return": return_, "fail": fail, "wait": wait,
 }
 
 
