@@ -127,7 +127,9 @@ pub async fn measure(language: Language, counts: Counts) -> Row {
     for service in &mut app.services {
         service.args = vec![payload::encode(language.worker)];
     }
-    let pool = counts.live + 100;
+    // A Python component takes 14 core instances where the pool counts 4 per process on
+    // average: room for all of them.
+    let pool = (counts.live + 100) * 4;
     let node = node(app, cache, pool);
 
     let mut spawns = Vec::new();
