@@ -215,3 +215,45 @@ fn a_call_into_a_module_not_granted_ends_the_process_naming_it_and_the_node_goes
         ExitReason::Normal(payload::encode("slept"))
     );
 }
+
+/// A Python process takes 14 of the pool's core instances, where the pool counts 4 per
+/// process: the spawn that would not fit is refused with `limit`, not started and failed.
+#[test]
+fn a_pool_full_of_python_processes_refuses_the_next_spawn() {
+    let dir = common::app_with(REGISTRY);
+    let root = wasmhost::app::AppRoot::locate(Some(dir.path())).expect("the app");
+    let app = wasmhost::app::load(&root).unwrap_or_else(|p| panic!("{p}"));
+    runtime().block_on(async {
+        let node = Node::builder(app)
+            .config(wasmhost::runtime::NodeConfig {
+                max_processes: 4,
+                ..wasmhost::runtime::NodeConfig::default()
+            })
+            .interfaces(wasmhost::abi::INTERFACES)
+            .build()
+            .unwrap_or_else(|err| panic!("{err}"));
+        let spawn = || {
+            let (tx, exit) = oneshot::channel();
+            let args = vec![payload::encode("wait"), payload::encode("")];
+            node.spawn(
+                SpawnOptions::new("app:checks", "app:processes")
+                    .args(args)
+                    .on_exit(tx),
+            )
+            .map(|pid| (pid, exit))
+        };
+        let (first, exit) = spawn().expect("one fits");
+        let refused = spawn().map(|(pid, _)| pid).expect_err("a second does not");
+        assert_eq!(
+            refused.to_string(),
+            "limit: processes: the node's pool is full: 14 of its 16 core instances are in use \
+             and app:checks takes 14"
+        );
+        node.cancel(&first, "done".into(), Duration::from_secs(5));
+        let reason = tokio::time::timeout(Duration::from_secs(30), exit).await;
+        assert_eq!(
+            reason.expect("it ends").expect("a reason"),
+            ExitReason::Normal(payload::encode("done"))
+        );
+    });
+}

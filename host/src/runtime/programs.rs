@@ -17,6 +17,7 @@ use super::authority::Privileges;
 use super::compile_cache::{CompileCache, CompileProgress, Compiled, compile as compile_uncached};
 use super::denied::link_denied;
 use super::interfaces::{HostInterface, module_names, row_for};
+use super::pool::Share;
 use super::store::ProcessState;
 use crate::app::{App, Diagnostic, Diagnostics, ProcessEntry};
 
@@ -35,6 +36,8 @@ pub struct Program {
     pub privileges: Arc<Privileges>,
     /// Whether its machine code came from the compile cache.
     pub compiled: Compiled,
+    /// What each of its processes takes from the instance pool.
+    pub share: Share,
 }
 
 impl Program {
@@ -226,6 +229,7 @@ fn compile(
         imports,
         privileges: Arc::new(Privileges::of(entry)),
         compiled: origin,
+        share: Share::of(&component, &bytes),
     })
 }
 

@@ -15,10 +15,10 @@ use wasmtime_wasi::I32Exit;
 use super::ExitReason;
 use super::denied::NotGranted;
 use super::node::Node;
+use super::pool::Reserved;
 use super::process::Process;
 use super::programs::Program;
 use super::store::{ProcessState, new_store};
-use super::table::PoolSlot;
 
 type EntryPoint = (Result<Vec<u8>, String>,);
 
@@ -27,7 +27,7 @@ pub(super) async fn run(
     program: Arc<Program>,
     process: Arc<Process>,
     args: Vec<Vec<u8>>,
-    slot: PoolSlot,
+    slot: Reserved,
 ) {
     let mut store = new_store(&node.engine, &node, &process);
     let body = process.cpu().metered(async {

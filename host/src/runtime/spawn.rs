@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 
 use super::authority::may_spawn;
 use super::node::Node;
+use super::pool::Full;
 use super::process::Process;
 use super::run::run;
 use super::{ExitReason, Pid, SpawnError};
@@ -113,15 +114,26 @@ impl Node {
         } else {
             0
         };
-        let slot = self.table.reserve_slot(reserve).ok_or_else(|| {
+        let slot = self.table.reserve(program.share, reserve).map_err(|full| {
             let kept = match reserve {
                 0 => String::new(),
                 n => format!(" ({n} are kept for services)"),
             };
-            SpawnError::Limit(format!(
-                "processes: the node's pool of {} processes is full{kept}",
-                self.table.capacity()
-            ))
+            SpawnError::Limit(match full {
+                Full::Processes { capacity } => {
+                    format!("processes: the node's pool of {capacity} processes is full{kept}")
+                }
+                Full::Share {
+                    what,
+                    in_use,
+                    limit,
+                    wanted,
+                } => format!(
+                    "processes: the node's pool is full: {in_use} of its {limit} {what} are \
+                         in use and {} takes {wanted}{kept}",
+                    program.id
+                ),
+            })
         })?;
         if let Some((parent, _)) = &parent {
             let mut control = parent.control();

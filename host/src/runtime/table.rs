@@ -1,33 +1,18 @@
 //! The process table: every live process by id, the ids handed out (never reused), and the
-//! pool slots a spawn reserves, so a full pool refuses the spawn instead of failing the
-//! child later.
+//! pool a spawn reserves its place in (`pool.rs`), so a full pool refuses the spawn instead
+//! of failing the child later.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::pool::{Full, Pool, Reserved, Share};
 use super::process::Process;
 
 pub(super) struct ProcessTable {
     processes: Mutex<HashMap<u64, Arc<Process>>>,
     next_id: AtomicU64,
-    slots: Arc<Slots>,
-}
-
-/// Instances alive in the engine's pool, against its size.
-struct Slots {
-    used: AtomicU32,
-    capacity: u32,
-}
-
-/// One reserved pool slot, released when dropped: after the process's instance is torn
-/// down, which is after its exit is reported.
-pub(super) struct PoolSlot(Arc<Slots>);
-
-impl Drop for PoolSlot {
-    fn drop(&mut self) {
-        self.0.used.fetch_sub(1, Ordering::AcqRel);
-    }
+    pool: Arc<Pool>,
 }
 
 impl ProcessTable {
@@ -35,10 +20,7 @@ impl ProcessTable {
         ProcessTable {
             processes: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
-            slots: Arc::new(Slots {
-                used: AtomicU32::new(0),
-                capacity,
-            }),
+            pool: Pool::new(capacity),
         }
     }
 
@@ -46,21 +28,10 @@ impl ProcessTable {
         self.processes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A slot in the pool, if one is free beyond the `kept` last ones.
-    pub fn reserve_slot(&self, kept: u32) -> Option<PoolSlot> {
-        let slots = &self.slots;
-        let usable = slots.capacity.saturating_sub(kept);
-        slots
-            .used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                (used < usable).then_some(used + 1)
-            })
-            .ok()
-            .map(|_| PoolSlot(slots.clone()))
-    }
-
-    pub fn capacity(&self) -> u32 {
-        self.slots.capacity
+    /// A place in the pool for a process of `share`, if it fits beyond the last `kept`
+    /// processes' worth; else what is full.
+    pub fn reserve(&self, share: Share, kept: u32) -> Result<Reserved, Full> {
+        self.pool.reserve(share, kept)
     }
 
     /// A fresh process id.
