@@ -4,6 +4,9 @@
 #[path = "../../../tests/common/mod.rs"]
 mod common;
 mod measure;
+#[path = "../suite/scenarios.rs"]
+#[allow(dead_code)]
+mod scenarios;
 
 use measure::{Counts, LANGUAGES};
 

@@ -2,7 +2,8 @@
 //! (guests/testing/languages): the component's size, a node's start with an empty compile
 //! cache and with a warm one, spawn_monitored → EXIT, memory per live idle process, and the
 //! echo round trip (client → Rust relay → a new worker in the language → client). Shared by
-//! the benchmark (`bench/run languages`) and its smoke test (tests/bench_suite.rs).
+//! the benchmark (`bench/run languages`) and its smoke test (tests/bench_suite.rs), beside
+//! the suite's `scenarios` module, whose helpers it uses.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,7 +12,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use wasmhost::app::{self, App, AppRoot};
 use wasmhost::payload;
-use wasmhost::runtime::{ExitReason, Node, NodeConfig, SpawnOptions};
+use wasmhost::runtime::{Node, NodeConfig, SpawnOptions};
+
+use crate::scenarios::{in_guest, resident_bytes, settled_resident_bytes};
 use wasmhost::services::Services;
 
 const HOST: &str = "app:processes";
@@ -152,17 +155,7 @@ pub async fn measure(language: Language, counts: Counts) -> Row {
             .expect("spawning");
         live.push((pid, exit));
     }
-    // Each process touches its memory as it starts; when resident memory stops growing, all
-    // of them wait. (A benchmark may poll; a test may not.)
-    let mut rss = resident_bytes();
-    for _ in 0..500 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let now = resident_bytes();
-        if now == rss {
-            break;
-        }
-        rss = now;
-    }
+    let rss = settled_resident_bytes().await;
     let bytes_per_process = rss.saturating_sub(before) / u64::from(counts.live.max(1));
     for (pid, _) in &live {
         node.cancel(pid, "done".into(), Duration::from_secs(5));
@@ -174,7 +167,7 @@ pub async fn measure(language: Language, counts: Counts) -> Row {
 
     let services = Services::start(&node);
     services.running().await.expect("the relay runs");
-    let echo_p50 = median(echoes(&node, counts.echoes).await);
+    let echo_p50 = median(in_guest(&node, "echo", counts.echoes, 0).await);
     services.stop().await;
 
     Row {
@@ -190,33 +183,6 @@ pub async fn measure(language: Language, counts: Counts) -> Row {
 
 fn child(language: Language, mode: &str) -> SpawnOptions {
     SpawnOptions::new(language.child, HOST).args(vec![payload::encode(mode), payload::encode("")])
-}
-
-/// The bench client's echo round trips, timed inside it.
-async fn echoes(node: &Arc<Node>, n: u32) -> Vec<Duration> {
-    let (tx, exit) = oneshot::channel();
-    let args = vec![
-        payload::encode("echo"),
-        payload::encode(&n),
-        payload::encode(&0u32),
-    ];
-    node.spawn(SpawnOptions::new("app:client", HOST).args(args).on_exit(tx))
-        .expect("spawning the client");
-    let nanos: Vec<u64> = match exit.await.expect("an exit") {
-        ExitReason::Normal(bytes) => payload::decode(&bytes).expect("a list of nanoseconds"),
-        other => panic!("the echo client ended with {other}"),
-    };
-    nanos.into_iter().map(Duration::from_nanos).collect()
-}
-
-/// Proportional resident memory (Pss) of this OS process.
-fn resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Pss:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kib| kib * 1024)
 }
 
 /// The rows as a table.

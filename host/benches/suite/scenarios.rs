@@ -230,17 +230,7 @@ async fn live(node: &Arc<Node>, n: u32) -> Measured {
         live.push((pid, exit));
     }
     let wall = start.elapsed();
-    // Each process touches its memory as it starts; when resident memory stops growing, all
-    // of them wait. (A benchmark may poll; a test may not.)
-    let mut rss = resident_bytes();
-    for _ in 0..500 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let now = resident_bytes();
-        if now == rss {
-            break;
-        }
-        rss = now;
-    }
+    let rss = settled_resident_bytes().await;
     let bytes_per_process = rss.saturating_sub(rss_before) / u64::from(n.max(1));
     // `BENCH_SMAPS=FILE` keeps the memory map of this moment, to see where the memory is.
     if let Some(file) = std::env::var_os("BENCH_SMAPS") {
@@ -277,9 +267,24 @@ fn child(mode: &str) -> SpawnOptions {
     SpawnOptions::new("app:child", HOST).args(vec![payload::encode(mode), payload::encode("")])
 }
 
+/// Resident memory (`resident_bytes`) once it stops growing: each new process touches its
+/// memory as it starts, so then all of them wait. (A benchmark may poll; a test may not.)
+pub async fn settled_resident_bytes() -> u64 {
+    let mut rss = resident_bytes();
+    for _ in 0..500 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = resident_bytes();
+        if now == rss {
+            break;
+        }
+        rss = now;
+    }
+    rss
+}
+
 /// Runs the bench client in `mode`; what it returns: nanoseconds, one per operation or one
 /// for the whole run.
-async fn in_guest(node: &Arc<Node>, mode: &str, n: u32, m: u32) -> Vec<Duration> {
+pub async fn in_guest(node: &Arc<Node>, mode: &str, n: u32, m: u32) -> Vec<Duration> {
     let (tx, exit) = oneshot::channel();
     let args = vec![
         payload::encode(mode),
@@ -308,7 +313,7 @@ fn memory_maps() -> u64 {
 
 /// Proportional resident memory (Pss): unlike RSS, a page shared by many mappings (every
 /// instance maps its component's memory image) counts once.
-fn resident_bytes() -> u64 {
+pub fn resident_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
     status
         .lines()
