@@ -403,3 +403,15 @@ fn the_python_relay_spawns_the_rust_workers() {
         "{stderr}"
     );
 }
+
+#[test]
+fn javascript_workers_answer_when_the_relay_is_told_to_spawn_them() {
+    let app = echo_app_with_relay_service(
+        "    process: app:relay\n    host: app:processes\n",
+        "    process: app:relay\n    host: app:processes\n    args: [app:worker-js]\n",
+    );
+    let out = run_piped(app.path(), "hello\nworld\n\n");
+    assert_two_echoes(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("worker exited").count(), 2, "{stderr}");
+}

@@ -1,7 +1,7 @@
 //! Shared by the end-to-end tests: the guests are built once per test binary (Rust for
-//! wasm32-wasip2, cargo's lock serializing builds across binaries; Python with
-//! componentize-py, under the build script's lock), so no test depends on a hand-run build
-//! step. `{artifacts}` and `{python}` in a registry stand for their folders.
+//! wasm32-wasip2, cargo's lock serializing builds across binaries; Python and JavaScript by
+//! their build scripts, under the scripts' locks), so no test depends on a hand-run build
+//! step. `{artifacts}`, `{python}` and `{js}` in a registry stand for their folders.
 
 #![allow(dead_code)]
 
@@ -39,14 +39,16 @@ pub fn build_guests() {
             "building the guests failed (is the target installed? `rustup target add wasm32-wasip2`):\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        let output = Command::new(repo().join("scripts/build-python-guests.sh"))
-            .output()
-            .expect("running scripts/build-python-guests.sh");
-        assert!(
-            output.status.success(),
-            "building the Python guests failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        for script in ["build-python-guests.sh", "build-js-guests.sh"] {
+            let output = Command::new(repo().join("scripts").join(script))
+                .output()
+                .unwrap_or_else(|err| panic!("running scripts/{script}: {err}"));
+            assert!(
+                output.status.success(),
+                "scripts/{script} failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
         // Compile every component of the echo app into the compile cache now, once: a
         // Python component takes seconds to compile, which tests started together would
         // otherwise each spend (and time out on) at once.
@@ -68,6 +70,12 @@ pub fn build_guests() {
 pub fn python_artifacts() -> PathBuf {
     build_guests();
     repo().join("guests/target/python")
+}
+
+/// The folder where the built JavaScript guest components are.
+pub fn js_artifacts() -> PathBuf {
+    build_guests();
+    repo().join("guests/target/js")
 }
 
 /// The `wasmhost` binary, without colors.
@@ -98,6 +106,10 @@ pub fn echo_app(edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
         .replace(
             "file://../../target/python/",
             &format!("file://{}/", python_artifacts().display()),
+        )
+        .replace(
+            "file://../../target/js/",
+            &format!("file://{}/", js_artifacts().display()),
         );
     std::fs::write(dir.path().join("src/_index.yaml"), edit(registry))
         .expect("writing the registry");
@@ -113,7 +125,8 @@ pub fn app_with(registry: &str) -> tempfile::TempDir {
     std::fs::write(dir.path().join("wasmhost.toml"), "").expect("writing wasmhost.toml");
     let registry = registry
         .replace("{artifacts}", &artifacts.display().to_string())
-        .replace("{python}", &python_artifacts().display().to_string());
+        .replace("{python}", &python_artifacts().display().to_string())
+        .replace("{js}", &js_artifacts().display().to_string());
     std::fs::write(dir.path().join("src/_index.yaml"), registry).expect("writing the registry");
     dir
 }

@@ -43,6 +43,12 @@ pub const LANGUAGES: &[Language] = &[
         wait_mode: "wait",
         worker: "app:worker-py",
     },
+    Language {
+        name: "JavaScript",
+        child: "app:child-js",
+        wait_mode: "wait",
+        worker: "app:worker-js",
+    },
 ];
 
 /// How many of each operation.

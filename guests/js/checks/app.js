@@ -1,0 +1,86 @@
+// The JavaScript library, exercised: each mode runs one check and returns what it saw, for
+// tests/languages.rs to assert on (the same checks as guests/python/checks).
+
+import { entry, Cancel, Exit, WasmhostError, logger, process, select, time } from "wasmhost";
+
+const modes = {
+  "send-by-name": () => {
+    process.register("js-checks");
+    process.send("js-checks", "greeting", { n: 1, pid: process.pid() });
+    const message = process.inbox().recv("10s");
+    return [message.topic, message.payload, message.sender.equals(process.pid())];
+  },
+
+  "unknown-name": () => {
+    try {
+      process.send("nobody", "greeting", "hi");
+    } catch (err) {
+      if (err instanceof WasmhostError) return [err.kind, err.message];
+      throw err;
+    }
+    return "sent";
+  },
+
+  "select-timeout": () => {
+    const inbox = process.inbox();
+    const timedOut = select([inbox], { timeout: "20ms" });
+    const timer = time.after("10ms");
+    const [source, fired] = select([inbox, timer]);
+    return [timedOut, source === timer, fired];
+  },
+
+  monitor: (entryName) => {
+    const events = process.events();
+    const seen = [];
+    for (const args of [["return", { answer: 42 }], ["fail", "on purpose"]]) {
+      const child = process.spawnMonitored(entryName, "app:processes", ...args);
+      const event = events.recv("10s");
+      if (!(event instanceof Exit)) throw new Error(`expected an exit, got ${event}`);
+      seen.push([event.from.equals(child), event.reason.kind, event.reason.value,
+        event.reason.message, event.reason.toString()]);
+    }
+    return seen;
+  },
+
+  log: () => {
+    logger.info("checked", { count: 3, name: "js", items: [1, 2], pid: process.pid() });
+    return 0;
+  },
+
+  // JavaScript has no sockets here; its network API is `fetch`, which needs an HTTP import a
+  // process does not have: the call traps.
+  socket: () => {
+    try {
+      fetch("http://127.0.0.1:9/");
+    } catch (err) {
+      return `${err.name}: ${err.message}`;
+    }
+    return "connected";
+  },
+
+  ungranted: () => {
+    process.send(process.pid(), "note", "before");
+    time.sleep("1ms");
+    return "slept";
+  },
+
+  wait: () => {
+    const events = process.events();
+    for (;;) {
+      const event = events.recv();
+      if (event instanceof Cancel) return event.reason;
+    }
+  },
+
+  return: (value) => value,
+
+  fail: (message) => {
+    throw new Error(message);
+  },
+};
+
+export const main = entry((mode, arg) => {
+  const check = modes[mode];
+  if (!check) throw new Error(`unknown mode ${mode}`);
+  return check(arg);
+});

@@ -1,0 +1,324 @@
+//! The guest libraries of the other languages (guests/python/wasmhost/, guests/js/wasmhost/),
+//! each exercised by a process in its language (guests/*/checks/, the same checks): sending
+//! by name, the unknown-name error, select with a timeout, EXIT of monitored children with
+//! their results, log fields arriving as fields, and what such a process is denied: the
+//! network, files, and the modules its entry is not granted.
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use ciborium::Value;
+use tokio::sync::oneshot;
+use wasmhost::payload;
+use wasmhost::runtime::{ExitReason, Node, SpawnOptions};
+
+const REGISTRY: &str = r#"
+version: "1.0"
+namespace: app
+entries:
+  - name: terminal
+    kind: terminal.host
+  - name: processes
+    kind: process.host
+  - name: checks-py
+    kind: process.wasm
+    source: "{python}/checks.wasm"
+    modules: [process, time, logger]
+  - name: checks-js
+    kind: process.wasm
+    source: "{js}/checks.wasm"
+    modules: [process, time, logger]
+  # The same components, granted less: their time calls fail.
+  - name: checks-py-without-time
+    kind: process.wasm
+    source: "{python}/checks.wasm"
+    modules: [process]
+  - name: checks-js-without-time
+    kind: process.wasm
+    source: "{js}/checks.wasm"
+    modules: [process]
+"#;
+
+/// A language, its checks entry, and how it words what the checks compare.
+struct Language {
+    entry: &'static str,
+    /// How `repr`/`JSON.stringify` show a string.
+    quoted_nobody: &'static str,
+    /// An exception with the message "on purpose", as the entry point reports it.
+    error: &'static str,
+    /// `{answer: 42}` as the library shows a returned value.
+    shown_answer: &'static str,
+    /// What trying the network gives: what the check returns, or the trap it ends with.
+    network: Result<&'static str, &'static str>,
+}
+
+const PYTHON: Language = Language {
+    entry: "app:checks-py",
+    quoted_nobody: "'nobody'",
+    error: "ValueError: on purpose",
+    shown_answer: "{'answer': 42}",
+    network: Ok("ModuleNotFoundError: No module named 'socket'"),
+};
+
+const JAVASCRIPT: Language = Language {
+    entry: "app:checks-js",
+    quoted_nobody: "\"nobody\"",
+    error: "Error: on purpose",
+    shown_answer: "{\"answer\":42}",
+    // `fetch` needs an HTTP import the component does not have.
+    network: Err("wasm trap: wasm `unreachable` instruction executed"),
+};
+
+const LANGUAGES: [&Language; 2] = [&PYTHON, &JAVASCRIPT];
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
+/// One node for the binary (a Python component takes seconds to compile without the cache).
+fn node() -> Arc<Node> {
+    static NODE: OnceLock<(tempfile::TempDir, Arc<Node>)> = OnceLock::new();
+    NODE.get_or_init(|| {
+        let dir = common::app_with(REGISTRY);
+        let root = wasmhost::app::AppRoot::locate(Some(dir.path())).expect("the app");
+        let app = wasmhost::app::load(&root).unwrap_or_else(|p| panic!("{p}"));
+        let _guard = runtime().enter();
+        let node = Node::builder(app)
+            .interfaces(wasmhost::abi::INTERFACES)
+            .build()
+            .unwrap_or_else(|err| panic!("{err}"));
+        (dir, node)
+    })
+    .1
+    .clone()
+}
+
+/// Runs `entry` in `mode` and returns how it ended.
+fn run(entry: &str, mode: &str, arg: Value) -> ExitReason {
+    let node = node();
+    runtime().block_on(async {
+        let (tx, exit) = oneshot::channel();
+        let args = vec![payload::encode(mode), payload::encode(&arg)];
+        node.spawn(
+            SpawnOptions::new(entry, "app:processes")
+                .args(args)
+                .on_exit(tx),
+        )
+        .expect("spawning");
+        tokio::time::timeout(Duration::from_secs(30), exit)
+            .await
+            .expect("the process ends in time")
+            .expect("an exit reason")
+    })
+}
+
+/// Runs a check that must end normally; returns its value.
+fn check(language: &Language, mode: &str, arg: Value) -> Value {
+    match run(language.entry, mode, arg) {
+        ExitReason::Normal(value) => payload::decode(&value).expect("a CBOR value"),
+        other => panic!("{} {mode} ended with {other}", language.entry),
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.into())
+}
+
+#[test]
+fn a_message_sent_by_name_arrives_with_its_payload_and_sender() {
+    for language in LANGUAGES {
+        let seen = check(language, "send-by-name", Value::Null);
+        let Value::Array(seen) = seen else {
+            panic!("{seen:?}")
+        };
+        assert_eq!(seen[0], text("greeting"), "{}", language.entry);
+        let Value::Map(payload) = &seen[1] else {
+            panic!("{seen:?}")
+        };
+        assert_eq!(payload[0], (text("n"), Value::Integer(1.into())));
+        // A pid inside a payload is its text.
+        let pid = match &payload[1] {
+            (key, Value::Text(pid)) if *key == text("pid") => pid,
+            other => panic!("{other:?}"),
+        };
+        assert!(pid.starts_with("{app:processes|0x"), "{pid}");
+        assert_eq!(seen[2], Value::Bool(true), "the sender is itself");
+    }
+}
+
+#[test]
+fn sending_to_an_unknown_name_raises_an_error_naming_it() {
+    for language in LANGUAGES {
+        assert_eq!(
+            check(language, "unknown-name", Value::Null),
+            Value::Array(vec![
+                text("unknown_name"),
+                text(&format!(
+                    "no process is registered as {}",
+                    language.quoted_nobody
+                ))
+            ]),
+            "{}",
+            language.entry
+        );
+    }
+}
+
+#[test]
+fn select_times_out_and_wakes_for_a_timer() {
+    for language in LANGUAGES {
+        assert_eq!(
+            check(language, "select-timeout", Value::Null),
+            Value::Array(vec![Value::Null, Value::Bool(true), Value::Bool(true)]),
+            "{}",
+            language.entry
+        );
+    }
+}
+
+#[test]
+fn monitored_children_exit_with_their_result_or_their_error() {
+    for language in LANGUAGES {
+        let seen = check(language, "monitor", text(language.entry));
+        let answer = Value::Map(vec![(text("answer"), Value::Integer(42.into()))]);
+        assert_eq!(
+            seen,
+            Value::Array(vec![
+                Value::Array(vec![
+                    Value::Bool(true),
+                    text("normal"),
+                    answer,
+                    text(""),
+                    text(language.shown_answer),
+                ]),
+                Value::Array(vec![
+                    Value::Bool(true),
+                    text("error"),
+                    Value::Null,
+                    text(language.error),
+                    text(&format!("error: {}", language.error)),
+                ]),
+            ]),
+            "{}",
+            language.entry
+        );
+    }
+}
+
+#[test]
+fn log_fields_arrive_in_the_host_log_as_fields() {
+    let dir = common::app_with(REGISTRY);
+    for (language, name) in [(&PYTHON, "py"), (&JAVASCRIPT, "js")] {
+        let out = common::wasmhost()
+            .arg("--app")
+            .arg(dir.path())
+            .args(["run", language.entry, "--", "log"])
+            .output()
+            .expect("running wasmhost");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("checked"))
+            .unwrap_or_else(|| panic!("no log line in:\n{stderr}"));
+        assert!(
+            line.contains(&format!(
+                "{}: checked count=3 name={name} items=[1, 2] pid={{app:terminal|0x",
+                language.entry
+            )),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn a_process_in_another_language_gets_no_network_and_no_files() {
+    for language in LANGUAGES {
+        let expected = match language.network {
+            Ok(returned) => ExitReason::Normal(payload::encode(returned)),
+            Err(trap) => ExitReason::Trap(trap.into()),
+        };
+        assert_eq!(
+            run(language.entry, "socket", Value::Null),
+            expected,
+            "{}",
+            language.entry
+        );
+    }
+    assert_eq!(
+        check(&PYTHON, "file", Value::Null),
+        text("FileNotFoundError: [Errno 44] No such file or directory: '/etc/passwd'")
+    );
+}
+
+#[test]
+fn a_call_into_a_module_not_granted_ends_the_process_naming_it_and_the_node_goes_on() {
+    for language in LANGUAGES {
+        let denied = format!("{}-without-time", language.entry);
+        match run(&denied, "ungranted", Value::Null) {
+            ExitReason::Trap(message) => assert_eq!(
+                message,
+                format!(
+                    "wasmhost:abi/time@0.1.0#sleep: `time` is not granted to {denied} (add it \
+                     to the entry's `modules`)"
+                )
+            ),
+            other => panic!("expected a trap, got {other}"),
+        }
+        // The same component, granted `time`, runs on the same node.
+        assert_eq!(
+            run(language.entry, "ungranted", Value::Null),
+            ExitReason::Normal(payload::encode("slept"))
+        );
+    }
+}
+
+/// A Python process takes 14 of the pool's core instances, where the pool counts 4 per
+/// process: the spawn that would not fit is refused with `limit`, not started and failed.
+#[test]
+fn a_pool_full_of_python_processes_refuses_the_next_spawn() {
+    let dir = common::app_with(REGISTRY);
+    let root = wasmhost::app::AppRoot::locate(Some(dir.path())).expect("the app");
+    let app = wasmhost::app::load(&root).unwrap_or_else(|p| panic!("{p}"));
+    runtime().block_on(async {
+        let node = Node::builder(app)
+            .config(wasmhost::runtime::NodeConfig {
+                max_processes: 4,
+                ..wasmhost::runtime::NodeConfig::default()
+            })
+            .interfaces(wasmhost::abi::INTERFACES)
+            .build()
+            .unwrap_or_else(|err| panic!("{err}"));
+        let spawn = || {
+            let (tx, exit) = oneshot::channel();
+            let args = vec![payload::encode("wait"), payload::encode("")];
+            node.spawn(
+                SpawnOptions::new("app:checks-py", "app:processes")
+                    .args(args)
+                    .on_exit(tx),
+            )
+            .map(|pid| (pid, exit))
+        };
+        let (first, exit) = spawn().expect("one fits");
+        let refused = spawn().map(|(pid, _)| pid).expect_err("a second does not");
+        assert_eq!(
+            refused.to_string(),
+            "limit: processes: the node's pool is full: 14 of its 16 core instances are in use \
+             and app:checks-py takes 14"
+        );
+        node.cancel(&first, "done".into(), Duration::from_secs(5));
+        let reason = tokio::time::timeout(Duration::from_secs(30), exit).await;
+        assert_eq!(
+            reason.expect("it ends").expect("a reason"),
+            ExitReason::Normal(payload::encode("done"))
+        );
+    });
+}
