@@ -366,17 +366,27 @@ fn assert_two_echoes(out: &Output) {
     assert_ne!(pids[0], pids[1], "each line gets its own worker");
 }
 
-#[test]
-fn python_workers_answer_when_the_relay_is_told_to_spawn_them() {
+/// The echo transcript with the relay told to spawn `worker`.
+fn echoes_from(worker: &str) {
     let app = echo_app_with_relay_service(
         "    process: app:relay\n    host: app:processes\n",
-        "    process: app:relay\n    host: app:processes\n    args: [app:worker-py]\n",
+        &format!("    process: app:relay\n    host: app:processes\n    args: [{worker}]\n"),
     );
     let out = run_piped(app.path(), "hello\nworld\n\n");
     assert_two_echoes(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("worker exited").count(), 2, "{stderr}");
-    assert!(stderr.contains("result=0"), "{stderr}");
+    assert_eq!(stderr.matches("result=0").count(), 2, "{stderr}");
+}
+
+#[test]
+fn python_workers_answer_when_the_relay_is_told_to_spawn_them() {
+    echoes_from("app:worker-py");
+}
+
+#[test]
+fn javascript_workers_answer_when_the_relay_is_told_to_spawn_them() {
+    echoes_from("app:worker-js");
 }
 
 #[test]
@@ -402,16 +412,4 @@ fn the_python_relay_spawns_the_rust_workers() {
         ),
         "{stderr}"
     );
-}
-
-#[test]
-fn javascript_workers_answer_when_the_relay_is_told_to_spawn_them() {
-    let app = echo_app_with_relay_service(
-        "    process: app:relay\n    host: app:processes\n",
-        "    process: app:relay\n    host: app:processes\n    args: [app:worker-js]\n",
-    );
-    let out = run_piped(app.path(), "hello\nworld\n\n");
-    assert_two_echoes(&out);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.matches("worker exited").count(), 2, "{stderr}");
 }
