@@ -390,6 +390,11 @@ fn javascript_workers_answer_when_the_relay_is_told_to_spawn_them() {
 }
 
 #[test]
+fn c_workers_answer_when_the_relay_is_told_to_spawn_them() {
+    echoes_from("app:worker-c");
+}
+
+#[test]
 fn the_python_relay_spawns_the_rust_workers() {
     let app =
         echo_app_with_relay_service("    process: app:relay\n", "    process: app:relay-py\n");

@@ -1,5 +1,6 @@
-//! The guest libraries of the other languages (guests/python/wasmhost/, guests/js/wasmhost/),
-//! each exercised by a process in its language (guests/*/checks/, the same checks): sending
+//! The guest libraries of the other languages (guests/python/wasmhost/, guests/js/wasmhost/,
+//! guests/c/wasmhost/), each exercised by a process in its language (guests/*/checks/, the
+//! same checks): sending
 //! by name, the unknown-name error, select with a timeout, EXIT of monitored children with
 //! their results, log fields arriving as fields, and what such a process is denied: the
 //! network, files, and the modules its entry is not granted.
@@ -30,6 +31,10 @@ entries:
     kind: process.wasm
     source: "{js}/checks.wasm"
     modules: [process, time, logger]
+  - name: checks-c
+    kind: process.wasm
+    source: "{c}/checks.wasm"
+    modules: [process, time, logger]
   # The same components, granted less: their time calls fail.
   - name: checks-py-without-time
     kind: process.wasm
@@ -38,6 +43,10 @@ entries:
   - name: checks-js-without-time
     kind: process.wasm
     source: "{js}/checks.wasm"
+    modules: [process]
+  - name: checks-c-without-time
+    kind: process.wasm
+    source: "{c}/checks.wasm"
     modules: [process]
 "#;
 
@@ -50,8 +59,11 @@ struct Language {
     error: &'static str,
     /// `{answer: 42}` as the library shows a returned value.
     shown_answer: &'static str,
-    /// What trying the network gives: what the check returns, or the trap it ends with.
-    network: Result<&'static str, &'static str>,
+    /// What trying the network gives: what the check returns, or the trap it ends with
+    /// (`None`: the language has no network API here at all).
+    network: Option<Result<&'static str, &'static str>>,
+    /// What opening /etc/passwd gives (`None`: no file API).
+    file: Option<&'static str>,
 }
 
 const PYTHON: Language = Language {
@@ -59,7 +71,8 @@ const PYTHON: Language = Language {
     quoted_nobody: "'nobody'",
     error: "ValueError: on purpose",
     shown_answer: "{'answer': 42}",
-    network: Ok("ModuleNotFoundError: No module named 'socket'"),
+    network: Some(Ok("ModuleNotFoundError: No module named 'socket'")),
+    file: Some("FileNotFoundError: [Errno 44] No such file or directory: '/etc/passwd'"),
 };
 
 const JAVASCRIPT: Language = Language {
@@ -68,10 +81,22 @@ const JAVASCRIPT: Language = Language {
     error: "Error: on purpose",
     shown_answer: "{\"answer\":42}",
     // `fetch` needs an HTTP import the component does not have.
-    network: Err("wasm trap: wasm `unreachable` instruction executed"),
+    network: Some(Err("wasm trap: wasm `unreachable` instruction executed")),
+    file: None,
 };
 
-const LANGUAGES: [&Language; 2] = [&PYTHON, &JAVASCRIPT];
+/// C's library shows a returned value as `returned`, and an error as its message.
+const C: Language = Language {
+    entry: "app:checks-c",
+    quoted_nobody: "\"nobody\"",
+    error: "on purpose",
+    shown_answer: "returned",
+    // wasi-libc (WASI preview1) declares no `socket`.
+    network: None,
+    file: Some("Capabilities insufficient"),
+};
+
+const LANGUAGES: [&Language; 3] = [&PYTHON, &JAVASCRIPT, &C];
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -216,7 +241,7 @@ fn monitored_children_exit_with_their_result_or_their_error() {
 #[test]
 fn log_fields_arrive_in_the_host_log_as_fields() {
     let dir = common::app_with(REGISTRY);
-    for (language, name) in [(&PYTHON, "py"), (&JAVASCRIPT, "js")] {
+    for (language, name) in [(&PYTHON, "py"), (&JAVASCRIPT, "js"), (&C, "c")] {
         let out = common::wasmhost()
             .arg("--app")
             .arg(dir.path())
@@ -242,21 +267,27 @@ fn log_fields_arrive_in_the_host_log_as_fields() {
 #[test]
 fn a_process_in_another_language_gets_no_network_and_no_files() {
     for language in LANGUAGES {
-        let expected = match language.network {
-            Ok(returned) => ExitReason::Normal(payload::encode(returned)),
-            Err(trap) => ExitReason::Trap(trap.into()),
-        };
-        assert_eq!(
-            run(language.entry, "socket", Value::Null),
-            expected,
-            "{}",
-            language.entry
-        );
+        if let Some(network) = language.network {
+            let expected = match network {
+                Ok(returned) => ExitReason::Normal(payload::encode(returned)),
+                Err(trap) => ExitReason::Trap(trap.into()),
+            };
+            assert_eq!(
+                run(language.entry, "socket", Value::Null),
+                expected,
+                "{}",
+                language.entry
+            );
+        }
+        if let Some(file) = language.file {
+            assert_eq!(
+                check(language, "file", Value::Null),
+                text(file),
+                "{}",
+                language.entry
+            );
+        }
     }
-    assert_eq!(
-        check(&PYTHON, "file", Value::Null),
-        text("FileNotFoundError: [Errno 44] No such file or directory: '/etc/passwd'")
-    );
 }
 
 #[test]

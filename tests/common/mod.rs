@@ -1,7 +1,7 @@
 //! Shared by the end-to-end tests: the guests are built once per test binary (Rust for
-//! wasm32-wasip2, cargo's lock serializing builds across binaries; Python and JavaScript by
-//! their build scripts, under the scripts' locks), so no test depends on a hand-run build
-//! step. `{artifacts}`, `{python}` and `{js}` in a registry stand for their folders.
+//! wasm32-wasip2, cargo's lock serializing builds across binaries; Python, JavaScript and C
+//! by their build scripts, under the scripts' locks), so no test depends on a hand-run build
+//! step. `{artifacts}`, `{python}`, `{js}` and `{c}` in a registry stand for their folders.
 
 #![allow(dead_code)]
 
@@ -39,7 +39,7 @@ pub fn build_guests() {
             "building the guests failed (is the target installed? `rustup target add wasm32-wasip2`):\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        for script in ["build-python-guests.sh", "build-js-guests.sh"] {
+        for script in ["build-python-guests.sh", "build-js-guests.sh", "build-c-guests.sh"] {
             let output = Command::new(repo().join("scripts").join(script))
                 .output()
                 .unwrap_or_else(|err| panic!("running scripts/{script}: {err}"));
@@ -70,6 +70,12 @@ pub fn build_guests() {
 pub fn python_artifacts() -> PathBuf {
     build_guests();
     repo().join("guests/target/python")
+}
+
+/// The folder where the built C guest components are.
+pub fn c_artifacts() -> PathBuf {
+    build_guests();
+    repo().join("guests/target/c")
 }
 
 /// The folder where the built JavaScript guest components are.
@@ -110,6 +116,10 @@ pub fn echo_app(edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
         .replace(
             "file://../../target/js/",
             &format!("file://{}/", js_artifacts().display()),
+        )
+        .replace(
+            "file://../../target/c/",
+            &format!("file://{}/", c_artifacts().display()),
         );
     std::fs::write(dir.path().join("src/_index.yaml"), edit(registry))
         .expect("writing the registry");
@@ -126,7 +136,8 @@ pub fn app_with(registry: &str) -> tempfile::TempDir {
     let registry = registry
         .replace("{artifacts}", &artifacts.display().to_string())
         .replace("{python}", &python_artifacts().display().to_string())
-        .replace("{js}", &js_artifacts().display().to_string());
+        .replace("{js}", &js_artifacts().display().to_string())
+        .replace("{c}", &c_artifacts().display().to_string());
     std::fs::write(dir.path().join("src/_index.yaml"), registry).expect("writing the registry");
     dir
 }

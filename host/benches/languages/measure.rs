@@ -49,6 +49,12 @@ pub const LANGUAGES: &[Language] = &[
         wait_mode: "wait",
         worker: "app:worker-js",
     },
+    Language {
+        name: "C",
+        child: "app:child-c",
+        wait_mode: "wait",
+        worker: "app:worker-c",
+    },
 ];
 
 /// How many of each operation.

@@ -1,0 +1,244 @@
+/* The C library, exercised: each mode runs one check and returns what it saw, for
+ * tests/languages.rs to assert on (the checks of guests/python/checks, in C). */
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "wasmhost.h"
+
+typedef struct {
+    CborEncoder encoder;
+    char *error;
+    size_t error_cap;
+} out_t;
+
+static bool failed(out_t *out, const char *message) {
+    snprintf(out->error, out->error_cap, "%s", message);
+    return false;
+}
+
+static bool send_by_name(out_t *out) {
+    wh_error err;
+    if (!wh_register("c-checks", &err)) return failed(out, err.message);
+    uint8_t buf[400];
+    CborEncoder e, map;
+    cbor_encoder_init(&e, buf, sizeof buf, 0);
+    cbor_encoder_create_map(&e, &map, 2);
+    cbor_encode_text_stringz(&map, "n");
+    cbor_encode_int(&map, 1);
+    cbor_encode_text_stringz(&map, "pid");
+    wh_pid self = wh_self();
+    wh_encode_pid(&map, &self);
+    cbor_encoder_close_container(&e, &map);
+    wh_payload payload = {buf, cbor_encoder_get_buffer_size(&e, buf)};
+    if (!wh_send_name("c-checks", "greeting", payload, &err)) return failed(out, err.message);
+    wh_message message;
+    if (!wh_receive(10000, &message)) return failed(out, "no message");
+    /* [topic, payload, sender == self]: the payload is copied back as the map it is. */
+    CborEncoder array, copy;
+    cbor_encoder_create_array(&out->encoder, &array, 3);
+    cbor_encode_text_stringz(&array, message.topic);
+    cbor_encoder_create_map(&array, &copy, 2);
+    cbor_encode_text_stringz(&copy, "n");
+    cbor_encode_int(&copy, 1);
+    cbor_encode_text_stringz(&copy, "pid");
+    CborParser parser;
+    CborValue value, field;
+    char pid_text[300];
+    size_t pid_len = sizeof pid_text;
+    cbor_parser_init(message.payload, message.len, 0, &parser, &value);
+    if (cbor_value_map_find_value(&value, "pid", &field) != CborNoError ||
+        cbor_value_copy_text_string(&field, pid_text, &pid_len, NULL) != CborNoError)
+        return failed(out, "no pid in the payload");
+    cbor_encode_text_string(&copy, pid_text, pid_len);
+    cbor_encoder_close_container(&array, &copy);
+    cbor_encode_boolean(&array, message.has_sender && wh_pid_equal(&message.sender, &self));
+    cbor_encoder_close_container(&out->encoder, &array);
+    wh_message_free(&message);
+    wh_pid_free(&self);
+    return true;
+}
+
+static bool unknown_name(out_t *out) {
+    wh_error err;
+    uint8_t hi[] = {0x62, 'h', 'i'};
+    wh_payload payload = {hi, sizeof hi};
+    if (wh_send_name("nobody", "greeting", payload, &err)) {
+        cbor_encode_text_stringz(&out->encoder, "sent");
+        return true;
+    }
+    CborEncoder array;
+    cbor_encoder_create_array(&out->encoder, &array, 2);
+    cbor_encode_text_stringz(&array, err.kind);
+    cbor_encode_text_stringz(&array, err.message);
+    cbor_encoder_close_container(&out->encoder, &array);
+    return true;
+}
+
+static bool select_timeout(out_t *out) {
+    wh_message message;
+    bool first = wh_receive(20, &message);
+    bool second = wh_receive(10, &message);
+    CborEncoder array;
+    cbor_encoder_create_array(&out->encoder, &array, 3);
+    if (first) cbor_encode_text_stringz(&array, "a message"); else cbor_encode_null(&array);
+    cbor_encode_boolean(&array, !second);
+    cbor_encode_boolean(&array, true);
+    cbor_encoder_close_container(&out->encoder, &array);
+    return true;
+}
+
+static bool monitor(out_t *out, const char *entry) {
+    uint8_t buf[2][64];
+    wh_payload args[2][2];
+    CborEncoder e, map;
+    /* ("return", {answer: 42}) and ("fail", "on purpose") */
+    cbor_encoder_init(&e, buf[0], sizeof buf[0], 0);
+    cbor_encode_text_stringz(&e, "return");
+    size_t mode_len = cbor_encoder_get_buffer_size(&e, buf[0]);
+    cbor_encoder_create_map(&e, &map, 1);
+    cbor_encode_text_stringz(&map, "answer");
+    cbor_encode_int(&map, 42);
+    cbor_encoder_close_container(&e, &map);
+    args[0][0] = (wh_payload){buf[0], mode_len};
+    args[0][1] = (wh_payload){buf[0] + mode_len, cbor_encoder_get_buffer_size(&e, buf[0]) - mode_len};
+    cbor_encoder_init(&e, buf[1], sizeof buf[1], 0);
+    cbor_encode_text_stringz(&e, "fail");
+    mode_len = cbor_encoder_get_buffer_size(&e, buf[1]);
+    cbor_encode_text_stringz(&e, "on purpose");
+    args[1][0] = (wh_payload){buf[1], mode_len};
+    args[1][1] = (wh_payload){buf[1] + mode_len, cbor_encoder_get_buffer_size(&e, buf[1]) - mode_len};
+
+    CborEncoder seen;
+    cbor_encoder_create_array(&out->encoder, &seen, 2);
+    for (int i = 0; i < 2; i++) {
+        wh_pid child;
+        wh_error err;
+        if (!wh_spawn_monitored(entry, "app:processes", args[i], 2, &child, &err))
+            return failed(out, err.message);
+        wh_event event;
+        if (!wh_next_event(10000, &event) || event.kind != WH_EXIT) return failed(out, "no exit");
+        CborEncoder row;
+        cbor_encoder_create_array(&seen, &row, 5);
+        cbor_encode_boolean(&row, wh_pid_equal(&event.from, &child));
+        cbor_encode_text_stringz(&row, event.reason);
+        if (event.normal) {
+            /* The value, {answer: 42}, read and written again. */
+            CborParser parser;
+            CborValue value, answer;
+            int64_t n = 0;
+            cbor_parser_init(event.value, event.value_len, 0, &parser, &value);
+            cbor_value_map_find_value(&value, "answer", &answer);
+            cbor_value_get_int64(&answer, &n);
+            CborEncoder m;
+            cbor_encoder_create_map(&row, &m, 1);
+            cbor_encode_text_stringz(&m, "answer");
+            cbor_encode_int(&m, n);
+            cbor_encoder_close_container(&row, &m);
+            cbor_encode_text_stringz(&row, "");
+            cbor_encode_text_stringz(&row, "returned");
+        } else {
+            char shown[300];
+            snprintf(shown, sizeof shown, "%s: %s", event.reason, event.text ? event.text : "");
+            cbor_encode_null(&row);
+            cbor_encode_text_stringz(&row, event.text ? event.text : "");
+            cbor_encode_text_stringz(&row, shown);
+        }
+        cbor_encoder_close_container(&seen, &row);
+        wh_event_free(&event);
+        wh_pid_free(&child);
+    }
+    cbor_encoder_close_container(&out->encoder, &seen);
+    return true;
+}
+
+static bool log_fields(out_t *out) {
+    uint8_t count[] = {0x03}, name[] = {0x61, 'c'}, items[] = {0x82, 0x01, 0x02};
+    uint8_t pid[320];
+    CborEncoder e;
+    cbor_encoder_init(&e, pid, sizeof pid, 0);
+    wh_pid self = wh_self();
+    wh_encode_pid(&e, &self);
+    wh_pid_free(&self);
+    wh_field fields[] = {
+        {"count", {count, sizeof count}},
+        {"name", {name, sizeof name}},
+        {"items", {items, sizeof items}},
+        {"pid", {pid, cbor_encoder_get_buffer_size(&e, pid)}},
+    };
+    wh_log(WH_INFO, "checked", fields, 4);
+    cbor_encode_int(&out->encoder, 0);
+    return true;
+}
+
+static bool file(out_t *out) {
+    FILE *f = fopen("/etc/passwd", "r");
+    if (f) {
+        fclose(f);
+        cbor_encode_text_stringz(&out->encoder, "read");
+        return true;
+    }
+    cbor_encode_text_stringz(&out->encoder, strerror(errno));
+    return true;
+}
+
+static bool ungranted(out_t *out) {
+    uint8_t note[] = {0x66, 'b', 'e', 'f', 'o', 'r', 'e'};
+    wh_pid self = wh_self();
+    wh_send_pid(&self, "note", (wh_payload){note, sizeof note}, NULL);
+    wh_pid_free(&self);
+    wh_sleep_ms(1);
+    cbor_encode_text_stringz(&out->encoder, "slept");
+    return true;
+}
+
+static bool wait_for_cancel(out_t *out) {
+    for (;;) {
+        wh_event event;
+        if (!wh_next_event(-1, &event)) continue;
+        if (event.kind == WH_CANCEL) {
+            cbor_encode_text_stringz(&out->encoder, event.text ? event.text : "");
+            wh_event_free(&event);
+            return true;
+        }
+        wh_event_free(&event);
+    }
+}
+
+bool wh_main(const wh_payload *args, size_t n, uint8_t *result, size_t cap, size_t *len,
+             char *error, size_t error_cap) {
+    out_t out = {.error = error, .error_cap = error_cap};
+    cbor_encoder_init(&out.encoder, result, cap, 0);
+    char mode[64], text[256];
+    if (n < 1 || !wh_arg_text(args[0], mode, sizeof mode)) return failed(&out, "no mode");
+    bool ok;
+    if (strcmp(mode, "return") == 0 && n == 2 && args[1].len <= cap) {
+        memcpy(result, args[1].data, args[1].len);
+        *len = args[1].len;
+        return true;
+    } else if (strcmp(mode, "fail") == 0) {
+        return failed(&out, n == 2 && wh_arg_text(args[1], text, sizeof text) ? text : "failed");
+    } else if (strcmp(mode, "send-by-name") == 0) {
+        ok = send_by_name(&out);
+    } else if (strcmp(mode, "unknown-name") == 0) {
+        ok = unknown_name(&out);
+    } else if (strcmp(mode, "select-timeout") == 0) {
+        ok = select_timeout(&out);
+    } else if (strcmp(mode, "monitor") == 0 && n == 2 && wh_arg_text(args[1], text, sizeof text)) {
+        ok = monitor(&out, text);
+    } else if (strcmp(mode, "log") == 0) {
+        ok = log_fields(&out);
+    } else if (strcmp(mode, "file") == 0) {
+        ok = file(&out);
+    } else if (strcmp(mode, "ungranted") == 0) {
+        ok = ungranted(&out);
+    } else if (strcmp(mode, "wait") == 0) {
+        ok = wait_for_cancel(&out);
+    } else {
+        snprintf(error, error_cap, "unknown mode %s", mode);
+        return false;
+    }
+    *len = cbor_encoder_get_buffer_size(&out.encoder, result);
+    return ok;
+}

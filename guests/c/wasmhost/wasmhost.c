@@ -1,0 +1,363 @@
+/* wasmhost for C: see wasmhost.h. */
+
+#include "wasmhost.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guest.h"
+
+/* --- strings and pids ------------------------------------------------------------------ */
+
+static guest_string_t borrowed(const char *text) {
+    guest_string_t s;
+    guest_string_set(&s, text);
+    return s;
+}
+
+static char *owned_text(const guest_string_t *s) {
+    char *text = malloc(s->len + 1);
+    if (text) {
+        memcpy(text, s->ptr, s->len);
+        text[s->len] = 0;
+    }
+    return text;
+}
+
+static wh_pid pid_of(const wasmhost_abi_types_pid_t *wit) {
+    wh_pid pid = {owned_text(&wit->host), wit->id};
+    return pid;
+}
+
+static wasmhost_abi_types_pid_t wit_of(const wh_pid *pid) {
+    wasmhost_abi_types_pid_t wit = {borrowed(pid->host), pid->id};
+    return wit;
+}
+
+wh_pid wh_self(void) {
+    wasmhost_abi_types_pid_t wit;
+    wasmhost_abi_process_self_pid(&wit);
+    wh_pid pid = pid_of(&wit);
+    wasmhost_abi_types_pid_free(&wit);
+    return pid;
+}
+
+bool wh_pid_parse(const char *text, size_t len, wh_pid *out) {
+    if (len < 6 || text[0] != '{' || text[len - 1] != '}') return false;
+    const char *bar = memchr(text, '|', len);
+    if (!bar || bar == text + 1 || (size_t)(text + len - bar) < 5 || bar[1] != '0' || bar[2] != 'x')
+        return false;
+    uint64_t id = 0;
+    for (const char *c = bar + 3; c < text + len - 1; c++) {
+        int digit = (*c >= '0' && *c <= '9') ? *c - '0'
+                    : (*c >= 'a' && *c <= 'f') ? *c - 'a' + 10
+                    : (*c >= 'A' && *c <= 'F') ? *c - 'A' + 10 : -1;
+        if (digit < 0 || id > UINT64_MAX / 16) return false;
+        id = id * 16 + (uint64_t)digit;
+    }
+    size_t host_len = (size_t)(bar - text - 1);
+    out->host = malloc(host_len + 1);
+    if (!out->host) return false;
+    memcpy(out->host, text + 1, host_len);
+    out->host[host_len] = 0;
+    out->id = id;
+    return true;
+}
+
+int wh_pid_format(const wh_pid *pid, char *buf, size_t cap) {
+    return snprintf(buf, cap, "{%s|0x%05llx}", pid->host, (unsigned long long)pid->id);
+}
+
+bool wh_pid_equal(const wh_pid *a, const wh_pid *b) {
+    return a->id == b->id && strcmp(a->host, b->host) == 0;
+}
+
+CborError wh_encode_pid(CborEncoder *encoder, const wh_pid *pid) {
+    char text[300];
+    int len = wh_pid_format(pid, text, sizeof text);
+    if (len < 0 || (size_t)len >= sizeof text) return CborErrorInternalError;
+    return cbor_encode_text_string(encoder, text, (size_t)len);
+}
+
+void wh_pid_free(wh_pid *pid) {
+    free(pid->host);
+    pid->host = NULL;
+}
+
+/* --- errors ---------------------------------------------------------------------------- */
+
+static void fail(wh_error *err, const char *kind, const char *format, const guest_string_t *text) {
+    if (!err) return;
+    err->kind = kind;
+    snprintf(err->message, sizeof err->message, format, (int)(text ? text->len : 0),
+             text ? (const char *)text->ptr : "");
+}
+
+/* --- sending --------------------------------------------------------------------------- */
+
+static bool send(wasmhost_abi_process_destination_t *to, const char *topic, wh_payload payload,
+                 wh_error *err) {
+    guest_string_t t = borrowed(topic);
+    wasmhost_abi_process_payload_t p = {(uint8_t *)payload.data, payload.len};
+    wasmhost_abi_process_send_error_t e;
+    if (wasmhost_abi_process_send(to, &t, &p, &e)) return true;
+    switch (e.tag) {
+    case WASMHOST_ABI_PROCESS_SEND_ERROR_UNKNOWN_NAME:
+        fail(err, "unknown_name", "no process is registered as \"%.*s\"", &e.val.unknown_name);
+        break;
+    case WASMHOST_ABI_PROCESS_SEND_ERROR_TOO_LARGE:
+        if (err) {
+            err->kind = "too_large";
+            snprintf(err->message, sizeof err->message,
+                     "the message is larger than the receiver's limit of %llu bytes",
+                     (unsigned long long)e.val.too_large);
+        }
+        break;
+    default:
+        fail(err, "mailbox_full", "the receiver's mailbox is full%.*s", NULL);
+    }
+    wasmhost_abi_process_send_error_free(&e);
+    return false;
+}
+
+bool wh_send_name(const char *name, const char *topic, wh_payload payload, wh_error *err) {
+    wasmhost_abi_process_destination_t to = {.tag = WASMHOST_ABI_PROCESS_DESTINATION_NAME};
+    to.val.name = borrowed(name);
+    return send(&to, topic, payload, err);
+}
+
+bool wh_send_pid(const wh_pid *pid, const char *topic, wh_payload payload, wh_error *err) {
+    wasmhost_abi_process_destination_t to = {.tag = WASMHOST_ABI_PROCESS_DESTINATION_PID};
+    to.val.pid = wit_of(pid);
+    return send(&to, topic, payload, err);
+}
+
+/* --- waiting --------------------------------------------------------------------------- */
+
+static bool have_inbox, have_events;
+static wasmhost_abi_process_own_mailbox_t inbox;
+static wasmhost_abi_process_own_event_stream_t events;
+
+/* Polls `source` (and a timer when `timeout_ms` >= 0) until `source` may be ready; false
+ * once the timer fires first. */
+static bool wait_for(wasi_io_poll_own_pollable_t source, int64_t timeout_ms,
+                     wasmhost_abi_time_own_timer_t *timer, bool *have_timer) {
+    wasi_io_poll_borrow_pollable_t pollables[2];
+    pollables[0] = wasi_io_poll_borrow_pollable(source);
+    size_t n = 1;
+    wasi_io_poll_own_pollable_t timer_pollable;
+    if (timeout_ms >= 0) {
+        if (!*have_timer) {
+            *timer = wasmhost_abi_time_after((uint64_t)timeout_ms * 1000000u);
+            *have_timer = true;
+        }
+        timer_pollable = wasmhost_abi_time_method_timer_subscribe(
+            wasmhost_abi_time_borrow_timer(*timer));
+        pollables[n++] = wasi_io_poll_borrow_pollable(timer_pollable);
+    }
+    wasi_io_poll_list_borrow_pollable_t list = {pollables, n};
+    guest_list_u32_t ready;
+    wasi_io_poll_poll(&list, &ready);
+    guest_list_u32_free(&ready);
+    wasi_io_poll_pollable_drop_own(source);
+    if (timeout_ms >= 0) wasi_io_poll_pollable_drop_own(timer_pollable);
+    return !(timeout_ms >= 0 &&
+             wasmhost_abi_time_method_timer_fired(wasmhost_abi_time_borrow_timer(*timer)));
+}
+
+bool wh_receive(int64_t timeout_ms, wh_message *out) {
+    if (!have_inbox) {
+        inbox = wasmhost_abi_process_inbox();
+        have_inbox = true;
+    }
+    wasmhost_abi_time_own_timer_t timer;
+    bool have_timer = false, got = false;
+    for (;;) {
+        wasmhost_abi_process_message_t m;
+        if (wasmhost_abi_process_method_mailbox_try_receive(
+                wasmhost_abi_process_borrow_mailbox(inbox), &m)) {
+            out->topic = owned_text(&m.topic);
+            out->has_sender = m.sender.is_some;
+            if (m.sender.is_some) out->sender = pid_of(&m.sender.val);
+            out->payload = malloc(m.payload.len ? m.payload.len : 1);
+            if (out->payload) memcpy(out->payload, m.payload.ptr, m.payload.len);
+            out->len = m.payload.len;
+            wasmhost_abi_process_message_free(&m);
+            got = true;
+            break;
+        }
+        wasi_io_poll_own_pollable_t ready = wasmhost_abi_process_method_mailbox_subscribe(
+            wasmhost_abi_process_borrow_mailbox(inbox));
+        if (!wait_for(ready, timeout_ms, &timer, &have_timer)) break;
+    }
+    if (have_timer) wasmhost_abi_time_timer_drop_own(timer);
+    return got;
+}
+
+void wh_message_free(wh_message *message) {
+    free(message->topic);
+    free(message->payload);
+    if (message->has_sender) wh_pid_free(&message->sender);
+}
+
+static void reason_of(wasmhost_abi_types_exit_reason_t *r, wh_event *out) {
+    static const char *kinds[] = {"normal", "error", "trap", "limit", "killed",
+                                  "cancelled", "link_down", "no_process"};
+    out->normal = r->tag == WASMHOST_ABI_TYPES_EXIT_REASON_NORMAL;
+    out->reason = r->tag < 8 ? kinds[r->tag] : "error";
+    out->text = NULL;
+    out->value = NULL;
+    out->value_len = 0;
+    switch (r->tag) {
+    case WASMHOST_ABI_TYPES_EXIT_REASON_NORMAL:
+        out->value = malloc(r->val.normal.len ? r->val.normal.len : 1);
+        if (out->value) memcpy(out->value, r->val.normal.ptr, r->val.normal.len);
+        out->value_len = r->val.normal.len;
+        break;
+    case WASMHOST_ABI_TYPES_EXIT_REASON_LINK_DOWN: {
+        wh_pid pid = pid_of(&r->val.link_down);
+        char text[300];
+        wh_pid_format(&pid, text, sizeof text);
+        out->text = strdup(text);
+        wh_pid_free(&pid);
+        break;
+    }
+    case WASMHOST_ABI_TYPES_EXIT_REASON_NO_PROCESS:
+        break;
+    default: /* error, trap, limit, killed, cancelled: each a string */
+        out->text = owned_text(&r->val.error);
+    }
+}
+
+bool wh_next_event(int64_t timeout_ms, wh_event *out) {
+    if (!have_events) {
+        events = wasmhost_abi_process_events();
+        have_events = true;
+    }
+    wasmhost_abi_time_own_timer_t timer;
+    bool have_timer = false, got = false;
+    for (;;) {
+        wasmhost_abi_process_event_t e;
+        if (wasmhost_abi_process_method_event_stream_try_receive(
+                wasmhost_abi_process_borrow_event_stream(events), &e)) {
+            memset(out, 0, sizeof *out);
+            if (e.tag == WASMHOST_ABI_TYPES_EVENT_CANCEL) {
+                out->kind = WH_CANCEL;
+                out->text = owned_text(&e.val.cancel);
+            } else {
+                out->kind = e.tag == WASMHOST_ABI_TYPES_EVENT_EXIT ? WH_EXIT : WH_LINK_DOWN;
+                out->from = pid_of(&e.val.exit.from);
+                reason_of(&e.val.exit.reason, out);
+            }
+            wasmhost_abi_process_event_free(&e);
+            got = true;
+            break;
+        }
+        wasi_io_poll_own_pollable_t ready = wasmhost_abi_process_method_event_stream_subscribe(
+            wasmhost_abi_process_borrow_event_stream(events));
+        if (!wait_for(ready, timeout_ms, &timer, &have_timer)) break;
+    }
+    if (have_timer) wasmhost_abi_time_timer_drop_own(timer);
+    return got;
+}
+
+void wh_event_free(wh_event *event) {
+    if (event->kind != WH_CANCEL) wh_pid_free(&event->from);
+    free(event->text);
+    free(event->value);
+}
+
+/* --- spawning, names, time, logs ------------------------------------------------------- */
+
+bool wh_spawn_monitored(const char *entry, const char *host, const wh_payload *args,
+                        size_t n, wh_pid *out, wh_error *err) {
+    guest_string_t e = borrowed(entry), h = borrowed(host);
+    wasmhost_abi_process_payload_t *list = calloc(n ? n : 1, sizeof *list);
+    if (!list) return false;
+    for (size_t i = 0; i < n; i++) {
+        list[i].ptr = (uint8_t *)args[i].data;
+        list[i].len = args[i].len;
+    }
+    wasmhost_abi_process_list_payload_t a = {list, n};
+    wasmhost_abi_process_pid_t pid;
+    wasmhost_abi_process_spawn_error_t failure;
+    bool ok = wasmhost_abi_process_spawn_monitored(&e, &h, &a, &pid, &failure);
+    free(list);
+    if (ok) {
+        *out = pid_of(&pid);
+        wasmhost_abi_process_pid_free(&pid);
+        return true;
+    }
+    static const char *kinds[] = {"unknown_entry", "unknown_host", "limit", "denied"};
+    fail(err, failure.tag < 4 ? kinds[failure.tag] : "limit", "%.*s", &failure.val.unknown_entry);
+    wasmhost_abi_process_spawn_error_free(&failure);
+    return false;
+}
+
+bool wh_register(const char *name, wh_error *err) {
+    guest_string_t n = borrowed(name);
+    wasmhost_abi_process_register_error_t failure;
+    if (wasmhost_abi_process_register(&n, &failure)) return true;
+    if (failure.tag == WASMHOST_ABI_PROCESS_REGISTER_ERROR_TAKEN) {
+        fail(err, "taken", "the name is taken%.*s", NULL);
+    } else {
+        static const char *kinds[] = {"taken", "invalid", "reserved", "limit"};
+        fail(err, failure.tag < 4 ? kinds[failure.tag] : "invalid", "%.*s", &failure.val.invalid);
+    }
+    wasmhost_abi_process_register_error_free(&failure);
+    return false;
+}
+
+void wh_sleep_ms(uint64_t ms) { wasmhost_abi_time_sleep(ms * 1000000u); }
+
+void wh_log(wh_level level, const char *message, const wh_field *fields, size_t n) {
+    guest_string_t m = borrowed(message);
+    wasmhost_abi_logger_tuple2_string_payload_t *list = calloc(n ? n : 1, sizeof *list);
+    if (!list) return;
+    for (size_t i = 0; i < n; i++) {
+        list[i].f0 = borrowed(fields[i].name);
+        list[i].f1.ptr = (uint8_t *)fields[i].value.data;
+        list[i].f1.len = fields[i].value.len;
+    }
+    wasmhost_abi_logger_list_tuple2_string_payload_t l = {list, n};
+    wasmhost_abi_logger_log((wasmhost_abi_logger_level_t)level, &m, &l);
+    free(list);
+}
+
+bool wh_arg_text(wh_payload arg, char *buf, size_t cap) {
+    CborParser parser;
+    CborValue value;
+    if (cbor_parser_init(arg.data, arg.len, 0, &parser, &value) != CborNoError ||
+        !cbor_value_is_text_string(&value))
+        return false;
+    size_t len = cap;
+    return cbor_value_copy_text_string(&value, buf, &len, NULL) == CborNoError;
+}
+
+/* --- the entry point ------------------------------------------------------------------- */
+
+bool exports_guest_main(guest_list_payload_t *args, guest_payload_t *ret, guest_string_t *err) {
+    wh_payload *list = calloc(args->len ? args->len : 1, sizeof *list);
+    size_t cap = 64 * 1024, len = 0;
+    uint8_t *result = malloc(cap);
+    char *error = calloc(1, 1024);
+    if (!list || !result || !error) abort();
+    for (size_t i = 0; i < args->len; i++) {
+        list[i].data = args->ptr[i].ptr;
+        list[i].len = args->ptr[i].len;
+    }
+    bool ok = wh_main(list, args->len, result, cap, &len, error, 1024);
+    free(list);
+    guest_list_payload_free(args);
+    if (ok) {
+        ret->ptr = result;
+        ret->len = len;
+        free(error);
+    } else {
+        free(result);
+        guest_string_dup(err, error);
+        free(error);
+    }
+    return ok;
+}
