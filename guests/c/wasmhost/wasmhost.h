@@ -62,6 +62,14 @@ typedef struct {
 bool wh_receive(int64_t timeout_ms, wh_message *out);
 void wh_message_free(wh_message *message);
 
+/* What `wh_select` found first. */
+typedef enum { WH_TIMEOUT, WH_MESSAGE, WH_EVENT } wh_ready;
+
+/* Blocks until a message or an event waits, or `timeout_ms` passes (-1 waits forever): the
+ * seed's select over inbox, events and a timer. Take what it found with `wh_receive(0, …)`
+ * or `wh_next_event(0, …)`. */
+wh_ready wh_select(int64_t timeout_ms);
+
 typedef enum { WH_EXIT, WH_LINK_DOWN, WH_CANCEL } wh_event_kind;
 
 /* A lifecycle event (owned; wh_event_free). For an exit: `from`, whether it was `normal`,
