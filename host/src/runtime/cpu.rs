@@ -54,6 +54,11 @@ impl CpuMeter {
         self.used.fetch_add(nanos, Ordering::Relaxed) + nanos
     }
 
+    /// When the meter, and its process, started.
+    pub fn started(&self) -> Instant {
+        self.base
+    }
+
     /// The running time charged so far.
     pub fn used(&self) -> Duration {
         Duration::from_nanos(self.used.load(Ordering::Relaxed))

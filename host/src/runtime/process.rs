@@ -26,9 +26,9 @@ pub struct Process {
     mailbox: Mailbox,
     events: Queue<Event>,
     cpu: Arc<CpuMeter>,
-    /// Bytes of linear memory and tables it holds (kept by its store's limiter).
+    /// Bytes of linear memory and tables it holds, kept by its store's limiter (the one
+    /// writer) and read by `ps`.
     memory: AtomicU64,
-    started: Instant,
     control: Mutex<Control>,
     /// Wakes the runner when `kill` is set.
     killed: Notify,
@@ -81,7 +81,6 @@ impl Process {
             events: Queue::default(),
             cpu: Arc::new(CpuMeter::default()),
             memory: AtomicU64::new(0),
-            started: Instant::now(),
             control: Mutex::new(Control::default()),
             killed: Notify::new(),
             parent: parent.map(Arc::downgrade),
@@ -133,9 +132,9 @@ impl Process {
         self.memory.store(bytes, Ordering::Relaxed);
     }
 
-    /// When it was spawned.
+    /// When it was spawned (its CPU meter starts with it).
     pub fn started(&self) -> Instant {
-        self.started
+        self.cpu.started()
     }
 
     /// Its lifecycle events, oldest first.

@@ -41,9 +41,6 @@ pub struct ProcessState {
     stderr: Option<StderrTail>,
     /// Set when the process broke a limit; the trap that follows is reported as this.
     limit_broken: Option<String>,
-    /// Bytes of linear memory and tables the process has, all of them together, charged to
-    /// the node's budget too.
-    memory: u64,
     /// The growth asked for last, undone if it then fails.
     growing: u64,
 }
@@ -87,7 +84,7 @@ impl ProcessState {
     /// node's budget; records why if it cannot.
     fn grow(&mut self, bytes: u64, what: impl FnOnce(u64) -> String) -> wasmtime::Result<bool> {
         let limit = self.ctx.process().limits().memory;
-        let total = self.memory + bytes;
+        let total = self.ctx.process().memory() + bytes;
         let message = if total > limit {
             what(limit)
         } else if !self.ctx.node().charge_memory(bytes) {
@@ -97,7 +94,6 @@ impl ProcessState {
                 show_size(budget)
             )
         } else {
-            self.memory = total;
             self.ctx.process().set_memory(total);
             self.growing = bytes;
             return Ok(true);
@@ -109,8 +105,8 @@ impl ProcessState {
     /// Gives back a growth that was allowed and then failed.
     fn grow_failed(&mut self) {
         let bytes = std::mem::take(&mut self.growing);
-        self.memory -= bytes;
-        self.ctx.process().set_memory(self.memory);
+        let process = self.ctx.process();
+        process.set_memory(process.memory() - bytes);
         self.ctx.node().release_memory(bytes);
     }
 }
@@ -159,7 +155,7 @@ impl ResourceLimiter for ProcessState {
 
 impl Drop for ProcessState {
     fn drop(&mut self) {
-        self.ctx.node().release_memory(self.memory);
+        self.ctx.node().release_memory(self.ctx.process().memory());
     }
 }
 
@@ -189,7 +185,6 @@ pub fn new_store(engine: &Engine, node: &Arc<Node>, process: &Arc<Process>) -> S
         table,
         stderr,
         limit_broken: None,
-        memory: 0,
         growing: 0,
     };
     let mut store = Store::new(engine, state);
