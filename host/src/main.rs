@@ -348,11 +348,15 @@ fn print_summary(node: &Node) {
         let Some(program) = node.program(&entry.id) else {
             continue;
         };
+        // Hashed here rather than at every start: only `check` shows it, and a pinned `hash`
+        // is checked when the entry is compiled.
+        let sha256 = std::fs::read(&entry.source)
+            .map(|bytes| wasmhost::runtime::sha256_of(&bytes))
+            .unwrap_or_else(|err| format!("(cannot read {}: {err})", entry.source.display()));
         println!(
-            "  process.wasm     {} [{}] {}",
+            "  process.wasm     {} [{}] {sha256}",
             entry.id,
             modules.join(", "),
-            program.sha256
         );
         let imports: Vec<String> = program
             .imports

@@ -5,11 +5,18 @@
 //! Why not wasmtime's own cache (its `cache` feature): it maps any entry that decompresses as
 //! executable code, without checking it against what was written, so a damaged file runs as
 //! damaged code; it also brings a C library (zstd), a configuration file and a background
-//! worker of its own. Here every entry carries the SHA-256 of its artifact, checked before
-//! wasmtime sees a byte of it; an entry that fails the check, or that wasmtime refuses (made
-//! by another version or with other settings), is compiled again and replaced. Writes go to
-//! a temporary file that is renamed into place, so a crash or a concurrent start never
-//! leaves half an entry under a valid name.
+//! worker of its own. Here every entry carries the BLAKE3 digest of its artifact, checked
+//! before wasmtime sees a byte of it; an entry that fails the check, or that wasmtime refuses
+//! (made by another version or with other settings), is compiled again and replaced. Writes go
+//! to a temporary file that is renamed into place, so a crash or a concurrent start never
+//! leaves half an entry under a valid name, and an entry's file is never changed once it has
+//! its name, which is what lets a start map it instead of copying it.
+//!
+//! An entry is the artifact exactly as `Component::serialize` wrote it, then a footer (the
+//! format's tag and the artifact's digest), so wasmtime maps the file as it is
+//! (`Component::deserialize_file`): a 40 MiB Python component loads without being copied.
+//! BLAKE3 rather than SHA-256 for the keys and checksums: the digests were a third of a start
+//! with a Python and a JavaScript worker in the app.
 //!
 //! The folder is trusted like the `wasmhost` binary itself (whoever can write it can run
 //! code as the host), so it is created owner-only (SECURITY.md).
@@ -20,12 +27,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-/// What an entry starts with: the format, so another layout is never misread.
-const MAGIC: &[u8; 16] = b"wasmhost-cwasm/1";
+/// What an entry ends with, before its digest: the format, so another layout is never
+/// misread.
+const MAGIC: &[u8; 16] = b"wasmhost-cwasm/2";
+/// The footer: the format's tag and the artifact's BLAKE3 digest.
+const FOOTER: usize = MAGIC.len() + blake3::OUT_LEN;
 /// When the folder outgrows this, the entries used longest ago are removed.
 pub const DEFAULT_MAX_BYTES: u64 = 2 << 30;
 
@@ -51,6 +60,11 @@ pub enum Compiled {
 pub trait CompileProgress: Send + Sync {
     fn compiling(&self, source: &Path, bytes: usize);
     fn compiled(&self, source: &Path, took: Duration);
+}
+
+/// The digest a component is known by in the cache (BLAKE3 of its bytes).
+pub fn digest(wasm: &[u8]) -> [u8; 32] {
+    *blake3::hash(wasm).as_bytes()
 }
 
 /// The cache folder for this user: `$XDG_CACHE_HOME/wasmhost`, else `~/.cache/wasmhost`.
@@ -84,24 +98,24 @@ impl CompileCache {
         &self.dir
     }
 
-    /// Where the entry for the component whose SHA-256 is `digest`, compiled by `engine`,
+    /// Where the entry for the component whose `digest` this is, compiled by `engine`,
     /// lives.
-    pub fn entry_path(&self, engine: &Engine, digest: &[u8]) -> PathBuf {
-        let mut key = ShaHasher(Sha256::new());
+    pub fn entry_path(&self, engine: &Engine, digest: &[u8; 32]) -> PathBuf {
+        let mut key = KeyHasher(blake3::Hasher::new());
         digest.hash(&mut key);
         engine.precompile_compatibility_hash().hash(&mut key);
-        let key = key.0.finalize();
-        self.dir.join(format!("{:x}.cwasm", key))
+        self.dir
+            .join(format!("{}.cwasm", key.0.finalize().to_hex()))
     }
 
-    /// The component compiled from `wasm` (whose SHA-256 the caller has: `digest`): from the
-    /// cache if it holds a sound entry, else compiled (telling `progress`) and stored.
-    /// Failing to read or write the cache never fails the compile; it is logged.
+    /// The component compiled from `wasm` (whose `digest` the caller has): from the cache if
+    /// it holds a sound entry, else compiled (telling `progress`) and stored. Failing to read
+    /// or write the cache never fails the compile; it is logged.
     pub fn component(
         &self,
         engine: &Engine,
         wasm: &[u8],
-        digest: &[u8],
+        digest: &[u8; 32],
         source: &Path,
         progress: Option<&dyn CompileProgress>,
     ) -> wasmtime::Result<(Component, Compiled)> {
@@ -110,8 +124,8 @@ impl CompileCache {
             return Ok((compile(engine, wasm, source, progress)?, Compiled::Compiled));
         }
         let path = self.entry_path(engine, digest);
-        let outcome = match read(&path) {
-            Ok((file, bytes)) => match load(engine, &bytes) {
+        let outcome = match fs::File::open(&path) {
+            Ok(file) => match load(engine, &file, &path) {
                 Ok(component) => {
                     // Marks the entry as just used, so trimming keeps it.
                     let _ = file.set_modified(SystemTime::now());
@@ -143,9 +157,9 @@ impl CompileCache {
         let mut file = tempfile::Builder::new()
             .prefix(".wip-")
             .tempfile_in(&self.dir)?;
-        file.write_all(MAGIC)?;
-        file.write_all(&Sha256::digest(&artifact))?;
         file.write_all(&artifact)?;
+        file.write_all(MAGIC)?;
+        file.write_all(blake3::hash(&artifact).as_bytes())?;
         file.persist(path)?;
         self.trim();
         Ok(())
@@ -195,40 +209,55 @@ pub fn compile(
     component
 }
 
-/// A component from a cache entry, or why the entry cannot be used.
+/// The component in the cache entry `file` (opened from `path`), or why it cannot be used.
 #[allow(unsafe_code)]
-fn load(engine: &Engine, bytes: &[u8]) -> Result<Component, String> {
-    let Some(rest) = bytes.strip_prefix(MAGIC) else {
-        return Err("not an entry of this cache's format".into());
-    };
-    let Some((digest, artifact)) = rest.split_at_checked(32) else {
-        return Err("truncated".into());
-    };
-    if Sha256::digest(artifact).as_slice() != digest {
-        return Err("damaged: its content does not match its checksum".into());
+fn load(engine: &Engine, file: &fs::File, path: &Path) -> Result<Component, String> {
+    {
+        // SAFETY: an entry's file is written under a temporary name and renamed into place,
+        // never written once it has its name, so the mapping does not change under us.
+        let map =
+            unsafe { memmap2::Mmap::map(file) }.map_err(|err| format!("unreadable: {err}"))?;
+        if map.len() < FOOTER {
+            return Err("truncated".into());
+        }
+        let (artifact, footer) = map.split_at(map.len() - FOOTER);
+        let (magic, digest) = footer.split_at(MAGIC.len());
+        if magic != MAGIC {
+            return Err("not an entry of this cache's format".into());
+        }
+        if blake3::hash(artifact).as_bytes() != digest {
+            return Err("damaged: its content does not match its checksum".into());
+        }
     }
-    // SAFETY: `Component::deserialize` requires bytes that `Component::serialize` produced,
-    // since it maps them as code without validating them. These are: this cache wrote them
-    // (into an owner-only folder), and the checksum above shows they are unchanged since.
-    // Whether they suit this engine (version, settings, CPU) wasmtime checks itself.
-    unsafe { Component::deserialize(engine, artifact) }
+    // SAFETY: `Component::deserialize_file` requires a file that `Component::serialize`
+    // produced, since it maps it as code without validating it. This one is: this cache wrote
+    // it (into an owner-only folder, never changing a file once named), and the checksum
+    // above shows it is unchanged since. It is opened again through the descriptor checked
+    // above, so a file renamed over the entry in between is not the one mapped. The footer
+    // after the artifact lies beyond every section of its ELF image. Whether the artifact
+    // suits this engine (version, settings, CPU) wasmtime checks itself.
+    unsafe { Component::deserialize_file(engine, same_file(file, path)) }
         .map_err(|err| format!("made for another engine: {err:#}"))
 }
 
-/// An entry's bytes, and the open file (to mark it used without opening it again).
-fn read(path: &Path) -> std::io::Result<(fs::File, Vec<u8>)> {
-    let mut file = fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut file, &mut bytes)?;
-    Ok((file, bytes))
+/// A path that opens the very file `file` is (through its descriptor, where the system
+/// has `/proc`), else `path`.
+fn same_file(file: &fs::File, path: &Path) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    let by_descriptor = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    if by_descriptor.exists() {
+        by_descriptor
+    } else {
+        path.to_path_buf()
+    }
 }
 
-/// Feeds `Hash` impls into SHA-256, for a key that is stable across runs.
-struct ShaHasher(Sha256);
+/// Feeds `Hash` impls into BLAKE3, for a key that is stable across runs.
+struct KeyHasher(blake3::Hasher);
 
-impl Hasher for ShaHasher {
+impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {
-        unreachable!("only the SHA-256 digest is read")
+        unreachable!("only the BLAKE3 digest is read")
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -246,10 +275,6 @@ mod tests {
 
     const SMALL: &str = "(component)";
     const OTHER: &str = "(component (core module (func (export \"f\"))))";
-
-    fn digest(wasm: &[u8]) -> Vec<u8> {
-        Sha256::digest(wasm).to_vec()
-    }
 
     fn fetch(cache: &CompileCache, engine: &Engine, wasm: &[u8]) -> Compiled {
         let (_, compiled) = cache
@@ -278,8 +303,9 @@ mod tests {
         fetch(&cache, &engine, &wasm);
         let path = cache.entry_path(&engine, &digest(&wasm));
         let mut bytes = fs::read(&path).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
+        // A byte of the machine code, not of the footer.
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 1;
         fs::write(&path, &bytes).unwrap();
 
         let Compiled::Replaced(why) = fetch(&cache, &engine, &wasm) else {
@@ -299,7 +325,7 @@ mod tests {
         for (content, reason) in [
             (&MAGIC[..], "truncated"),
             (
-                &b"\x7fELF not ours"[..],
+                &b"\x7fELF not ours, and longer than a footer: 0123456789abcdef"[..],
                 "not an entry of this cache's format",
             ),
         ] {
@@ -323,9 +349,9 @@ mod tests {
         config.consume_fuel(true);
         let other = Engine::new(&config).unwrap();
         let artifact = Component::new(&other, &wasm).unwrap().serialize().unwrap();
-        let mut entry = MAGIC.to_vec();
-        entry.extend_from_slice(&Sha256::digest(&artifact));
-        entry.extend_from_slice(&artifact);
+        let mut entry = artifact.to_vec();
+        entry.extend_from_slice(MAGIC);
+        entry.extend_from_slice(blake3::hash(&artifact).as_bytes());
         fs::write(cache.entry_path(&engine, &digest(&wasm)), entry).unwrap();
 
         let Compiled::Replaced(why) = fetch(&cache, &engine, &wasm) else {

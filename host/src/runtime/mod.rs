@@ -50,7 +50,7 @@ pub use names::MAX_NAME_LEN;
 pub use node::{Node, NodeBuilder, StartError};
 pub use pool::Share;
 pub use process::Process;
-pub use programs::{Compiler, Import, Program, compile_all};
+pub use programs::{Compiler, Import, Program, compile_all, sha256_of};
 pub use queue::Queue;
 pub use spawn::{SpawnOptions, Watch};
 pub use store::{ProcessCtxView, ProcessState, ProcessView, new_store};

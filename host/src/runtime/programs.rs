@@ -5,7 +5,11 @@
 //! allocates and runs.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use indexmap::IndexMap;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -14,7 +18,9 @@ use wasmtime::component::{
 };
 
 use super::authority::Privileges;
-use super::compile_cache::{CompileCache, CompileProgress, Compiled, compile as compile_uncached};
+use super::compile_cache::{
+    CompileCache, CompileProgress, Compiled, compile as compile_uncached, digest,
+};
 use super::denied::link_denied;
 use super::interfaces::{HostInterface, module_names, row_for};
 use super::pool::Share;
@@ -29,7 +35,6 @@ pub struct Program {
     pub pre: InstancePre<ProcessState>,
     /// The export named by `method`, looked up once.
     pub method: ComponentExportIndex,
-    pub sha256: String,
     /// What the component imports.
     pub imports: Vec<Import>,
     /// What its processes are granted.
@@ -63,7 +68,11 @@ pub struct Compiler<'a> {
     pub progress: Option<&'a dyn CompileProgress>,
 }
 
-/// Compiles and checks every process entry; all problems are reported together.
+/// Compiles and checks every process entry; all problems are reported together. Each
+/// component is read, hashed and compiled (or loaded from the cache) once, however many
+/// entries share it, and the components are worked on by as many threads as the machine has
+/// cores: a start that loads a Python and a JavaScript component from the cache is bound by
+/// reading and checking tens of megabytes each.
 pub fn compile_all(
     engine: &Engine,
     app: &App,
@@ -71,18 +80,24 @@ pub fn compile_all(
     compiler: Compiler<'_>,
 ) -> Result<HashMap<String, Arc<Program>>, Diagnostics> {
     let mut problems = Diagnostics::default();
-    let mut programs = HashMap::new();
-    // Entries often share a component (with other limits or modules): compile it once.
-    let mut compiled = HashMap::new();
+    let mut by_source: IndexMap<&Path, Vec<&ProcessEntry>> = IndexMap::new();
     for entry in app.processes.values() {
         let unknown = unknown_modules(entry, interfaces);
-        if !unknown.is_empty() {
+        if unknown.is_empty() {
+            by_source.entry(&entry.source).or_default().push(entry);
+        } else {
             unknown.into_iter().for_each(|d| problems.push(d));
-            continue;
         }
-        match compile(engine, entry, interfaces, compiler, &mut compiled) {
+    }
+    let groups: Vec<Vec<&ProcessEntry>> = by_source.into_values().collect();
+    let done = on_every_core(&groups, |entries| {
+        compile_source(engine, entries, interfaces, compiler)
+    });
+    let mut programs = HashMap::new();
+    for result in done.into_iter().flatten() {
+        match result {
             Ok(program) => {
-                programs.insert(entry.id.clone(), Arc::new(program));
+                programs.insert(program.entry.id.clone(), Arc::new(program));
             }
             Err(diagnostic) => problems.push(diagnostic),
         }
@@ -92,6 +107,43 @@ pub fn compile_all(
     } else {
         Err(problems)
     }
+}
+
+/// `work` applied to each item, on as many threads as there are cores (and items), in the
+/// items' order.
+fn on_every_core<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(&work).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let at = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(at) else {
+                            return mine;
+                        };
+                        mine.push((at, work(item)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| match worker.join() {
+                Ok(mine) => mine,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    done.sort_by_key(|(at, _)| *at);
+    done.into_iter().map(|(_, result)| result).collect()
 }
 
 /// A diagnostic for every module the entry names that no interface is granted by.
@@ -112,66 +164,113 @@ fn unknown_modules(entry: &ProcessEntry, interfaces: &[HostInterface]) -> Vec<Di
         .collect()
 }
 
-fn compile(
+/// A problem with `entry`, at its place in the registry.
+fn problem(entry: &ProcessEntry, message: String) -> Diagnostic {
+    Diagnostic::new(&entry.origin.file, message)
+        .at(entry.origin.line)
+        .entry(entry.id.clone())
+}
+
+/// The programs of the `entries` that share one source: the component read and compiled
+/// once, each entry checked and linked on its own.
+fn compile_source(
     engine: &Engine,
-    entry: &ProcessEntry,
+    entries: &[&ProcessEntry],
     interfaces: &[HostInterface],
     compiler: Compiler<'_>,
-    compiled: &mut HashMap<String, (Component, Compiled)>,
-) -> Result<Program, Diagnostic> {
-    let problem = |message: String| {
-        Diagnostic::new(&entry.origin.file, message)
-            .at(entry.origin.line)
-            .entry(entry.id.clone())
+) -> Vec<Result<Program, Diagnostic>> {
+    let Some(first) = entries.first() else {
+        return Vec::new();
     };
-    let source = entry.source.display();
-    let bytes = std::fs::read(&entry.source)
-        .map_err(|err| problem(format!("cannot read source {source}: {err}")))?;
+    let path = &first.source;
+    let source = path.display();
+    let component = std::fs::read(path)
+        .map_err(|err| (format!("cannot read source {source}: {err}"), None))
+        .and_then(|bytes| {
+            let component = component_of(engine, &bytes, path, compiler)?;
+            Ok((bytes, component))
+        });
+    let (bytes, (component, origin)) = match component {
+        Ok(done) => done,
+        Err((message, hint)) => {
+            return entries
+                .iter()
+                .map(|entry| {
+                    let diagnostic = problem(entry, message.clone());
+                    Err(match hint {
+                        Some(hint) => diagnostic.hint(hint),
+                        None => diagnostic,
+                    })
+                })
+                .collect();
+        }
+    };
+    let share = Share::of(&component, &bytes);
+    entries
+        .iter()
+        .map(|entry| {
+            if let Some(pinned) = &entry.hash {
+                let sha256 = sha256_of(&bytes);
+                if !pinned.eq_ignore_ascii_case(&sha256) {
+                    return Err(problem(
+                        entry,
+                        format!("source {source} does not match its hash: it is {sha256}"),
+                    )
+                    .hint("the component changed since it was pinned; update `hash` if the change is intended"));
+                }
+            }
+            program(engine, entry, &component, origin.clone(), share, interfaces)
+        })
+        .collect()
+}
 
-    let digest = Sha256::digest(&bytes);
-    let sha256 = format!("sha256:{digest:x}");
-    if let Some(pinned) = &entry.hash
-        && !pinned.eq_ignore_ascii_case(&sha256)
-    {
-        return Err(problem(format!(
-            "source {source} does not match its hash: it is {sha256}"
-        ))
-        .hint(
-            "the component changed since it was pinned; update `hash` if the change is intended",
-        ));
-    }
+/// `sha256:<hex>` of `bytes`: what a registry's `hash` pins.
+pub fn sha256_of(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
 
-    match wasm_kind(&bytes) {
+/// The compiled component in `bytes`, or a message and a hint saying why there is none.
+fn component_of(
+    engine: &Engine,
+    bytes: &[u8],
+    path: &Path,
+    compiler: Compiler<'_>,
+) -> Result<(Component, Compiled), (String, Option<&'static str>)> {
+    let source = path.display();
+    match wasm_kind(bytes) {
         WasmKind::Component => {}
         WasmKind::CoreModule => {
-            return Err(problem(format!(
-                "source {source} is a core WebAssembly module, not a component"
-            ))
-            .hint("build for wasm32-wasip2, or wrap the module with `wasm-tools component new`"));
+            return Err((
+                format!("source {source} is a core WebAssembly module, not a component"),
+                Some("build for wasm32-wasip2, or wrap the module with `wasm-tools component new`"),
+            ));
         }
         WasmKind::NotWasm => {
-            return Err(
-                problem(format!("source {source} is not a WebAssembly component"))
-                    .hint("`source` must name a .wasm component built for wasm32-wasip2"),
-            );
+            return Err((
+                format!("source {source} is not a WebAssembly component"),
+                Some("`source` must name a .wasm component built for wasm32-wasip2"),
+            ));
         }
     }
+    match compiler.cache {
+        Some(cache) => cache.component(engine, bytes, &digest(bytes), path, compiler.progress),
+        None => compile_uncached(engine, bytes, path, compiler.progress)
+            .map(|c| (c, Compiled::Compiled)),
+    }
+    .map_err(|err| (format!("source {source} does not compile: {err:#}"), None))
+}
 
-    let (component, origin) = match compiled.get(&sha256) {
-        Some(done) => done.clone(),
-        None => {
-            let path = &entry.source;
-            let done = match compiler.cache {
-                Some(cache) => cache.component(engine, &bytes, &digest, path, compiler.progress),
-                None => compile_uncached(engine, &bytes, path, compiler.progress)
-                    .map(|c| (c, Compiled::Compiled)),
-            }
-            .map_err(|err| problem(format!("source {source} does not compile: {err:#}")))?;
-            compiled.insert(sha256.clone(), done.clone());
-            done
-        }
-    };
-
+/// `entry`'s program: its imports checked against what it is granted, its method found, and
+/// the component linked.
+fn program(
+    engine: &Engine,
+    entry: &ProcessEntry,
+    component: &Component,
+    compiled: Compiled,
+    share: Share,
+    interfaces: &[HostInterface],
+) -> Result<Program, Diagnostic> {
+    let problem = |message: String| problem(entry, message);
     let ty = component.component_type();
     let mut imports = Vec::new();
     let mut denied = Vec::new();
@@ -217,7 +316,7 @@ fn compile(
     let linker = linker(engine, entry, interfaces, &denied)
         .map_err(|err| problem(format!("cannot set up the host interfaces: {err:#}")))?;
     let pre = linker
-        .instantiate_pre(&component)
+        .instantiate_pre(component)
         .map_err(|err| problem(format!("cannot link the component: {err:#}")))?;
 
     Ok(Program {
@@ -225,11 +324,10 @@ fn compile(
         entry: entry.clone(),
         pre,
         method,
-        sha256,
         imports,
         privileges: Arc::new(Privileges::of(entry)),
-        compiled: origin,
-        share: Share::of(&component, &bytes),
+        compiled,
+        share,
     })
 }
 

@@ -19,11 +19,22 @@ struct Response {
     worker: Pid,
 }
 
+/// The seed's client sleeps 200 ms here for the relay to register. `wasmhost run` starts the
+/// relay's service and waits until it holds its name before it starts the client, so the
+/// client waits only if it was started some other way, and no longer than the seed did.
+async fn wait_for_relay() {
+    for _ in 0..20 {
+        if process::registry::lookup("relay").is_some() {
+            return;
+        }
+        time::sleep("10ms").await;
+    }
+}
+
 async fn main(_: ()) -> i32 {
     let inbox = process::inbox();
 
-    // Wait for the relay to register.
-    time::sleep("200ms").await;
+    wait_for_relay().await;
 
     io::print(&cyan("Echo Client"));
     io::print(&dim("Type messages to echo. Ctrl+C to exit.\n"));
