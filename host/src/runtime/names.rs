@@ -1,8 +1,8 @@
-//! Registered names: node-wide, one holder each, released when the holder exits.
+//! Registered names: node-wide, one holder each, released when the holder exits. Sharded
+//! like the process table, so a send by name takes one shard's read lock.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
-
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 use tokio::sync::watch;
 
 use super::node::Node;
@@ -13,22 +13,16 @@ pub use crate::app::MAX_NAME_LEN;
 
 /// Name → id of the holder, and a counter of registrations that waiters watch.
 pub(super) struct Names {
-    held: Mutex<HashMap<String, u64>>,
+    held: DashMap<String, u64>,
     registered: watch::Sender<u64>,
 }
 
 impl Default for Names {
     fn default() -> Self {
         Names {
-            held: Mutex::default(),
+            held: DashMap::new(),
             registered: watch::Sender::new(0),
         }
-    }
-}
-
-impl Names {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, u64>> {
-        self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -47,28 +41,34 @@ impl Node {
             return Err(RegisterError::Reserved(entries.join(", ")));
         }
         let id = process.pid().id;
-        let mut names = self.names.lock();
+        // The name's shard stays locked from the check to the insert, so two processes
+        // registering it at once cannot both get it.
+        let entry = self.names.held.entry(name.to_string());
         let held = process.control().names.len() as u64;
-        let new = names.get(name).is_none_or(|&holder| holder != id);
+        let new = match &entry {
+            Entry::Occupied(holder) => *holder.get() != id,
+            Entry::Vacant(_) => true,
+        };
         if new && held >= process.limits().names {
             return Err(RegisterError::Limit(format!(
                 "names: {} already holds {held} names, its limit",
                 process.pid()
             )));
         }
-        match names.get(name) {
-            Some(&holder) if holder == id => return Ok(()),
+        match entry {
+            Entry::Occupied(holder) if *holder.get() == id => return Ok(()),
             // A holder that is gone but not yet cleaned up does not block the name.
-            Some(&holder) => {
-                if let Some(holder) = self.table.get(holder) {
+            Entry::Occupied(mut holder) => {
+                if let Some(holder) = self.table.get(*holder.get()) {
                     return Err(RegisterError::Taken(holder.pid().clone()));
                 }
+                holder.insert(id);
             }
-            None => {}
+            Entry::Vacant(vacant) => {
+                vacant.insert(id);
+            }
         }
-        names.insert(name.to_string(), id);
         process.control().names.push(name.to_string());
-        drop(names);
         self.names.registered.send_modify(|n| *n += 1);
         Ok(())
     }
@@ -90,34 +90,34 @@ impl Node {
 
     /// The live process registered as `name`.
     pub fn lookup(&self, name: &str) -> Option<Pid> {
-        let id = *self.names.lock().get(name)?;
+        let id = self.holder(name)?;
         self.table.get(id).map(|p| p.pid().clone())
     }
 
     /// The id of the holder of `name`, live or not yet cleaned up.
     pub(super) fn holder(&self, name: &str) -> Option<u64> {
-        self.names.lock().get(name).copied()
+        self.names.held.get(name).map(|id| *id)
     }
 
     /// Releases `name` if `process` holds it.
     pub(super) fn unregister(&self, process: &Process, name: &str) -> bool {
         let id = process.pid().id;
-        let mut names = self.names.lock();
-        if names.get(name) != Some(&id) {
+        if self
+            .names
+            .held
+            .remove_if(name, |_, holder| *holder == id)
+            .is_none()
+        {
             return false;
         }
-        names.remove(name);
         process.control().names.retain(|n| n != name);
         true
     }
 
     /// Releases the names an exited process held.
     pub(super) fn release_names(&self, id: u64, held: Vec<String>) {
-        let mut names = self.names.lock();
         for name in held {
-            if names.get(&name) == Some(&id) {
-                names.remove(&name);
-            }
+            self.names.held.remove_if(&name, |_, holder| *holder == id);
         }
     }
 }

@@ -1,16 +1,19 @@
 //! The process table: every live process by id, the ids handed out (never reused), and the
 //! pool a spawn reserves its place in (`pool.rs`), so a full pool refuses the spawn instead
-//! of failing the child later.
+//! of failing the child later. The table is sharded (a `DashMap`): a send looks its receiver
+//! up under one shard's read lock, so senders on different threads do not queue behind one
+//! node-wide lock, nor behind spawns and exits.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use dashmap::DashMap;
 
 use super::pool::{Full, Pool, Reserved, Share};
 use super::process::Process;
 
 pub(super) struct ProcessTable {
-    processes: Mutex<HashMap<u64, Arc<Process>>>,
+    processes: DashMap<u64, Arc<Process>>,
     next_id: AtomicU64,
     pool: Arc<Pool>,
 }
@@ -18,14 +21,10 @@ pub(super) struct ProcessTable {
 impl ProcessTable {
     pub fn new(capacity: u32) -> Self {
         ProcessTable {
-            processes: Mutex::new(HashMap::new()),
+            processes: DashMap::new(),
             next_id: AtomicU64::new(1),
             pool: Pool::new(capacity),
         }
-    }
-
-    fn processes(&self) -> MutexGuard<'_, HashMap<u64, Arc<Process>>> {
-        self.processes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A place in the pool for a process of `share`, if it fits beyond the last `kept`
@@ -40,11 +39,11 @@ impl ProcessTable {
     }
 
     pub fn insert(&self, process: Arc<Process>) {
-        self.processes().insert(process.pid().id, process);
+        self.processes.insert(process.pid().id, process);
     }
 
     pub fn get(&self, id: u64) -> Option<Arc<Process>> {
-        self.processes().get(&id).cloned()
+        self.processes.get(&id).map(|p| p.value().clone())
     }
 
     /// The live process `pid` names: its id and its host must both match, so a pid made up
@@ -54,15 +53,15 @@ impl ProcessTable {
     }
 
     pub fn remove(&self, id: u64) {
-        self.processes().remove(&id);
+        self.processes.remove(&id);
     }
 
     pub fn len(&self) -> usize {
-        self.processes().len()
+        self.processes.len()
     }
 
     /// Every live process, at one moment.
     pub fn all(&self) -> Vec<Arc<Process>> {
-        self.processes().values().cloned().collect()
+        self.processes.iter().map(|p| p.value().clone()).collect()
     }
 }
