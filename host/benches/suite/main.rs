@@ -101,10 +101,18 @@ fn main() {
 
 /// The `live` scenario's count, lowered to what `vm.max_map_count` allows if it cannot be
 /// raised (raising it needs root; the suite says what it did).
+/// `BENCH_LIVE=N` asks for another count (to see how far a machine goes).
 fn fit_live_processes(scenario: Scenario) -> Scenario {
     if scenario.name != "live" {
         return scenario;
     }
+    let scenario = match std::env::var("BENCH_LIVE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        Some(n) => Scenario { n, ..scenario },
+        None => scenario,
+    };
     let Some((allowed, in_use)) = wasmhost::runtime::mappings() else {
         return scenario;
     };

@@ -325,8 +325,16 @@ pub fn resident_bytes() -> u64 {
 /// Runs the scenarios on Erlang (`escript` must be on the PATH); one result per scenario.
 pub fn run_erlang(scenarios: &[Scenario]) -> Result<Vec<Measured>, String> {
     let script = repo().join("bench/erlang/suite.erl");
+    // Erlang's default process limit is 262 144: room for every live process and more.
+    let most = scenarios.iter().map(|s| s.n).max().unwrap_or(0);
+    let limit = (u64::from(most) * 2).max(1 << 20);
+    let flags = match std::env::var("ERL_FLAGS") {
+        Ok(flags) => format!("+P {limit} {flags}"),
+        Err(_) => format!("+P {limit}"),
+    };
     let out = Command::new("escript")
         .arg(&script)
+        .env("ERL_FLAGS", flags)
         .args(scenarios.iter().map(Scenario::erlang_arg))
         .stdin(Stdio::null())
         .output()

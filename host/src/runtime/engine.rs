@@ -38,7 +38,10 @@ pub fn engine(config: &NodeConfig) -> Result<Engine> {
         // being unmapped and faulted in again.
         .linear_memory_keep_resident(256 << 10)
         .table_keep_resident(16 << 10)
-        .pagemap_scan(Enabled::Auto);
+        .pagemap_scan(Enabled::Auto)
+        // Fiber stacks are zeroed when a process gives its stack back (below): this much of
+        // each, where a process's frames are, with a memset, the rest by the system.
+        .async_stack_keep_resident(64 << 10);
 
     let mut wasm = Config::new();
     wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
@@ -46,7 +49,11 @@ pub fn engine(config: &NodeConfig) -> Result<Engine> {
         .concurrency_support(false)
         .epoch_interruption(true)
         .max_wasm_stack(512 << 10)
-        .async_stack_size(1 << 20);
+        .async_stack_size(1 << 20)
+        // The next process on a pooled stack finds zeros, not its predecessor's frames: a
+        // guest (or a compiler bug) reading a stack slot before writing it learns nothing
+        // about another guest's data. Measured cost: spawn_monitored 32.5 -> 34.8 us.
+        .async_stack_zeroing(true);
     // `WASMHOST_PERFMAP=1` names guest functions for `perf` (docs/engine.md, profiling).
     if std::env::var_os("WASMHOST_PERFMAP").is_some_and(|v| v == "1") {
         wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
