@@ -250,8 +250,10 @@ async fn live(node: &Arc<Node>, n: u32) -> Measured {
 }
 
 async fn stop_all(node: &Arc<Node>, live: Vec<(Pid, oneshot::Receiver<ExitReason>)>) {
+    // Time enough for every process to hear its cancel and return, however many there are.
+    let grace = Duration::from_secs(5 + live.len() as u64 / 10_000);
     for (pid, _) in &live {
-        node.cancel(pid, "done".into(), Duration::from_secs(5));
+        node.cancel(pid, "done".into(), grace);
     }
     for (_, exit) in live {
         let reason = exit.await.expect("an exit");
