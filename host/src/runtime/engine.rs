@@ -39,9 +39,10 @@ pub fn engine(config: &NodeConfig) -> Result<Engine> {
         .linear_memory_keep_resident(256 << 10)
         .table_keep_resident(16 << 10)
         .pagemap_scan(Enabled::Auto)
-        // Fiber stacks are zeroed when a process gives its stack back (below): this much of
-        // each, where a process's frames are, with a memset, the rest by the system.
-        .async_stack_keep_resident(64 << 10);
+        // Fiber stacks are zeroed when a process gives its stack back (below): the top of
+        // each with a memset, the rest given back to the system. A memset makes what it
+        // clears resident, so more kept means more memory held by every free stack.
+        .async_stack_keep_resident(16 << 10);
 
     let mut wasm = Config::new();
     wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
@@ -52,7 +53,7 @@ pub fn engine(config: &NodeConfig) -> Result<Engine> {
         .async_stack_size(1 << 20)
         // The next process on a pooled stack finds zeros, not its predecessor's frames: a
         // guest (or a compiler bug) reading a stack slot before writing it learns nothing
-        // about another guest's data. Measured cost: spawn_monitored 32.5 -> 34.8 us.
+        // about another guest's data. Measured cost: within noise (docs/engine.md).
         .async_stack_zeroing(true);
     // `WASMHOST_PERFMAP=1` names guest functions for `perf` (docs/engine.md, profiling).
     if std::env::var_os("WASMHOST_PERFMAP").is_some_and(|v| v == "1") {
