@@ -1,7 +1,8 @@
 //! Processes: this one's pid, messages, lifecycle events, spawning, monitors, links and
 //! registered names (the seed's `process` module).
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -127,10 +128,30 @@ pub fn inbox() -> Mailbox {
     Mailbox(OnFirstUse::new(abi::inbox, abi::Mailbox::subscribe))
 }
 
+/// How many waiting messages one host call takes at most.
+const TAKE_AT_ONCE: u32 = 32;
+
+thread_local! {
+    /// Messages taken from the host together and not read yet, oldest first. Shared by every
+    /// `Mailbox` handle, as the host's mailbox is, so no handle reads past another's.
+    static TAKEN: RefCell<VecDeque<abi::Message>> = const { RefCell::new(VecDeque::new()) };
+}
+
 impl Mailbox {
-    /// The oldest message, if there is one.
+    /// The oldest message, if there is one. A run of waiting messages costs one host call,
+    /// not one each (`try-receive-many`).
     pub fn try_recv(&self) -> Option<Message> {
-        self.0.handle().try_receive().map(|m| Message {
+        let taken = TAKEN.with(|taken| taken.borrow_mut().pop_front());
+        let m = match taken {
+            Some(m) => m,
+            None => {
+                let mut run = self.0.handle().try_receive_many(TAKE_AT_ONCE).into_iter();
+                let first = run.next()?;
+                TAKEN.with(|taken| taken.borrow_mut().extend(run));
+                first
+            }
+        };
+        Some(Message {
             topic: m.topic,
             from: m.sender.map(pid_from_wit),
             payload: m.payload,

@@ -14,7 +14,9 @@ use super::bindings::process::{
 };
 use super::bindings::types::{Event, Pid as WitPid};
 use super::types::{event_to_wit, pid_from_wit, pid_to_wit};
-use crate::runtime::{self, Process, ProcessCtxView, ProcessView, SendError, SpawnError, Watch};
+use crate::runtime::{
+    self, Message, Process, ProcessCtxView, ProcessView, SendError, SpawnError, Watch,
+};
 
 pub fn add_to_linker<T: ProcessView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     wit::add_to_linker::<T, HasProcess>(linker, T::process)
@@ -187,14 +189,38 @@ impl Host for ProcessCtxView<'_> {
     }
 }
 
+/// At most this many messages per `try-receive-many`, whatever the guest asks.
+const MAX_RECEIVE_MANY: usize = 1024;
+/// A `try-receive-many` stops once the messages taken carry this much payload (WIT).
+const RECEIVE_MANY_PAYLOAD: usize = 64 << 10;
+
+fn message_to_wit(m: Message) -> wit::Message {
+    wit::Message {
+        topic: m.topic,
+        sender: m.from.as_ref().map(pid_to_wit),
+        payload: m.payload,
+    }
+}
+
 impl HostMailbox for ProcessCtxView<'_> {
     fn try_receive(&mut self, mailbox: Resource<MailboxHandle>) -> Result<Option<wit::Message>> {
         let process = &self.table.get(&mailbox)?.0;
-        Ok(process.mailbox().pop().map(|m| wit::Message {
-            topic: m.topic,
-            sender: m.from.as_ref().map(pid_to_wit),
-            payload: m.payload,
-        }))
+        Ok(process.mailbox().pop().map(message_to_wit))
+    }
+
+    fn try_receive_many(
+        &mut self,
+        mailbox: Resource<MailboxHandle>,
+        max: u32,
+    ) -> Result<Vec<wit::Message>> {
+        let process = &self.table.get(&mailbox)?.0;
+        let max = (max as usize).min(MAX_RECEIVE_MANY);
+        Ok(process
+            .mailbox()
+            .pop_many(max, RECEIVE_MANY_PAYLOAD)
+            .into_iter()
+            .map(message_to_wit)
+            .collect())
     }
 
     fn subscribe(&mut self, mailbox: Resource<MailboxHandle>) -> Result<Resource<DynPollable>> {

@@ -50,6 +50,24 @@ fn sender_key(message: &Message) -> u64 {
     message.from.as_ref().map_or(0, |pid| pid.id)
 }
 
+impl Inner {
+    /// Takes the oldest message and gives its sender's share back.
+    fn pop(&mut self) -> Option<Message> {
+        let message = self.messages.pop_front()?;
+        let cost = cost(&message);
+        self.bytes -= cost;
+        let key = sender_key(&message);
+        if let Some(held) = self.senders.get_mut(&key) {
+            held.count -= 1;
+            held.bytes -= cost;
+            if held.count == 0 {
+                self.senders.remove(&key);
+            }
+        }
+        Some(message)
+    }
+}
+
 impl Mailbox {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -90,19 +108,27 @@ impl Mailbox {
 
     /// Takes the oldest message.
     pub fn pop(&self) -> Option<Message> {
+        self.lock().pop()
+    }
+
+    /// Takes up to `max` of the oldest messages, under one lock: fewer than `max` once those
+    /// taken carry `max_payload` bytes (the first is taken whatever its size).
+    pub fn pop_many(&self, max: usize, max_payload: usize) -> Vec<Message> {
         let mut inner = self.lock();
-        let message = inner.messages.pop_front()?;
-        let cost = cost(&message);
-        inner.bytes -= cost;
-        let key = sender_key(&message);
-        if let Some(held) = inner.senders.get_mut(&key) {
-            held.count -= 1;
-            held.bytes -= cost;
-            if held.count == 0 {
-                inner.senders.remove(&key);
+        let mut taken = Vec::with_capacity(max.min(inner.messages.len()));
+        let mut payload = 0;
+        while taken.len() < max {
+            let next = match inner.messages.front() {
+                Some(next) => next.payload.len(),
+                None => break,
+            };
+            if !taken.is_empty() && payload + next > max_payload {
+                break;
             }
+            payload += next;
+            taken.extend(inner.pop());
         }
-        Some(message)
+        taken
     }
 
     pub fn len(&self) -> usize {
@@ -175,6 +201,36 @@ mod tests {
         }
         assert_eq!(flood, 750);
         assert!(mailbox.push(message(2, 0), &counted).is_ok());
+    }
+
+    #[test]
+    fn many_are_taken_in_order_up_to_a_count_or_a_payload_size() {
+        let mailbox = Mailbox::default();
+        let limits = limits(100, 1 << 20);
+        for (from, size) in [(1, 10), (2, 20), (1, 30), (3, 40), (1, 5000)] {
+            assert!(mailbox.push(message(from, size), &limits).is_ok());
+        }
+        let sizes = |taken: Vec<Message>| taken.iter().map(|m| m.payload.len()).collect::<Vec<_>>();
+        assert_eq!(
+            sizes(mailbox.pop_many(2, 1 << 20)),
+            [10, 20],
+            "at most `max`"
+        );
+        assert_eq!(
+            sizes(mailbox.pop_many(10, 100)),
+            [30, 40],
+            "stops before 100 bytes"
+        );
+        assert_eq!(
+            sizes(mailbox.pop_many(10, 100)),
+            [5000],
+            "the first is taken whatever its size"
+        );
+        assert!(mailbox.pop_many(10, 100).is_empty());
+        // Every sender's share was given back: one sender may fill the mailbox again.
+        for _ in 0..75 {
+            assert!(mailbox.push(message(1, 1), &limits).is_ok());
+        }
     }
 
     #[test]

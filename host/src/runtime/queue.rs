@@ -3,31 +3,38 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::task::Poll;
 
-use tokio::sync::Notify;
+use futures::task::AtomicWaker;
 
-/// Wakes whoever waits for a queue to hold something.
+/// Wakes the one reader of a queue (the process that owns it) when something is added.
+/// Lock-free: a push while nobody waits costs one atomic operation. (It was a `Notify`, whose
+/// every `notify_waiters` takes a mutex, shared with the reader's wait: a second lock on
+/// every send.)
 #[derive(Default)]
-pub struct Readiness(Notify);
+pub struct Readiness(AtomicWaker);
 
 impl Readiness {
     /// Something was added.
     pub fn notify(&self) {
-        self.0.notify_waiters();
+        self.0.wake();
     }
 
-    /// Resolves once `has_items` says so, checking after each notification.
+    /// Resolves once `has_items` says so, checking after each wake-up. One reader at a time:
+    /// a second waiter would take the first one's place.
     pub async fn wait(&self, has_items: impl Fn() -> bool) {
-        loop {
-            // Register interest before checking, so a push in between is not missed.
-            let pushed = self.0.notified();
-            tokio::pin!(pushed);
-            pushed.as_mut().enable();
+        std::future::poll_fn(|cx| {
+            // Register before checking, so a push in between is not missed.
+            self.0.register(cx.waker());
             if has_items() {
-                return;
+                // Pushes from now on need not wake a reader that is not waiting.
+                drop(self.0.take());
+                Poll::Ready(())
+            } else {
+                Poll::Pending
             }
-            pushed.await;
-        }
+        })
+        .await
     }
 }
 
