@@ -23,18 +23,28 @@ impl Readiness {
     /// Resolves once `has_items` says so, checking after each wake-up. One reader at a time:
     /// a second waiter would take the first one's place.
     pub async fn wait(&self, has_items: impl Fn() -> bool) {
+        // However the wait ends (ready, or dropped when another pollable of the same `poll`
+        // was ready first), later pushes need not wake a reader that no longer waits.
+        let _waiting = Waiting(&self.0);
         std::future::poll_fn(|cx| {
             // Register before checking, so a push in between is not missed.
             self.0.register(cx.waker());
             if has_items() {
-                // Pushes from now on need not wake a reader that is not waiting.
-                drop(self.0.take());
                 Poll::Ready(())
             } else {
                 Poll::Pending
             }
         })
         .await
+    }
+}
+
+/// A reader's registration, withdrawn when its wait ends.
+struct Waiting<'a>(&'a AtomicWaker);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        drop(self.0.take());
     }
 }
 
