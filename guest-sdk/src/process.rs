@@ -14,7 +14,7 @@ use crate::bindings::wasmhost::abi::process as abi;
 use crate::bindings::wasmhost::abi::types as wit;
 use crate::entry::IntoArgs;
 use crate::payload::{self, DecodeError};
-use crate::rt::wait_for;
+use crate::rt::{wait_for, wait_for_inbox};
 
 pub use wasmhost_types::{Denied, Destination, Event, ExitReason, Pid, SendError, SpawnError};
 
@@ -95,7 +95,7 @@ impl Message {
 struct OnFirstUse<H> {
     // Declared first so it is dropped first: a pollable must go before its parent.
     ready: OnceCell<Rc<Pollable>>,
-    handle: OnceCell<H>,
+    handle: OnceCell<Rc<H>>,
     make: fn() -> H,
     subscribe: fn(&H) -> Pollable,
 }
@@ -110,8 +110,8 @@ impl<H> OnFirstUse<H> {
         }
     }
 
-    fn handle(&self) -> &H {
-        self.handle.get_or_init(self.make)
+    fn handle(&self) -> &Rc<H> {
+        self.handle.get_or_init(|| Rc::new((self.make)()))
     }
 
     fn ready(&self) -> &Rc<Pollable> {
@@ -129,7 +129,7 @@ pub fn inbox() -> Mailbox {
 }
 
 /// How many waiting messages one host call takes at most.
-const TAKE_AT_ONCE: u32 = 32;
+pub(crate) const TAKE_AT_ONCE: u32 = 32;
 
 thread_local! {
     /// Messages taken from the host together and not read yet, oldest first. Shared by every
@@ -137,34 +137,51 @@ thread_local! {
     static TAKEN: RefCell<VecDeque<abi::Message>> = const { RefCell::new(VecDeque::new()) };
 }
 
+/// Keeps messages the executor took while it waited for them (`receive-many`).
+pub(crate) fn keep_taken(run: Vec<abi::Message>) {
+    TAKEN.with(|taken| taken.borrow_mut().extend(run));
+}
+
+fn taken() -> Option<Message> {
+    TAKEN
+        .with(|taken| taken.borrow_mut().pop_front())
+        .map(message_from_wit)
+}
+
+fn message_from_wit(m: abi::Message) -> Message {
+    Message {
+        topic: m.topic,
+        from: m.sender.map(pid_from_wit),
+        payload: m.payload,
+    }
+}
+
 impl Mailbox {
     /// The oldest message, if there is one. A run of waiting messages costs one host call,
     /// not one each (`try-receive-many`).
     pub fn try_recv(&self) -> Option<Message> {
-        let taken = TAKEN.with(|taken| taken.borrow_mut().pop_front());
-        let m = match taken {
-            Some(m) => m,
-            None => {
-                let mut run = self.0.handle().try_receive_many(TAKE_AT_ONCE).into_iter();
-                let first = run.next()?;
-                TAKEN.with(|taken| taken.borrow_mut().extend(run));
-                first
-            }
-        };
-        Some(Message {
-            topic: m.topic,
-            from: m.sender.map(pid_from_wit),
-            payload: m.payload,
-        })
+        if let Some(message) = taken() {
+            return Some(message);
+        }
+        let mut run = self.0.handle().try_receive_many(TAKE_AT_ONCE).into_iter();
+        let first = run.next()?;
+        keep_taken(run.collect());
+        Some(message_from_wit(first))
     }
 
-    /// Waits for the next message.
+    /// Waits for the next message. Nothing taken yet means a wait without asking the host
+    /// first: if this is all the process waits for, the executor waits in `receive-many`,
+    /// which hands the message over (one host call); else it polls, and the message is taken
+    /// once the inbox is ready.
     pub async fn recv(&self) -> Message {
         loop {
+            if let Some(message) = taken() {
+                return message;
+            }
+            wait_for_inbox(self.0.ready(), self.0.handle()).await;
             if let Some(message) = self.try_recv() {
                 return message;
             }
-            wait_for(self.0.ready()).await;
         }
     }
 }

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
 use crate::bindings::wasi::io::poll::{Pollable, poll};
+use crate::bindings::wasmhost::abi::process::Mailbox;
 
 type Task = Pin<Box<dyn Future<Output = ()>>>;
 
@@ -22,6 +23,8 @@ struct Wait {
     key: u64,
     pollable: Rc<Pollable>,
     waker: Waker,
+    /// The mailbox, when `pollable` is its readiness: a lone wait on it takes the message.
+    inbox: Option<Rc<Mailbox>>,
 }
 
 #[derive(Default)]
@@ -119,8 +122,22 @@ pub fn block_on<F: Future>(main: F) -> F::Output {
     }
 }
 
-/// Blocks until at least one waited-for pollable is ready, then wakes its tasks.
+/// Blocks until at least one waited-for pollable is ready, then wakes its tasks. When all
+/// the process waits for is its inbox, it waits in `receive-many` instead, which hands over
+/// the messages it waited for.
 fn wait_for_pollables() {
+    let lone_inbox = REACTOR.with(|r| match r.borrow().waits.as_slice() {
+        [wait] => wait.inbox.clone(),
+        _ => None,
+    });
+    if let Some(mailbox) = lone_inbox {
+        crate::process::keep_taken(mailbox.receive_many(crate::process::TAKE_AT_ONCE));
+        let woken = REACTOR.with(|r| std::mem::take(&mut r.borrow_mut().waits));
+        for wait in woken {
+            wait.waker.wake();
+        }
+        return;
+    }
     let pollables: Vec<Rc<Pollable>> = REACTOR.with(|r| {
         r.borrow()
             .waits
@@ -153,12 +170,24 @@ fn wait_for_pollables() {
 pub(crate) struct WaitFor {
     pollable: Rc<Pollable>,
     key: Option<u64>,
+    inbox: Option<Rc<Mailbox>>,
 }
 
 pub(crate) fn wait_for(pollable: &Rc<Pollable>) -> WaitFor {
     WaitFor {
         pollable: pollable.clone(),
         key: None,
+        inbox: None,
+    }
+}
+
+/// A future that resolves once the inbox whose readiness is `pollable` holds a message, or
+/// once the executor has taken messages from it for this wait.
+pub(crate) fn wait_for_inbox(pollable: &Rc<Pollable>, inbox: &Rc<Mailbox>) -> WaitFor {
+    WaitFor {
+        pollable: pollable.clone(),
+        key: None,
+        inbox: Some(inbox.clone()),
     }
 }
 
@@ -190,6 +219,7 @@ impl Future for WaitFor {
             return Poll::Ready(());
         }
         let pollable = self.pollable.clone();
+        let inbox = self.inbox.clone();
         let key = REACTOR.with(|r| {
             let mut reactor = r.borrow_mut();
             reactor.next_key += 1;
@@ -198,6 +228,7 @@ impl Future for WaitFor {
                 key,
                 pollable,
                 waker: cx.waker().clone(),
+                inbox,
             });
             key
         });

@@ -25,6 +25,7 @@ wasmtime::component::bindgen!({
     imports: {
         "wasmhost:abi/time.sleep": async | trappable,
         "wasmhost:abi/io.readline": async | trappable,
+        "wasmhost:abi/process.[method]mailbox.receive-many": async | trappable,
         default: trappable,
     },
     with: {

@@ -223,6 +223,24 @@ impl HostMailbox for ProcessCtxView<'_> {
             .collect())
     }
 
+    async fn receive_many(
+        &mut self,
+        mailbox: Resource<MailboxHandle>,
+        max: u32,
+    ) -> Result<Vec<wit::Message>> {
+        let process = self.table.get(&mailbox)?.0.clone();
+        let max = (max as usize).min(MAX_RECEIVE_MANY);
+        if max > 0 {
+            process.mailbox().ready().await;
+        }
+        Ok(process
+            .mailbox()
+            .pop_many(max, RECEIVE_MANY_PAYLOAD)
+            .into_iter()
+            .map(message_to_wit)
+            .collect())
+    }
+
     fn subscribe(&mut self, mailbox: Resource<MailboxHandle>) -> Result<Resource<DynPollable>> {
         subscribe(self.table, mailbox)
     }
