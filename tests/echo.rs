@@ -291,6 +291,15 @@ fn typing_crash_makes_the_relay_fail_and_its_supervisor_restart_it() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// The first `relay started pid={…}` in `text`.
+fn relay_started(text: &str) -> String {
+    text.split("relay started pid=")
+        .nth(1)
+        .and_then(|rest| rest.split('}').next())
+        .map(|pid| format!("relay started pid={pid}}}"))
+        .unwrap_or_else(|| panic!("no relay started in {text:?}"))
+}
+
 /// The supervision demo as a user sees it: in a terminal, `!crash` fails the relay, the log
 /// says it is restarted, and the next line is answered by the new relay's worker.
 #[test]
@@ -304,12 +313,7 @@ fn in_a_terminal_crash_restarts_the_relay_and_echo_goes_on() {
             r"(?s)relay started pid=\{app:processes\|0x[0-9a-f]+\}.*> |> .*relay started pid=\{app:processes\|0x[0-9a-f]+\}",
         )
         .expect("the relay starts and the client prompts");
-    let first = start
-        .split("relay started pid=")
-        .nth(1)
-        .and_then(|rest| rest.split('}').next())
-        .map(|pid| format!("relay started pid={pid}}}"))
-        .expect("the first relay's pid");
+    let first = relay_started(&start);
     session.send_line("!crash").expect("typing");
     session
         .exp_string("service failed; restarting")
@@ -320,12 +324,7 @@ fn in_a_terminal_crash_restarts_the_relay_and_echo_goes_on() {
             r"(?s)(timeout|relay not available).*relay started pid=\{[^}]+\}|relay started pid=\{[^}]+\}.*(timeout|relay not available)",
         )
         .expect("the client's answer and a new relay");
-    let second = both
-        .split("relay started pid=")
-        .nth(1)
-        .and_then(|rest| rest.split('}').next())
-        .map(|pid| format!("relay started pid={pid}}}"))
-        .expect("the new relay's pid");
+    let second = relay_started(&both);
     assert_ne!(first, second, "a new relay process");
     session.send_line("still here").expect("typing");
     session.exp_string("STILL HERE").expect("the answer");

@@ -202,6 +202,17 @@ fn message_to_wit(m: Message) -> wit::Message {
     }
 }
 
+/// Up to `max` (and at most `MAX_RECEIVE_MANY`) of `process`'s oldest messages.
+fn take_many(process: &Process, max: u32) -> Vec<wit::Message> {
+    let max = (max as usize).min(MAX_RECEIVE_MANY);
+    process
+        .mailbox()
+        .pop_many(max, RECEIVE_MANY_PAYLOAD)
+        .into_iter()
+        .map(message_to_wit)
+        .collect()
+}
+
 impl HostMailbox for ProcessCtxView<'_> {
     fn try_receive(&mut self, mailbox: Resource<MailboxHandle>) -> Result<Option<wit::Message>> {
         let process = &self.table.get(&mailbox)?.0;
@@ -213,14 +224,7 @@ impl HostMailbox for ProcessCtxView<'_> {
         mailbox: Resource<MailboxHandle>,
         max: u32,
     ) -> Result<Vec<wit::Message>> {
-        let process = &self.table.get(&mailbox)?.0;
-        let max = (max as usize).min(MAX_RECEIVE_MANY);
-        Ok(process
-            .mailbox()
-            .pop_many(max, RECEIVE_MANY_PAYLOAD)
-            .into_iter()
-            .map(message_to_wit)
-            .collect())
+        Ok(take_many(&self.table.get(&mailbox)?.0, max))
     }
 
     async fn receive_many(
@@ -229,16 +233,10 @@ impl HostMailbox for ProcessCtxView<'_> {
         max: u32,
     ) -> Result<Vec<wit::Message>> {
         let process = self.table.get(&mailbox)?.0.clone();
-        let max = (max as usize).min(MAX_RECEIVE_MANY);
         if max > 0 {
             process.mailbox().ready().await;
         }
-        Ok(process
-            .mailbox()
-            .pop_many(max, RECEIVE_MANY_PAYLOAD)
-            .into_iter()
-            .map(message_to_wit)
-            .collect())
+        Ok(take_many(&process, max))
     }
 
     fn subscribe(&mut self, mailbox: Resource<MailboxHandle>) -> Result<Resource<DynPollable>> {
