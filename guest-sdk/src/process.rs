@@ -163,10 +163,8 @@ impl Mailbox {
         if let Some(message) = taken() {
             return Some(message);
         }
-        let mut run = self.0.handle().try_receive_many(TAKE_AT_ONCE).into_iter();
-        let first = run.next()?;
-        keep_taken(run.collect());
-        Some(message_from_wit(first))
+        keep_taken(self.0.handle().try_receive_many(TAKE_AT_ONCE));
+        taken()
     }
 
     /// Waits for the next message. Nothing taken yet means a wait without asking the host

@@ -184,37 +184,30 @@ wh_ready wh_select(int64_t timeout_ms) {
     open_inbox();
     open_events();
     wasmhost_abi_time_own_timer_t timer;
-    if (timeout_ms >= 0) timer = wasmhost_abi_time_after((uint64_t)timeout_ms * 1000000u);
-    wh_ready found = WH_TIMEOUT;
-    for (;;) {
-        wasi_io_poll_own_pollable_t own[3];
-        own[0] = wasmhost_abi_process_method_mailbox_subscribe(
-            wasmhost_abi_process_borrow_mailbox(inbox));
-        own[1] = wasmhost_abi_process_method_event_stream_subscribe(
-            wasmhost_abi_process_borrow_event_stream(events));
-        size_t n = 2;
-        if (timeout_ms >= 0)
-            own[n++] = wasmhost_abi_time_method_timer_subscribe(wasmhost_abi_time_borrow_timer(timer));
-        wasi_io_poll_borrow_pollable_t borrowed_pollables[3];
-        for (size_t i = 0; i < n; i++) borrowed_pollables[i] = wasi_io_poll_borrow_pollable(own[i]);
-        wasi_io_poll_list_borrow_pollable_t list = {borrowed_pollables, n};
-        guest_list_u32_t ready;
-        wasi_io_poll_poll(&list, &ready);
-        bool message = false, event = false, timed_out = false;
-        for (size_t i = 0; i < ready.len; i++) {
-            message |= ready.ptr[i] == 0;
-            event |= ready.ptr[i] == 1;
-            timed_out |= ready.ptr[i] == 2;
-        }
-        guest_list_u32_free(&ready);
-        for (size_t i = 0; i < n; i++) wasi_io_poll_pollable_drop_own(own[i]);
-        if (message || event || timed_out) {
-            found = message ? WH_MESSAGE : event ? WH_EVENT : WH_TIMEOUT;
-            break;
-        }
+    wasi_io_poll_own_pollable_t own[3];
+    own[0] = wasmhost_abi_process_method_mailbox_subscribe(wasmhost_abi_process_borrow_mailbox(inbox));
+    own[1] = wasmhost_abi_process_method_event_stream_subscribe(
+        wasmhost_abi_process_borrow_event_stream(events));
+    size_t n = 2;
+    if (timeout_ms >= 0) {
+        timer = wasmhost_abi_time_after((uint64_t)timeout_ms * 1000000u);
+        own[n++] = wasmhost_abi_time_method_timer_subscribe(wasmhost_abi_time_borrow_timer(timer));
     }
+    wasi_io_poll_borrow_pollable_t borrowed_pollables[3];
+    for (size_t i = 0; i < n; i++) borrowed_pollables[i] = wasi_io_poll_borrow_pollable(own[i]);
+    wasi_io_poll_list_borrow_pollable_t list = {borrowed_pollables, n};
+    /* `poll` returns once at least one is ready, and names each that is. */
+    guest_list_u32_t ready;
+    wasi_io_poll_poll(&list, &ready);
+    bool message = false, event = false;
+    for (size_t i = 0; i < ready.len; i++) {
+        message |= ready.ptr[i] == 0;
+        event |= ready.ptr[i] == 1;
+    }
+    guest_list_u32_free(&ready);
+    for (size_t i = 0; i < n; i++) wasi_io_poll_pollable_drop_own(own[i]);
     if (timeout_ms >= 0) wasmhost_abi_time_timer_drop_own(timer);
-    return found;
+    return message ? WH_MESSAGE : event ? WH_EVENT : WH_TIMEOUT;
 }
 
 bool wh_receive(int64_t timeout_ms, wh_message *out) {

@@ -189,9 +189,10 @@ impl Host for ProcessCtxView<'_> {
     }
 }
 
-/// At most this many messages per `try-receive-many`, whatever the guest asks.
+/// At most this many messages per `try-receive-many` or `receive-many`, whatever the guest
+/// asks.
 const MAX_RECEIVE_MANY: usize = 1024;
-/// A `try-receive-many` stops once the messages taken carry this much payload (WIT).
+/// Either stops once the messages taken carry this much payload (WIT).
 const RECEIVE_MANY_PAYLOAD: usize = 64 << 10;
 
 fn message_to_wit(m: Message) -> wit::Message {

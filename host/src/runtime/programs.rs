@@ -4,12 +4,13 @@
 //! (what it imports but is not granted, denied), and pre-instantiated so a spawn only
 //! allocates and runs.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use indexmap::IndexMap;
+use rayon::prelude::*;
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
@@ -90,9 +91,11 @@ pub fn compile_all(
         }
     }
     let groups: Vec<Vec<&ProcessEntry>> = by_source.into_values().collect();
-    let done = on_every_core(&groups, |entries| {
-        compile_source(engine, entries, interfaces, compiler)
-    });
+    // rayon's pool (the one wasmtime compiles on) keeps the groups' order.
+    let done: Vec<_> = groups
+        .par_iter()
+        .map(|entries| compile_source(engine, entries, interfaces, compiler))
+        .collect();
     let mut programs = HashMap::new();
     for result in done.into_iter().flatten() {
         match result {
@@ -107,43 +110,6 @@ pub fn compile_all(
     } else {
         Err(problems)
     }
-}
-
-/// `work` applied to each item, on as many threads as there are cores (and items), in the
-/// items' order.
-fn on_every_core<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
-    if threads <= 1 {
-        return items.iter().map(&work).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let at = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(item) = items.get(at) else {
-                            return mine;
-                        };
-                        mine.push((at, work(item)));
-                    }
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| match worker.join() {
-                Ok(mine) => mine,
-                Err(panic) => std::panic::resume_unwind(panic),
-            })
-            .collect()
-    });
-    done.sort_by_key(|(at, _)| *at);
-    done.into_iter().map(|(_, result)| result).collect()
 }
 
 /// A diagnostic for every module the entry names that no interface is granted by.
@@ -206,12 +172,14 @@ fn compile_source(
         }
     };
     let share = Share::of(&component, &bytes);
+    // Hashed once, and only if an entry pins it.
+    let sha256 = OnceCell::new();
     entries
         .iter()
         .map(|entry| {
             if let Some(pinned) = &entry.hash {
-                let sha256 = sha256_of(&bytes);
-                if !pinned.eq_ignore_ascii_case(&sha256) {
+                let sha256 = sha256.get_or_init(|| sha256_of(&bytes));
+                if !pinned.eq_ignore_ascii_case(sha256) {
                     return Err(problem(
                         entry,
                         format!("source {source} does not match its hash: it is {sha256}"),
