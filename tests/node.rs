@@ -182,7 +182,8 @@ async fn a_host_with_workers_runs_its_processes_on_threads_of_its_own() {
     let solo = node
         .host_threads("test:solo")
         .expect("solo has its own threads");
-    assert_eq!(solo.num_workers(), 1);
+    assert_eq!(solo.threads, 1);
+    assert_eq!(solo.processes, 0);
     assert!(
         node.host_threads(HOST).is_none(),
         "procs shares the node's threads"
@@ -194,7 +195,8 @@ async fn a_host_with_workers_runs_its_processes_on_threads_of_its_own() {
         .on_exit(tx);
     let pid = node.spawn(options).expect("spawning on solo");
     assert_eq!(&*pid.host, "test:solo");
-    assert_eq!(solo.num_alive_tasks(), 1, "its task runs on solo's runtime");
+    let solo = node.host_threads("test:solo").expect("solo's threads");
+    assert_eq!(solo.processes, 1, "its task runs on solo's threads");
     node.cancel(&pid, "done".into(), Duration::from_secs(5));
     assert_eq!(
         exit_of(exit).await,

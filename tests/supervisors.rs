@@ -107,8 +107,12 @@ async fn kill_and_wait_for_restart(node: &Node, services: &Services, id: &str) {
     let mut state = services.state(id).expect("a unit");
     tokio::time::timeout(PATIENCE, async {
         loop {
+            // The state first: a unit's pid is set before it is marked running, so a pid read
+            // after `Running` is that run's (read before, it could be the gap's `None`, and the
+            // `Running` that follows would be marked seen with no change left to wait for).
+            let running = *state.borrow_and_update() == State::Running;
             let now = pids(services).get(id).cloned();
-            if *state.borrow_and_update() == State::Running && now.is_some_and(|p| p != before) {
+            if running && now.is_some_and(|p| p != before) {
                 return;
             }
             state.changed().await.expect("watched");

@@ -229,11 +229,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             };
             let config = cli.node.config(&root);
-            let mut runtime = tokio::runtime::Builder::new_multi_thread();
-            if let Some(workers) = config.workers.filter(|&n| n > 0) {
-                runtime.worker_threads(workers);
-            }
-            let runtime = runtime
+            // Processes run on the node's own threads (`workers`); this runtime keeps their
+            // time and I/O, the terminal, the services and the control socket.
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
                 .enable_all()
                 .thread_name("wasmhost")
                 .build()

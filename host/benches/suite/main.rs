@@ -32,16 +32,11 @@ fn main() {
         .max()
         .unwrap_or(0)
         + 1_000;
-    // `BENCH_WORKERS=1` runs wasmhost on one thread (compare `ERL_FLAGS="+S 1"` for Erlang).
+    // The scenarios run on one tokio thread, as `wasmhost run`'s services do; processes run on
+    // the node's own threads (`BENCH_WORKERS=1`: one, compare `ERL_FLAGS="+S 1"` for Erlang).
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = std::env::var("BENCH_WORKERS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-    {
-        builder.worker_threads(workers);
-    }
+    builder.worker_threads(1);
     let runtime = builder.enable_all().build().expect("a tokio runtime");
-    // The scenarios run as a task on the runtime's workers, as processes do.
     let ours = runtime
         .block_on(runtime.spawn({
             let chosen = chosen.clone();

@@ -127,6 +127,9 @@ pub fn bench_node(max_processes: u32) -> Arc<Node> {
         // Every live process may touch its initial memory; half the machine (the default)
         // may refuse that for 100 000 of them.
         memory_budget: Some(u64::from(max_processes) << 20),
+        workers: std::env::var("BENCH_WORKERS")
+            .ok()
+            .and_then(|n| n.parse().ok()),
         ..NodeConfig::default()
     };
     Node::builder(app)

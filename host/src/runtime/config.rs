@@ -43,7 +43,7 @@ pub struct NodeConfig {
     /// unit of CPU accounting.
     pub epoch_tick: Duration,
     /// Threads shared by the processes of hosts without `workers` of their own (`None`: one
-    /// per core). `wasmhost run` sizes its async runtime with it.
+    /// per core): the node's scheduler (`runtime/scheduler.rs`).
     pub workers: Option<usize>,
     /// Limits for every process whose entry and host set none (`[node.limits]`).
     pub limits: LimitOverrides,

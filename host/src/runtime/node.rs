@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::runtime::{Handle, Runtime};
+use tokio::runtime::{Handle, RuntimeFlavor};
 use wasmtime::Engine;
 
 use super::compile_cache::{CompileCache, CompileProgress};
@@ -17,6 +17,7 @@ use super::interfaces::HostInterface;
 use super::limits::{Limits, check_against_pool};
 use super::names::Names;
 use super::programs::{Compiler, Program, compile_all};
+use super::scheduler::Scheduler;
 use super::table::ProcessTable;
 use super::{Pid, engine};
 use crate::app::{App, Diagnostics, LimitOverrides};
@@ -38,8 +39,34 @@ pub struct Node {
     memory_used: AtomicU64,
     memory_budget: u64,
     pub(super) terminal: Arc<Terminal>,
-    /// Where the processes of hosts without threads of their own run.
-    pub(super) shared: Option<Handle>,
+    /// Where the processes of hosts without threads of their own run; `None` if the node was
+    /// built outside an async runtime, which processes need for time and I/O.
+    pub(super) shared: Option<Threads>,
+}
+
+/// The threads processes run on.
+pub(super) enum Threads {
+    /// The node's own scheduler (`scheduler.rs`).
+    Own(Scheduler),
+    /// The tasks of a single-threaded tokio runtime, the one the node was built in.
+    Tokio(Handle),
+}
+
+impl Threads {
+    pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        match self {
+            Threads::Own(scheduler) => scheduler.spawn(task),
+            Threads::Tokio(handle) => drop(handle.spawn(task)),
+        }
+    }
+
+    /// The runtime that gives processes time and I/O.
+    pub fn clock(&self) -> &Handle {
+        match self {
+            Threads::Own(scheduler) => scheduler.clock(),
+            Threads::Tokio(handle) => handle,
+        }
+    }
 }
 
 /// A host entry as the node runs it.
@@ -50,16 +77,7 @@ pub(super) struct Host {
     /// A `terminal.host`: spawning binds the terminal.
     pub terminal: bool,
     /// Threads of its own (`workers`), if it has them.
-    pub runtime: Option<Runtime>,
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        // A runtime dropped inside async code would block on its threads; let them go.
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
+    pub threads: Option<Threads>,
 }
 
 /// Why a node could not be built.
@@ -127,8 +145,10 @@ impl NodeBuilder {
         self
     }
 
-    /// The async runtime whose threads run the processes of hosts without `workers` of their
-    /// own (default: the runtime `build` is called in, if any).
+    /// The async runtime that gives processes time and I/O (default: the runtime `build` is
+    /// called in, if any). Processes run on the node's own threads (`NodeConfig::workers`,
+    /// and a host's `workers`) and are cancelled when this runtime shuts down; if it is a
+    /// single-threaded runtime, those of hosts without `workers` run as its tasks instead.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
         self
@@ -158,7 +178,24 @@ impl NodeBuilder {
         };
         let programs = compile_all(&engine, &self.app, &self.interfaces, compiler)
             .map_err(StartError::Invalid)?;
-        let hosts = hosts(&self.app).map_err(StartError::Engine)?;
+        let clock = self.runtime.or_else(|| Handle::try_current().ok());
+        let hosts = hosts(&self.app, clock.as_ref()).map_err(StartError::Engine)?;
+        let shared = match clock {
+            // tokio's paused clock (its test-util) moves on only when every task of its
+            // runtime waits; there processes must be that runtime's tasks.
+            Some(clock) if clock.runtime_flavor() == RuntimeFlavor::CurrentThread => {
+                Some(Threads::Tokio(clock))
+            }
+            Some(clock) => {
+                let threads = config
+                    .workers
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+                let scheduler = Scheduler::start(threads, "wasmhost", clock)
+                    .map_err(|err| StartError::Engine(anyhow::anyhow!("worker threads: {err}")))?;
+                Some(Threads::Own(scheduler))
+            }
+            None => None,
+        };
         let mut reserved: HashMap<String, Vec<String>> = HashMap::new();
         for entry in self.app.processes.values() {
             for name in &entry.names {
@@ -181,31 +218,28 @@ impl NodeBuilder {
             hosts,
             names: Names::default(),
             terminal: self.terminal.unwrap_or_default(),
-            shared: self.runtime.or_else(|| Handle::try_current().ok()),
+            shared,
         }))
     }
 }
 
-/// The app's hosts, each with its own threads if it asks for them.
-fn hosts(app: &App) -> anyhow::Result<HashMap<String, Host>> {
+/// The app's hosts, each with its own threads if it asks for them (and there is a runtime to
+/// give them time).
+fn hosts(app: &App, clock: Option<&Handle>) -> anyhow::Result<HashMap<String, Host>> {
     let mut hosts = HashMap::new();
     for host in app.hosts.values() {
-        let runtime = match host.workers {
-            Some(workers) => Some(
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(workers as usize)
-                    .thread_name(format!("wasmhost {}", host.id))
-                    .enable_all()
-                    .build()
+        let threads = match (host.workers, clock) {
+            (Some(workers), Some(clock)) => Some(Threads::Own(
+                Scheduler::start(workers as usize, &host.id, clock.clone())
                     .map_err(|err| anyhow::anyhow!("threads for {}: {err}", host.id))?,
-            ),
-            None => None,
+            )),
+            _ => None,
         };
         let entry = Host {
             id: Arc::from(host.id.as_str()),
             limits: host.limits.clone(),
             terminal: false,
-            runtime,
+            threads,
         };
         hosts.insert(host.id.clone(), entry);
     }
@@ -214,7 +248,7 @@ fn hosts(app: &App) -> anyhow::Result<HashMap<String, Host>> {
             id: Arc::from(terminal.id.as_str()),
             limits: LimitOverrides::default(),
             terminal: true,
-            runtime: None,
+            threads: None,
         };
         hosts.insert(terminal.id.clone(), entry);
     }
@@ -280,10 +314,23 @@ impl Node {
         self.memory_used.load(Ordering::Acquire)
     }
 
-    /// The threads of `host`'s own runtime, if it has one (`workers`): how many, and how many
-    /// processes they are running.
-    pub fn host_threads(&self, host: &str) -> Option<tokio::runtime::RuntimeMetrics> {
-        let runtime = self.hosts.get(host)?.runtime.as_ref()?;
-        Some(runtime.metrics())
+    /// The threads of `host`, if it has its own (`workers`).
+    pub fn host_threads(&self, host: &str) -> Option<HostThreads> {
+        let Threads::Own(threads) = self.hosts.get(host)?.threads.as_ref()? else {
+            return None;
+        };
+        Some(HostThreads {
+            threads: threads.threads(),
+            processes: threads.tasks(),
+        })
     }
+}
+
+/// A host's own threads, as [`Node::host_threads`] sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostThreads {
+    /// How many worker threads it has.
+    pub threads: usize,
+    /// How many processes they are running.
+    pub processes: usize,
 }

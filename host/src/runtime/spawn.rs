@@ -102,8 +102,8 @@ impl Node {
                 program.id, limits.message_size
             )));
         }
-        let runtime = match &host.runtime {
-            Some(runtime) => runtime.handle(),
+        let threads = match &host.threads {
+            Some(threads) => threads,
             None => self.shared.as_ref().ok_or_else(|| {
                 SpawnError::Limit("threads: the node was built outside an async runtime".into())
             })?,
@@ -184,7 +184,7 @@ impl Node {
             }
         }
         self.table.insert(process.clone());
-        runtime.spawn(run(self.clone(), program, process, args, slot));
+        threads.spawn(run(self.clone(), program, process, args, slot));
         Ok(pid)
     }
 }
