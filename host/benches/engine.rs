@@ -26,24 +26,23 @@ const HOST: &str = "app:processes";
 
 fn main() {
     common::build_guests();
-    // `BENCH_WORKERS=1` runs everything on one worker thread (like Erlang with one
-    // scheduler): no process hops to another thread. The default is one per core.
+    // `BENCH_WORKERS=1` runs processes on one worker thread (like Erlang with one scheduler):
+    // no process hops to another thread. The default is one per core. The benchmarks drive
+    // them from one tokio thread, as `wasmhost run`'s services do.
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = std::env::var("BENCH_WORKERS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-    {
-        builder.worker_threads(workers);
-    }
+    builder.worker_threads(1);
     let runtime = builder.enable_all().build().expect("a tokio runtime");
-    // The benchmarks run as a task on the runtime's workers, as processes do: driven from
-    // `block_on`'s thread, every spawn and exit would also pay two cross-thread wake-ups.
     let bench = runtime.spawn(async {
         let root = AppRoot::locate(Some(&common::repo().join("guests/testing/bench")))
             .expect("the bench app");
         let app = app::load(&root).unwrap_or_else(|p| panic!("{p}"));
         // `BENCH_EPOCH_TICK=2ms` runs the node with another epoch tick (default 10ms).
-        let mut config = NodeConfig::default();
+        let mut config = NodeConfig {
+            workers: std::env::var("BENCH_WORKERS")
+                .ok()
+                .and_then(|n| n.parse().ok()),
+            ..NodeConfig::default()
+        };
         if let Some(tick) = std::env::var("BENCH_EPOCH_TICK")
             .ok()
             .and_then(|t| wasmhost::app::values::parse_duration(&t).ok())

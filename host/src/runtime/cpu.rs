@@ -64,6 +64,12 @@ impl CpuMeter {
         Duration::from_nanos(self.used.load(Ordering::Relaxed))
     }
 
+    /// Whether the poll under way has not yet run into a tick: a process that has just been
+    /// woken, meeting a deadline that passed while it waited, not one that computes.
+    pub fn before_first_tick(&self) -> bool {
+        self.cpu_mark.load(Ordering::Relaxed) == 0
+    }
+
     /// Charges the poll under way up to now and returns the running time so far. Called by
     /// the process's epoch callback, on the thread that polls it.
     pub fn tick(&self) -> Duration {

@@ -258,7 +258,9 @@ impl Shared {
                         // The slot was empty: nothing new for another worker to steal.
                         return Ok(false);
                     }
-                    Ok(true)
+                    // One task waiting is soon run here (an EXIT and an answer woken by one
+                    // process); waking a thread to steal it would cost more than it saves.
+                    Ok(local.queue.len() > 1)
                 }
                 _ => Err(task),
             }

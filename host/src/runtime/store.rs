@@ -194,8 +194,12 @@ pub fn new_store(engine: &Engine, node: &Arc<Node>, process: &Arc<Process>) -> S
     let mut throttle = process.limits().cpu_rate.map(Throttle::new);
     store.set_epoch_deadline(1);
     // At every epoch tick a running guest comes here: it is ended if it has used its
-    // `cpu`, paused if it is ahead of its `cpu_rate`, and otherwise yields to the others.
+    // `cpu`, paused if it is ahead of its `cpu_rate`, and otherwise yields to the others —
+    // once it has had a tick of its own: a woken process meets the deadline that passed
+    // while it waited at once, and sending it back behind every spinning process before it
+    // has run at all would make a saturated node's answers wait a round of them per hop.
     store.epoch_deadline_callback(move |mut store| {
+        let woken = meter.before_first_tick();
         let used = meter.tick();
         if let Some(budget) = budget
             && used > budget
@@ -212,6 +216,9 @@ pub fn new_store(engine: &Engine, node: &Arc<Node>, process: &Arc<Process>) -> S
                 1,
                 Box::pin(tokio::time::sleep(pause)),
             ));
+        }
+        if woken {
+            return Ok(UpdateDeadline::Continue(1));
         }
         Ok(UpdateDeadline::Yield(1))
     });
