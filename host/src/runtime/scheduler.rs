@@ -10,12 +10,14 @@
 //! - a task woken (or spawned) by a task on a worker goes to that worker's `next` slot and
 //!   runs as soon as the waker yields: a chain of processes runs on one thread, without a
 //!   hand-over through another, however long it is. The slot cannot be stolen.
-//! - what the slot held before goes to the worker's queue, and only then (there is now more
-//!   work than the thread can do at once) is a sleeping worker woken; it steals half the
-//!   queue. Wake-ups from elsewhere (timers, I/O, the CLI) go to a shared queue.
-//! - fairness: a worker takes from `next` at most `MAX_NEXT_RUNS` times in a row before it
-//!   runs what waits in its queue; a task that wakes itself (a spinning guest yields at every
-//!   epoch tick) goes to the back of the queue, where an idle worker can steal it.
+//! - what the slot held before goes to the worker's `woken` queue; once two tasks wait there
+//!   is more work than the thread can do at once, and a sleeping worker is woken to steal
+//!   half. Wake-ups from elsewhere (timers, I/O, the CLI) go to a shared queue.
+//! - a task that wakes itself while it runs (a spinning guest yields at every epoch tick)
+//!   goes to the worker's `yielded` queue. Woken tasks go first, so a process that answers
+//!   messages is not sent behind every spinning guest on a saturated node; every
+//!   `YIELDED_TURN`-th task comes from `yielded` first, so spinning ones are never starved.
+//! - a worker takes from `next` at most `MAX_NEXT_RUNS` times in a row while others wait.
 //!
 //! Time and I/O are tokio's: every worker enters the runtime the node was built in, and the
 //! node's tasks are cancelled when that runtime shuts down, as tokio's own tasks are.
@@ -33,11 +35,14 @@ use dashmap::DashMap;
 use futures::FutureExt;
 use tokio::runtime::Handle;
 
-/// How many tasks in a row a worker takes from its `next` slot before its queue gets a turn.
+/// How many tasks in a row a worker takes from its `next` slot while others wait.
 const MAX_NEXT_RUNS: u32 = 32;
 
 /// How often (in tasks run) a worker looks at the shared queue before its own.
 const SHARED_QUEUE_INTERVAL: u32 = 61;
+
+/// How often (in tasks taken from the queues) the `yielded` queue goes before `woken`.
+const YIELDED_TURN: u32 = 4;
 
 static NEXT_SCHEDULER: AtomicUsize = AtomicUsize::new(1);
 
@@ -49,8 +54,39 @@ thread_local! {
 /// A worker thread's own state.
 struct Local {
     scheduler: usize,
-    queue: Worker<Runnable>,
+    queues: Queues,
     next: Option<Runnable>,
+    /// Tasks run in a row from `next`.
+    next_runs: u32,
+    /// Tasks taken from the queues.
+    taken: u32,
+}
+
+/// A worker's two queues (see the module's comment).
+struct Queues {
+    woken: Worker<Runnable>,
+    yielded: Worker<Runnable>,
+}
+
+impl Queues {
+    fn new() -> Queues {
+        Queues {
+            woken: Worker::new_fifo(),
+            yielded: Worker::new_fifo(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.woken.len() + self.yielded.len()
+    }
+
+    fn pop(&self, yielded_first: bool) -> Option<Runnable> {
+        if yielded_first {
+            self.yielded.pop().or_else(|| self.woken.pop())
+        } else {
+            self.woken.pop().or_else(|| self.yielded.pop())
+        }
+    }
 }
 
 /// A set of worker threads and the tasks they run. Cloning shares it.
@@ -62,7 +98,8 @@ pub(crate) struct Scheduler {
 struct Shared {
     id: usize,
     injector: Injector<Runnable>,
-    stealers: Vec<Stealer<Runnable>>,
+    /// Each worker's `woken` and `yielded` queues, for thieves.
+    stealers: Vec<[Stealer<Runnable>; 2]>,
     workers: Vec<Sleeper>,
     /// How many workers are asleep (or falling asleep).
     sleeping: AtomicUsize,
@@ -82,11 +119,14 @@ impl Scheduler {
     /// Starts `threads` workers named `name-N`, which take time and I/O from `clock`.
     pub fn start(threads: usize, name: &str, clock: Handle) -> std::io::Result<Scheduler> {
         let threads = threads.max(1);
-        let queues: Vec<Worker<Runnable>> = (0..threads).map(|_| Worker::new_fifo()).collect();
+        let queues: Vec<Queues> = (0..threads).map(|_| Queues::new()).collect();
         let shared = Arc::new(Shared {
             id: NEXT_SCHEDULER.fetch_add(1, Ordering::Relaxed),
             injector: Injector::new(),
-            stealers: queues.iter().map(Worker::stealer).collect(),
+            stealers: queues
+                .iter()
+                .map(|q| [q.woken.stealer(), q.yielded.stealer()])
+                .collect(),
             workers: (0..threads)
                 .map(|_| Sleeper {
                     thread: std::sync::OnceLock::new(),
@@ -99,11 +139,11 @@ impl Scheduler {
             stopping: AtomicBool::new(false),
             clock: clock.clone(),
         });
-        for (index, queue) in queues.into_iter().enumerate() {
+        for (index, queues) in queues.into_iter().enumerate() {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name(format!("{name}-{index}"))
-                .spawn(move || shared.work(index, queue))?;
+                .spawn(move || shared.work(index, queues))?;
         }
         // Tasks end with the runtime that gives them time, as tokio's own do: this task is
         // dropped when that runtime shuts down, and cancels the rest.
@@ -160,25 +200,25 @@ impl Scheduler {
 
 impl Shared {
     /// A worker thread: runs tasks until the scheduler stops and nothing is left to run.
-    fn work(self: Arc<Self>, index: usize, queue: Worker<Runnable>) {
+    fn work(self: Arc<Self>, index: usize, queues: Queues) {
         let _ = self.workers[index].thread.set(std::thread::current());
         let _clock = self.clock.enter();
         LOCAL.with(|local| {
             *local.borrow_mut() = Some(Local {
                 scheduler: self.id,
-                queue,
+                queues,
                 next: None,
+                next_runs: 0,
+                taken: 0,
             })
         });
         let mut runs = 0u32;
-        let mut next_runs = 0u32;
         loop {
             runs = runs.wrapping_add(1);
             let task = if runs.is_multiple_of(SHARED_QUEUE_INTERVAL) {
-                self.take_shared()
-                    .or_else(|| self.find(index, &mut next_runs))
+                self.take_shared().or_else(|| self.find(index))
             } else {
-                self.find(index, &mut next_runs)
+                self.find(index)
             };
             match task {
                 // A panic escaping a task (the process's own task catches the host's) must
@@ -193,46 +233,49 @@ impl Shared {
         LOCAL.with(|local| local.borrow_mut().take());
     }
 
-    /// The next task for worker `index`: its `next` slot, its queue, the shared queue, or
+    /// The next task for worker `index`: its `next` slot, its queues, the shared queue, or
     /// half of another worker's queue.
-    fn find(&self, index: usize, next_runs: &mut u32) -> Option<Runnable> {
-        let found = LOCAL.with(|local| {
+    fn find(&self, index: usize) -> Option<Runnable> {
+        LOCAL.with(|local| {
             let mut local = local.borrow_mut();
             let local = local.as_mut()?;
             if let Some(task) = local.next.take() {
-                if *next_runs < MAX_NEXT_RUNS || local.queue.is_empty() {
-                    *next_runs += 1;
+                if local.next_runs < MAX_NEXT_RUNS || local.queues.len() == 0 {
+                    local.next_runs += 1;
                     return Some(task);
                 }
-                // The chain has had its turn: to the back of the queue.
-                local.queue.push(task);
+                // The chain has had its turn: behind the others.
+                local.queues.woken.push(task);
             }
-            *next_runs = 0;
-            local.queue.pop()
-        });
-        if found.is_some() {
-            return found;
-        }
-        LOCAL.with(|local| {
-            let local = local.borrow();
-            let queue = &local.as_ref()?.queue;
-            let stolen = std::iter::repeat_with(|| {
-                self.injector.steal_batch_and_pop(queue).or_else(|| {
-                    // From the next worker on, so that thieves spread out.
-                    (1..self.stealers.len())
-                        .map(|i| &self.stealers[(index + i) % self.stealers.len()])
-                        .map(|victim| victim.steal_batch_and_pop(queue))
-                        .collect()
-                })
-            })
-            .find(|s| !s.is_retry())
-            .and_then(Steal::success);
+            local.next_runs = 0;
+            local.taken = local.taken.wrapping_add(1);
+            if let Some(task) = local.queues.pop(local.taken.is_multiple_of(YIELDED_TURN)) {
+                return Some(task);
+            }
+            let stolen = self.steal(index, &local.queues.woken);
             // What came with it can be stolen in turn.
-            if stolen.is_some() && !queue.is_empty() {
+            if stolen.is_some() && !local.queues.woken.is_empty() {
                 self.wake_one();
             }
             stolen
         })
+    }
+
+    /// A batch from the shared queue, or else half of another worker's queue (woken tasks
+    /// first), into `into`; one of them to run now.
+    fn steal(&self, index: usize, into: &Worker<Runnable>) -> Option<Runnable> {
+        let workers = self.stealers.len();
+        std::iter::repeat_with(|| {
+            self.injector.steal_batch_and_pop(into).or_else(|| {
+                // From the next worker on, so that thieves spread out.
+                (0..2)
+                    .flat_map(|queue| (1..workers).map(move |i| ((index + i) % workers, queue)))
+                    .map(|(victim, queue)| self.stealers[victim][queue].steal_batch_and_pop(into))
+                    .collect()
+            })
+        })
+        .find(|s| !s.is_retry())
+        .and_then(Steal::success)
     }
 
     fn take_shared(&self) -> Option<Runnable> {
@@ -251,16 +294,16 @@ impl Shared {
                 Some(local) if local.scheduler == self.id => {
                     if woken_while_running {
                         // It yielded: the others go first.
-                        local.queue.push(task);
+                        local.queues.yielded.push(task);
                     } else if let Some(previous) = local.next.replace(task) {
-                        local.queue.push(previous);
+                        local.queues.woken.push(previous);
                     } else {
                         // The slot was empty: nothing new for another worker to steal.
                         return Ok(false);
                     }
                     // One task waiting is soon run here (an EXIT and an answer woken by one
                     // process); waking a thread to steal it would cost more than it saves.
-                    Ok(local.queue.len() > 1)
+                    Ok(local.queues.len() > 1)
                 }
                 _ => Err(task),
             }
@@ -305,7 +348,7 @@ impl Shared {
         self.sleeping.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let work = !self.injector.is_empty()
-            || self.stealers.iter().any(|s| !s.is_empty())
+            || self.stealers.iter().flatten().any(|s| !s.is_empty())
             || self.stopping.load(Ordering::SeqCst);
         if work {
             if me.asleep.swap(false, Ordering::SeqCst) {
