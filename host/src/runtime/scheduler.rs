@@ -18,6 +18,9 @@
 //!   messages is not sent behind every spinning guest on a saturated node; every
 //!   `YIELDED_TURN`-th task comes from `yielded` first, so spinning ones are never starved.
 //! - a worker takes from `next` at most `MAX_NEXT_RUNS` times in a row while others wait.
+//! - a watchdog thread looks every `WATCH_INTERVAL` while any worker is awake: a task left
+//!   waiting in a queue (the one task not worth a wake-up, behind a poll that then ran long)
+//!   gets a sleeping worker to steal it. When every worker sleeps, so does the watchdog.
 //!
 //! Time and I/O are tokio's: every worker enters the runtime the node was built in, and the
 //! node's tasks are cancelled when that runtime shuts down, as tokio's own tasks are.
@@ -43,6 +46,9 @@ const SHARED_QUEUE_INTERVAL: u32 = 61;
 
 /// How often (in tasks taken from the queues) the `yielded` queue goes before `woken`.
 const YIELDED_TURN: u32 = 4;
+
+/// How long a task may wait in a busy worker's queue while another worker sleeps.
+const WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(2);
 
 static NEXT_SCHEDULER: AtomicUsize = AtomicUsize::new(1);
 
@@ -89,10 +95,16 @@ impl Queues {
     }
 }
 
-/// A set of worker threads and the tasks they run. Cloning shares it.
-#[derive(Clone)]
+/// A set of worker threads and the tasks they run. Dropping it (or shutting down the runtime
+/// it takes time from) cancels the tasks and ends the threads.
 pub(crate) struct Scheduler {
     shared: Arc<Shared>,
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        self.shared.stop();
+    }
 }
 
 struct Shared {
@@ -108,6 +120,7 @@ struct Shared {
     next_task: AtomicU64,
     stopping: AtomicBool,
     clock: Handle,
+    watchdog: Sleeper,
 }
 
 struct Sleeper {
@@ -138,6 +151,10 @@ impl Scheduler {
             next_task: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
             clock: clock.clone(),
+            watchdog: Sleeper {
+                thread: std::sync::OnceLock::new(),
+                asleep: AtomicBool::new(false),
+            },
         });
         for (index, queues) in queues.into_iter().enumerate() {
             let shared = shared.clone();
@@ -145,6 +162,10 @@ impl Scheduler {
                 .name(format!("{name}-{index}"))
                 .spawn(move || shared.work(index, queues))?;
         }
+        let watched = shared.clone();
+        std::thread::Builder::new()
+            .name(format!("{name}-watch"))
+            .spawn(move || watched.watch())?;
         // Tasks end with the runtime that gives them time, as tokio's own do: this task is
         // dropped when that runtime shuts down, and cancels the rest.
         let guard = StopOnDrop(shared.clone());
@@ -354,11 +375,43 @@ impl Shared {
             if me.asleep.swap(false, Ordering::SeqCst) {
                 self.sleeping.fetch_sub(1, Ordering::SeqCst);
             }
-            return;
+        } else {
+            // `park` may return without an unpark: sleep on until a waker takes us off.
+            while me.asleep.load(Ordering::SeqCst) {
+                std::thread::park();
+            }
         }
-        // `park` may return without an unpark: sleep on until a waker has taken us off.
-        while me.asleep.load(Ordering::SeqCst) {
-            std::thread::park();
+        // Awake again (the watchdog may have seen every worker asleep): it looks again too.
+        if self.watchdog.asleep.swap(false, Ordering::SeqCst)
+            && let Some(watchdog) = self.watchdog.thread.get()
+        {
+            watchdog.unpark();
+        }
+    }
+
+    /// The watchdog thread: while any worker is awake, wakes a sleeping one every
+    /// `WATCH_INTERVAL` if a task waits in a queue; sleeps while every worker does.
+    fn watch(self: Arc<Self>) {
+        let _ = self.watchdog.thread.set(std::thread::current());
+        let all_asleep = || self.sleeping.load(Ordering::SeqCst) >= self.workers.len();
+        while !self.stopping.load(Ordering::SeqCst) {
+            if all_asleep() {
+                self.watchdog.asleep.store(true, Ordering::SeqCst);
+                fence(Ordering::SeqCst);
+                // A worker waking after this sees the flag and unparks us.
+                while all_asleep()
+                    && self.watchdog.asleep.load(Ordering::SeqCst)
+                    && !self.stopping.load(Ordering::SeqCst)
+                {
+                    std::thread::park();
+                }
+                self.watchdog.asleep.store(false, Ordering::SeqCst);
+                continue;
+            }
+            std::thread::sleep(WATCH_INTERVAL);
+            if self.stealers.iter().flatten().any(|s| !s.is_empty()) {
+                self.wake_one();
+            }
         }
     }
 
@@ -374,6 +427,9 @@ impl Shared {
         drop(tasks);
         for _ in 0..self.workers.len() {
             self.wake_one();
+        }
+        if let Some(watchdog) = self.watchdog.thread.get() {
+            watchdog.unpark();
         }
     }
 }
@@ -428,7 +484,8 @@ mod tests {
     #[test]
     fn a_chain_of_wake_ups_stays_on_one_thread() {
         let clock = clock();
-        let scheduler = Scheduler::start(2, "test", clock.handle().clone()).expect("threads");
+        let scheduler =
+            Arc::new(Scheduler::start(2, "test", clock.handle().clone()).expect("threads"));
         let (done, finished) = mpsc::channel::<Vec<ThreadId>>();
         let inner = scheduler.clone();
         scheduler.spawn(async move {
@@ -459,6 +516,57 @@ mod tests {
             threads.iter().all(|t| *t == threads[0]),
             "every hand-over on the thread that made it"
         );
+    }
+
+    /// Waits until every worker of `scheduler` has gone to sleep, having found nothing to do.
+    fn until_all_asleep(scheduler: &Scheduler) {
+        let shared = &scheduler.shared;
+        let deadline = std::time::Instant::now() + BOUND;
+        while shared
+            .workers
+            .iter()
+            .any(|w| !w.asleep.load(Ordering::SeqCst))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the workers never slept"
+            );
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_task_left_in_a_busy_workers_queue_is_stolen() {
+        let clock = clock();
+        let scheduler =
+            Arc::new(Scheduler::start(2, "test", clock.handle().clone()).expect("threads"));
+        // So that one worker is woken for the first task and the other sleeps on.
+        until_all_asleep(&scheduler);
+        let (done, finished) = mpsc::channel::<bool>();
+        let inner = scheduler.clone();
+        scheduler.spawn(async move {
+            // Each blocks its thread until the other has run: they meet only on two threads.
+            // The second spawn takes the `next` slot, the first waits in the queue alone,
+            // which wakes no thread: the watchdog must.
+            let (a_ran, a_done) = mpsc::channel::<()>();
+            let (b_ran, b_done) = mpsc::channel::<()>();
+            let a_met = done.clone();
+            inner.spawn(async move {
+                let _ = a_ran.send(());
+                let _ = a_met.send(b_done.recv_timeout(BOUND).is_ok());
+            });
+            inner.spawn(async move {
+                let _ = b_ran.send(());
+                let _ = done.send(a_done.recv_timeout(BOUND).is_ok());
+            });
+        });
+        for _ in 0..2 {
+            assert_eq!(
+                finished.recv_timeout(BOUND * 2),
+                Ok(true),
+                "both ran at once"
+            );
+        }
     }
 
     #[test]
