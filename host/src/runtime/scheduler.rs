@@ -156,16 +156,28 @@ impl Scheduler {
                 asleep: AtomicBool::new(false),
             },
         });
-        for (index, queues) in queues.into_iter().enumerate() {
-            let shared = shared.clone();
+        let started = queues
+            .into_iter()
+            .enumerate()
+            .try_for_each(|(index, queues)| {
+                let shared = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("{name}-{index}"))
+                    .spawn(move || shared.work(index, queues))
+                    .map(drop)
+            });
+        let started = started.and_then(|()| {
+            let watched = shared.clone();
             std::thread::Builder::new()
-                .name(format!("{name}-{index}"))
-                .spawn(move || shared.work(index, queues))?;
+                .name(format!("{name}-watch"))
+                .spawn(move || watched.watch())
+                .map(drop)
+        });
+        if let Err(err) = started {
+            // The threads that did start end at once.
+            shared.stop();
+            return Err(err);
         }
-        let watched = shared.clone();
-        std::thread::Builder::new()
-            .name(format!("{name}-watch"))
-            .spawn(move || watched.watch())?;
         // Tasks end with the runtime that gives them time, as tokio's own do: this task is
         // dropped when that runtime shuts down, and cancels the rest.
         let guard = StopOnDrop(shared.clone());
@@ -176,7 +188,8 @@ impl Scheduler {
         Ok(Scheduler { shared })
     }
 
-    /// Runs `future` on one of the workers.
+    /// Runs `future` on one of the workers. Once the scheduler has stopped (its runtime shut
+    /// down), `future` is dropped unpolled.
     pub fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
         let shared = &self.shared;
         if shared.stopping.load(Ordering::Acquire) {
