@@ -197,6 +197,22 @@ fn sending_to_an_unknown_name_raises_an_error_naming_it() {
     }
 }
 
+/// 100 messages to itself, taken back with each way of receiving; the libraries take runs of
+/// waiting messages in one host call, so most come from the library's buffer, which every way
+/// must see, in order, before it waits.
+#[test]
+fn messages_come_in_order_however_they_are_received() {
+    let numbers: Vec<Value> = (0..100).map(|i| Value::Integer(i.into())).collect();
+    for language in LANGUAGES {
+        assert_eq!(
+            check(language, "fifo", Value::Integer(100.into())),
+            Value::Array(vec![Value::Array(numbers.clone()), Value::Bool(true)]),
+            "{}",
+            language.entry
+        );
+    }
+}
+
 #[test]
 fn select_times_out_and_wakes_for_a_timer() {
     for language in LANGUAGES {

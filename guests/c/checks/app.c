@@ -96,6 +96,57 @@ static bool select_timeout(out_t *out) {
     return true;
 }
 
+/* The number a message carries (its payload is one CBOR integer). */
+static int64_t number_of(const wh_message *message) {
+    CborParser parser;
+    CborValue value;
+    int64_t n = -1;
+    if (cbor_parser_init(message->payload, message->len, 0, &parser, &value) == CborNoError)
+        cbor_value_get_int64_checked(&value, &n);
+    return n;
+}
+
+/* Sends itself `count` numbers, then takes them back every way there is: a blocking
+ * `wh_receive` (which takes a run at once), `wh_select` then `wh_receive(0)`, and
+ * `wh_receive` with a timeout. Returns [numbers, whether nothing was left]. */
+static bool fifo(out_t *out, int64_t count) {
+    wh_pid self = wh_self();
+    for (int64_t i = 0; i < count; i++) {
+        uint8_t buf[16];
+        CborEncoder e;
+        cbor_encoder_init(&e, buf, sizeof buf, 0);
+        cbor_encode_int(&e, i);
+        wh_payload payload = {buf, cbor_encoder_get_buffer_size(&e, buf)};
+        wh_error err;
+        if (!wh_send_pid(&self, "n", payload, &err)) return failed(out, err.message);
+    }
+    wh_pid_free(&self);
+    CborEncoder array, numbers;
+    cbor_encoder_create_array(&out->encoder, &array, 2);
+    cbor_encoder_create_array(&array, &numbers, CborIndefiniteLength);
+    for (int64_t seen = 0; seen < count; seen++) {
+        wh_message message;
+        bool got;
+        if (seen == 0) {
+            got = wh_receive(-1, &message);
+        } else if (seen % 2 == 1) {
+            got = wh_select(10000) == WH_MESSAGE && wh_receive(0, &message);
+        } else {
+            got = wh_receive(10000, &message);
+        }
+        if (!got) return failed(out, "a message went missing");
+        cbor_encode_int(&numbers, number_of(&message));
+        wh_message_free(&message);
+    }
+    cbor_encoder_close_container(&array, &numbers);
+    wh_message extra;
+    bool left = wh_receive(0, &extra);
+    if (left) wh_message_free(&extra);
+    cbor_encode_boolean(&array, !left);
+    cbor_encoder_close_container(&out->encoder, &array);
+    return true;
+}
+
 static bool monitor(out_t *out, const char *entry) {
     uint8_t buf[2][64];
     wh_payload args[2][2];
@@ -230,6 +281,14 @@ bool wh_main(const wh_payload *args, size_t n, uint8_t *result, size_t cap, size
         ok = send_by_name(&out);
     } else if (strcmp(mode, "unknown-name") == 0) {
         ok = unknown_name(&out);
+    } else if (strcmp(mode, "fifo") == 0 && n == 2) {
+        CborParser parser;
+        CborValue value;
+        int64_t count = 0;
+        if (cbor_parser_init(args[1].data, args[1].len, 0, &parser, &value) != CborNoError ||
+            cbor_value_get_int64_checked(&value, &count) != CborNoError || count < 1)
+            return failed(&out, "fifo takes a count");
+        ok = fifo(&out, count);
     } else if (strcmp(mode, "select-timeout") == 0) {
         ok = select_timeout(&out);
     } else if (strcmp(mode, "monitor") == 0 && n == 2 && wh_arg_text(args[1], text, sizeof text)) {

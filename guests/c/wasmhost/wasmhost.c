@@ -136,6 +136,11 @@ bool wh_send_pid(const wh_pid *pid, const char *topic, wh_payload payload, wh_er
 /* --- waiting --------------------------------------------------------------------------- */
 
 static bool have_inbox, have_events;
+/* Messages taken from the host in one call (`try-receive-many`, `receive-many`) and not
+ * handed out yet: the rest of a run of waiting messages costs no host call. */
+#define WH_TAKE_AT_ONCE 32
+static wasmhost_abi_process_list_message_t taken;
+static size_t taken_next;
 static wasmhost_abi_process_own_mailbox_t inbox;
 static wasmhost_abi_process_own_event_stream_t events;
 
@@ -183,6 +188,7 @@ static void open_events(void) {
 wh_ready wh_select(int64_t timeout_ms) {
     open_inbox();
     open_events();
+    if (taken_next < taken.len) return WH_MESSAGE;
     wasmhost_abi_time_own_timer_t timer;
     wasi_io_poll_own_pollable_t own[3];
     own[0] = wasmhost_abi_process_method_mailbox_subscribe(wasmhost_abi_process_borrow_mailbox(inbox));
@@ -210,26 +216,44 @@ wh_ready wh_select(int64_t timeout_ms) {
     return message ? WH_MESSAGE : event ? WH_EVENT : WH_TIMEOUT;
 }
 
+/* Hands out the next taken message, if one is left. */
+static bool next_taken(wh_message *out) {
+    if (taken_next >= taken.len) return false;
+    wasmhost_abi_process_message_t *m = &taken.ptr[taken_next++];
+    out->topic = owned_text(&m->topic);
+    out->has_sender = m->sender.is_some;
+    if (m->sender.is_some) out->sender = pid_of(&m->sender.val);
+    out->payload = malloc(m->payload.len ? m->payload.len : 1);
+    if (out->payload) memcpy(out->payload, m->payload.ptr, m->payload.len);
+    out->len = m->payload.len;
+    wasmhost_abi_process_message_free(m);
+    if (taken_next == taken.len) {
+        free(taken.ptr);
+        taken.ptr = NULL;
+        taken.len = 0;
+        taken_next = 0;
+    }
+    return true;
+}
+
 bool wh_receive(int64_t timeout_ms, wh_message *out) {
     open_inbox();
+    if (next_taken(out)) return true;
+    wasmhost_abi_process_borrow_mailbox_t mailbox = wasmhost_abi_process_borrow_mailbox(inbox);
+    if (timeout_ms < 0) {
+        /* Nothing but a message ends the wait: one host call waits and takes. */
+        wasmhost_abi_process_method_mailbox_receive_many(mailbox, WH_TAKE_AT_ONCE, &taken);
+        return next_taken(out);
+    }
     wasmhost_abi_time_own_timer_t timer;
     bool have_timer = false, got = false;
     for (;;) {
-        wasmhost_abi_process_message_t m;
-        if (wasmhost_abi_process_method_mailbox_try_receive(
-                wasmhost_abi_process_borrow_mailbox(inbox), &m)) {
-            out->topic = owned_text(&m.topic);
-            out->has_sender = m.sender.is_some;
-            if (m.sender.is_some) out->sender = pid_of(&m.sender.val);
-            out->payload = malloc(m.payload.len ? m.payload.len : 1);
-            if (out->payload) memcpy(out->payload, m.payload.ptr, m.payload.len);
-            out->len = m.payload.len;
-            wasmhost_abi_process_message_free(&m);
+        wasmhost_abi_process_method_mailbox_try_receive_many(mailbox, WH_TAKE_AT_ONCE, &taken);
+        if (next_taken(out)) {
             got = true;
             break;
         }
-        wasi_io_poll_own_pollable_t ready = wasmhost_abi_process_method_mailbox_subscribe(
-            wasmhost_abi_process_borrow_mailbox(inbox));
+        wasi_io_poll_own_pollable_t ready = wasmhost_abi_process_method_mailbox_subscribe(mailbox);
         if (!wait_for(ready, timeout_ms, &timer, &have_timer)) break;
     }
     if (have_timer) wasmhost_abi_time_timer_drop_own(timer);

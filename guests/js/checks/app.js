@@ -21,6 +21,22 @@ const modes = {
     return "sent";
   },
 
+  // Sends itself `count` numbers, then takes them back every way there is: a blocking
+  // `recv` (which takes a run at once), `tryRecv`, `select` and `recv` with a timeout.
+  fifo: (count) => {
+    const me = process.pid();
+    for (let i = 0; i < count; i++) process.send(me, "n", i);
+    const inbox = process.inbox();
+    const seen = [inbox.recv().payload];
+    while (seen.length < count) {
+      const way = seen.length % 3;
+      const got =
+        way === 0 ? inbox.tryRecv() : way === 1 ? select([inbox], { timeout: "10s" })[1] : inbox.recv("10s");
+      seen.push(got.payload);
+    }
+    return [seen, inbox.tryRecv() === null];
+  },
+
   "select-timeout": () => {
     const inbox = process.inbox();
     const timedOut = select([inbox], { timeout: "20ms" });

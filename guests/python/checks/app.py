@@ -88,10 +88,30 @@ def fail(message):
     raise ValueError(message)
 
 
+def fifo(count):
+    """Sends itself `count` numbers, then takes them back every way there is: a blocking
+    `recv` (which takes a run at once), `try_recv`, `select` and `recv` with a timeout."""
+    me = process.pid()
+    for i in range(count):
+        process.send(me, "n", i)
+    inbox = process.inbox()
+    seen = [inbox.recv().payload]
+    while len(seen) < count:
+        way = len(seen) % 3
+        if way == 0:
+            got = inbox.try_recv()
+        elif way == 1:
+            got = select(inbox, timeout="10s")[1]
+        else:
+            got = inbox.recv(timeout="10s")
+        seen.append(got.payload)
+    return [seen, inbox.try_recv() is None]
+
+
 MODES = {
     "send-by-name": send_by_name, "unknown-name": unknown_name,
     "select-timeout": select_timeout, "monitor": monitor, "log": log, "socket": socket,
-    "file": file, "ungranted": ungranted, "return": return_, "fail": fail, "wait": wait,
+    "file": file, "ungranted": ungranted, "fifo": fifo, "return": return_, "fail": fail, "wait": wait,
 }
 
 

@@ -22,6 +22,7 @@ the module (the component imports every interface of the world; the host denies 
 not granted).
 """
 
+import collections
 import re
 
 import cbor2
@@ -327,6 +328,12 @@ def select(*sources, timeout=None):
             deadline.__exit__(None, None, None)
 
 
+# Messages taken from the host in one call and not handed out yet, shared by every Inbox as
+# they share the one mailbox: the rest of a run of waiting messages costs no host call.
+_TAKE_AT_ONCE = 32
+_taken = collections.deque()
+
+
 class Inbox(_Source):
     """This process's messages, in the order they came (per sender)."""
 
@@ -337,8 +344,17 @@ class Inbox(_Source):
         return self._mailbox.subscribe()
 
     def _take(self):
-        wit = self._mailbox.try_receive()
-        return Message(wit) if wit is not None else None
+        if not _taken:
+            _taken.extend(self._mailbox.try_receive_many(_TAKE_AT_ONCE))
+        return Message(_taken.popleft()) if _taken else None
+
+    def recv(self, timeout=None):
+        """Waits for the next message; None if `timeout` passes first."""
+        if timeout is not None or _taken:
+            return super().recv(timeout)
+        # Nothing but a message ends the wait: one host call waits and takes.
+        _taken.extend(self._mailbox.receive_many(_TAKE_AT_ONCE))
+        return Message(_taken.popleft())
 
     def try_recv(self):
         """The next message if one waits, else None."""
