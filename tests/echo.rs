@@ -34,6 +34,40 @@ fn run_piped(app: &std::path::Path, input: &str) -> Output {
     child.wait_with_output().expect("waiting for wasmhost")
 }
 
+/// Runs `wasmhost run app:cli` in `app` with `lines` on stdin, waits until its log has
+/// shown `log` `times` times, then ends the input with an empty line. (Ending it at once
+/// would race the log of the last worker's exit with the shutdown.) The output's stderr is
+/// the log as read.
+fn run_piped_until_logged(app: &std::path::Path, lines: &str, log: &str, times: usize) -> Output {
+    let mut child = spawn_piped(app);
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    stdin.write_all(lines.as_bytes()).expect("writing stdin");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (line_tx, log_lines) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen: Vec<String> = Vec::new();
+    while seen.iter().filter(|l| l.contains(log)).count() < times {
+        // Ended (or silent for a minute): the caller's assertions say what is missing.
+        match log_lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    let _ = stdin.write_all(b"\n");
+    drop(stdin);
+    let mut out = child.wait_with_output().expect("waiting for wasmhost");
+    let _ = reader.join();
+    seen.extend(log_lines.try_iter());
+    out.stderr = seen.join("\n").into_bytes();
+    out
+}
+
 fn worker_pids(stdout: &str) -> Vec<String> {
     stdout
         .lines()
@@ -380,7 +414,7 @@ fn echoes_from(worker: &str) {
         "    process: app:relay\n    host: app:processes\n",
         &format!("    process: app:relay\n    host: app:processes\n    args: [{worker}]\n"),
     );
-    let out = run_piped(app.path(), "hello\nworld\n\n");
+    let out = run_piped_until_logged(app.path(), "hello\nworld\n", "worker exited", 2);
     assert_two_echoes(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("worker exited").count(), 2, "{stderr}");
@@ -406,7 +440,7 @@ fn c_workers_answer_when_the_relay_is_told_to_spawn_them() {
 fn the_python_relay_spawns_the_rust_workers() {
     let app =
         echo_app_with_relay_service("    process: app:relay\n", "    process: app:relay-py\n");
-    let out = run_piped(app.path(), "hello\nworld\n\n");
+    let out = run_piped_until_logged(app.path(), "hello\nworld\n", "worker exited", 2);
     assert_two_echoes(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
