@@ -8,7 +8,6 @@
 //! so time the OS gives the thread to someone else is not charged to it.
 
 use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -89,25 +88,41 @@ impl CpuMeter {
         Duration::from_nanos(used)
     }
 
-    /// Runs `future` to completion, charging every poll of it to this meter.
-    pub async fn metered<F: Future>(&self, future: F) -> F::Output {
-        let mut future = pin!(future);
-        std::future::poll_fn(|cx| {
-            self.since.store(self.wall(), Ordering::Relaxed);
-            let poll = future.as_mut().poll(cx);
-            let mark = self.cpu_mark.swap(0, Ordering::Relaxed);
-            let since = self.since.swap(0, Ordering::Relaxed);
-            if mark != 0 {
-                self.charge(thread_cpu().saturating_sub(mark - 1));
-            } else if since != 0 {
-                self.charge(self.wall().saturating_sub(since));
-            }
-            match poll {
-                Poll::Ready(out) => Poll::Ready(out),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await
+    /// Runs `future` to completion, charging every poll of it to this meter. (A plain
+    /// future, not an `async fn`: that would hold `future` twice, as its argument and pinned.)
+    pub fn metered<F: Future>(&self, future: F) -> Metered<'_, F> {
+        Metered {
+            meter: self,
+            future,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future whose every poll is charged to a [`CpuMeter`].
+    pub struct Metered<'a, F> {
+        meter: &'a CpuMeter,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for Metered<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let meter = *this.meter;
+        meter.since.store(meter.wall(), Ordering::Relaxed);
+        let poll = this.future.poll(cx);
+        let mark = meter.cpu_mark.swap(0, Ordering::Relaxed);
+        let since = meter.since.swap(0, Ordering::Relaxed);
+        if mark != 0 {
+            meter.charge(thread_cpu().saturating_sub(mark - 1));
+        } else if since != 0 {
+            meter.charge(meter.wall().saturating_sub(since));
+        }
+        poll
     }
 }
 
@@ -147,6 +162,8 @@ impl Throttle {
 
 #[cfg(test)]
 mod tests {
+    use std::pin::pin;
+
     use super::*;
 
     /// The meter charges the polls, and not the wait between them.

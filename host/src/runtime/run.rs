@@ -30,16 +30,23 @@ pub(super) async fn run(
     slot: Reserved,
 ) {
     let mut store = new_store(&node.engine, &node, &process);
-    let body = process.cpu().metered(async {
-        tokio::select! {
-            // A kill wins over a guest that is still running: dropping the call future
-            // unwinds the guest wherever it is (running wasm yields at every epoch).
-            biased;
-            reason = process.killed() => reason,
-            reason = execute(&mut store, &program, args) => reason,
-        }
-    });
-    report_exit(&node, &process, body).await;
+    // Built and awaited in one expression: a future bound to a name and then awaited (or
+    // moved into the awaited one) keeps a slot of its own in this task, and every live
+    // process would hold its body twice (≈ 3 KiB; `docs/engine.md`, idle memory).
+    report_exit(
+        &node,
+        &process,
+        process.cpu().metered(async {
+            tokio::select! {
+                // A kill wins over a guest that is still running: dropping the call future
+                // unwinds the guest wherever it is (running wasm yields at every epoch).
+                biased;
+                reason = process.killed() => reason,
+                reason = execute(&mut store, &program, args) => reason,
+            }
+        }),
+    )
+    .await;
     // The instance is torn down (its memory reset for the next spawn) only after the exit
     // is reported: monitors and links need not wait for it. Its pool slot goes with it.
     drop(store);
@@ -50,17 +57,21 @@ pub(super) async fn run(
 /// running the process (a bug in a host interface, say), the exit is still reported, as
 /// `trap: host panic: …`: a process never leaves its names, monitors, links or the terminal
 /// behind.
-pub(super) async fn report_exit(
-    node: &Node,
-    process: &Process,
-    body: impl Future<Output = ExitReason>,
-) {
-    let reason = match AssertUnwindSafe(body).catch_unwind().await {
-        Ok(reason) => reason,
-        Err(panic) => ExitReason::Trap(format!("host panic: {}", panic_text(&*panic))),
-    };
-    tracing::debug!(pid = %process.pid(), entry = %process.entry(), %reason, "process exited");
-    node.exited(process, reason);
+pub(super) fn report_exit<'a>(
+    node: &'a Node,
+    process: &'a Process,
+    body: impl Future<Output = ExitReason> + 'a,
+) -> impl Future<Output = ()> + 'a {
+    // Combinators, not an `async fn`: that would hold `body` twice, as its argument and
+    // inside `catch_unwind`.
+    AssertUnwindSafe(body).catch_unwind().map(move |outcome| {
+        let reason = match outcome {
+            Ok(reason) => reason,
+            Err(panic) => ExitReason::Trap(format!("host panic: {}", panic_text(&*panic))),
+        };
+        tracing::debug!(pid = %process.pid(), entry = %process.entry(), %reason, "process exited");
+        node.exited(process, reason);
+    })
 }
 
 fn panic_text(panic: &(dyn Any + Send)) -> &str {
