@@ -34,11 +34,15 @@ fn run_piped(app: &std::path::Path, input: &str) -> Output {
     child.wait_with_output().expect("waiting for wasmhost")
 }
 
-/// Runs `wasmhost run app:cli` in `app` with `lines` on stdin, waits until its log has
-/// shown `log` `times` times, then ends the input with an empty line. (Ending it at once
-/// would race the log of the last worker's exit with the shutdown.) The output's stderr is
-/// the log as read.
-fn run_piped_until_logged(app: &std::path::Path, lines: &str, log: &str, times: usize) -> Output {
+/// Runs `wasmhost run app:cli` in `app` with `lines` on stdin and ends the input only once
+/// `enough` says the log read so far shows what the test waits for (a minute of silence, or
+/// the end of the log, ends the wait too: the caller's assertions say what is missing). The
+/// output's stderr is the whole log as read.
+fn run_piped_until(
+    app: &std::path::Path,
+    lines: &str,
+    enough: impl Fn(&[String]) -> bool,
+) -> Output {
     let mut child = spawn_piped(app);
     let mut stdin = child.stdin.take().expect("stdin is piped");
     stdin.write_all(lines.as_bytes()).expect("writing stdin");
@@ -52,20 +56,26 @@ fn run_piped_until_logged(app: &std::path::Path, lines: &str, log: &str, times: 
         }
     });
     let mut seen: Vec<String> = Vec::new();
-    while seen.iter().filter(|l| l.contains(log)).count() < times {
-        // Ended (or silent for a minute): the caller's assertions say what is missing.
+    while !enough(&seen) {
         match log_lines.recv_timeout(Duration::from_secs(60)) {
             Ok(line) => seen.push(line),
             Err(_) => break,
         }
     }
-    let _ = stdin.write_all(b"\n");
     drop(stdin);
     let mut out = child.wait_with_output().expect("waiting for wasmhost");
     let _ = reader.join();
     seen.extend(log_lines.try_iter());
     out.stderr = seen.join("\n").into_bytes();
     out
+}
+
+/// `run_piped_until` the log has shown `times` worker exits (ending the input at once would
+/// race the log of the last one with the shutdown).
+fn run_piped_until_exits_logged(app: &std::path::Path, lines: &str, times: usize) -> Output {
+    run_piped_until(app, lines, |log| {
+        log.iter().filter(|l| l.contains("worker exited")).count() >= times
+    })
 }
 
 fn worker_pids(stdout: &str) -> Vec<String> {
@@ -116,34 +126,12 @@ fn end_of_input_says_goodbye() {
 #[test]
 fn the_relay_logs_each_worker_exit_and_its_stats() {
     let app = echo_app(|r| r);
-    let mut child = spawn_piped(app.path());
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    stdin
-        .write_all(b"one\ntwo\nthree\n")
-        .expect("writing stdin");
     // Keep the client at its prompt until the relay's 5 s stats report has been logged.
-    let stderr = child.stderr.take().expect("stderr is piped");
-    let (lines_tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
+    let out = run_piped_until(app.path(), "one\ntwo\nthree\n", |log| {
+        log.last().is_some_and(|l| l.contains(" stats "))
     });
-    let mut log = Vec::new();
-    while let Ok(line) = lines.recv_timeout(Duration::from_secs(20)) {
-        let stats = line.contains(" stats ");
-        log.push(line);
-        if stats {
-            break;
-        }
-    }
-    drop(stdin);
-    let status = child.wait().expect("waiting for wasmhost");
-    log.extend(lines.iter());
-    let log = log.join("\n");
-    assert_eq!(status.code(), Some(0), "{log}");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
     assert!(log.contains("relay started pid={app:processes|0x"), "{log}");
     let exits: Vec<&str> = log
         .lines()
@@ -414,7 +402,7 @@ fn echoes_from(worker: &str) {
         "    process: app:relay\n    host: app:processes\n",
         &format!("    process: app:relay\n    host: app:processes\n    args: [{worker}]\n"),
     );
-    let out = run_piped_until_logged(app.path(), "hello\nworld\n", "worker exited", 2);
+    let out = run_piped_until_exits_logged(app.path(), "hello\nworld\n", 2);
     assert_two_echoes(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.matches("worker exited").count(), 2, "{stderr}");
@@ -440,7 +428,7 @@ fn c_workers_answer_when_the_relay_is_told_to_spawn_them() {
 fn the_python_relay_spawns_the_rust_workers() {
     let app =
         echo_app_with_relay_service("    process: app:relay\n", "    process: app:relay-py\n");
-    let out = run_piped_until_logged(app.path(), "hello\nworld\n", "worker exited", 2);
+    let out = run_piped_until_exits_logged(app.path(), "hello\nworld\n", 2);
     assert_two_echoes(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

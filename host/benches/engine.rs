@@ -29,9 +29,11 @@ fn main() {
     // `BENCH_WORKERS=1` runs processes on one worker thread (like Erlang with one scheduler):
     // no process hops to another thread. The default is one per core. The benchmarks drive
     // them from one tokio thread, as `wasmhost run`'s services do.
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.worker_threads(1);
-    let runtime = builder.enable_all().build().expect("a tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
     let bench = runtime.spawn(async {
         let root = AppRoot::locate(Some(&common::repo().join("guests/testing/bench")))
             .expect("the bench app");

@@ -34,9 +34,11 @@ fn main() {
         + 1_000;
     // The scenarios run on one tokio thread, as `wasmhost run`'s services do; processes run on
     // the node's own threads (`BENCH_WORKERS=1`: one, compare `ERL_FLAGS="+S 1"` for Erlang).
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.worker_threads(1);
-    let runtime = builder.enable_all().build().expect("a tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
     let ours = runtime
         .block_on(runtime.spawn({
             let chosen = chosen.clone();

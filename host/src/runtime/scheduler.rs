@@ -375,15 +375,19 @@ impl Shared {
         }
     }
 
+    /// Whether a task waits in any worker's queue.
+    fn queued(&self) -> bool {
+        self.stealers.iter().flatten().any(|s| !s.is_empty())
+    }
+
     /// Puts worker `index` to sleep until work is queued for it to find.
     fn sleep(&self, index: usize) {
         let me = &self.workers[index];
         me.asleep.store(true, Ordering::SeqCst);
         self.sleeping.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        let work = !self.injector.is_empty()
-            || self.stealers.iter().flatten().any(|s| !s.is_empty())
-            || self.stopping.load(Ordering::SeqCst);
+        let work =
+            !self.injector.is_empty() || self.queued() || self.stopping.load(Ordering::SeqCst);
         if work {
             if me.asleep.swap(false, Ordering::SeqCst) {
                 self.sleeping.fetch_sub(1, Ordering::SeqCst);
@@ -422,7 +426,7 @@ impl Shared {
                 continue;
             }
             std::thread::sleep(WATCH_INTERVAL);
-            if self.stealers.iter().flatten().any(|s| !s.is_empty()) {
+            if self.queued() {
                 self.wake_one();
             }
         }

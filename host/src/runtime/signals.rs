@@ -28,8 +28,8 @@ impl Node {
             reason: reason.clone(),
         };
         self.deliver(&process, event);
-        let clock = self.shared.as_ref().map(|threads| threads.clock().clone());
-        let Some(runtime) = Handle::try_current().ok().or(clock) else {
+        let clock = || self.shared.as_ref().map(|threads| threads.clock().clone());
+        let Some(runtime) = Handle::try_current().ok().or_else(clock) else {
             // Without an async runtime there is no clock to keep the grace period on.
             process.kill(ExitReason::Cancelled(reason));
             return true;
