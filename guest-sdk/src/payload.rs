@@ -9,7 +9,7 @@
 //! assert_eq!(back, ("echo".to_string(), 3));
 //! ```
 
-pub use wasmhost_types::payload::{DecodeError, decode, display, encode};
+pub use wasmhost_types::payload::{DecodeError, Raw, decode, display, encode};
 
 /// Any payload value, for payloads of unknown shape.
 pub use ciborium::Value;

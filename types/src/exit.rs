@@ -2,12 +2,12 @@
 
 use std::fmt;
 
-use ciborium::Value;
-use serde::de::Error as _;
+use serde::de::{self, DeserializeSeed, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::payload;
 use crate::pid::Pid;
+use crate::transcode::{Capture, Walk};
 
 /// Why a process ended (`exit-reason` in the WIT). Only [`ExitReason::Normal`] is a normal
 /// exit: every other reason is abnormal, which takes linked processes down and makes a
@@ -76,23 +76,24 @@ impl fmt::Display for ExitReason {
     }
 }
 
+/// A returned value is written as it is read ([`Walk`]), never decoded into a tree: what
+/// another process returned can be logged or forwarded whatever its shape.
 impl Serialize for ExitReason {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let text = |m: &String| Value::Text(m.clone());
-        let (key, detail) = match self {
-            ExitReason::Normal(bytes) => {
-                return payload::decode::<Value>(bytes)
-                    .unwrap_or(Value::Null)
-                    .serialize(serializer);
+        let (key, detail): (&str, Option<&str>) = match self {
+            ExitReason::Normal(bytes) => return Walk(bytes).serialize(serializer),
+            ExitReason::Error(m) => ("error", Some(m)),
+            ExitReason::Trap(m) => ("trap", Some(m)),
+            ExitReason::Limit(m) => ("limit", Some(m)),
+            ExitReason::Killed(m) => ("killed", Some(m)),
+            ExitReason::Cancelled(m) => ("cancelled", Some(m)),
+            ExitReason::LinkDown(pid) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("link_down", pid)?;
+                return map.end();
             }
-            ExitReason::Error(m) => ("error", text(m)),
-            ExitReason::Trap(m) => ("trap", text(m)),
-            ExitReason::Limit(m) => ("limit", text(m)),
-            ExitReason::Killed(m) => ("killed", text(m)),
-            ExitReason::Cancelled(m) => ("cancelled", text(m)),
-            ExitReason::LinkDown(pid) => ("link_down", Value::Text(pid.to_string())),
-            ExitReason::NoProcess => ("no_process", Value::Null),
+            ExitReason::NoProcess => ("no_process", None),
         };
         let mut map = serializer.serialize_map(Some(1))?;
         map.serialize_entry(key, &detail)?;
@@ -100,33 +101,138 @@ impl Serialize for ExitReason {
     }
 }
 
+/// Read without a tree as well: a one-entry map naming a reason is that reason, anything
+/// else is a returned value, captured as CBOR as it is read ([`Capture`]).
 impl<'de> Deserialize<'de> for ExitReason {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        if let Value::Map(entries) = &value
-            && let [(Value::Text(key), inner)] = entries.as_slice()
-        {
-            let text = || match inner {
-                Value::Text(text) => Ok(text.clone()),
-                _ => Err(D::Error::custom(format!("`{key}` carries a text"))),
-            };
-            match key.as_str() {
-                "error" => return text().map(ExitReason::Error),
-                "trap" => return text().map(ExitReason::Trap),
-                "limit" => return text().map(ExitReason::Limit),
-                "killed" => return text().map(ExitReason::Killed),
-                "cancelled" => return text().map(ExitReason::Cancelled),
-                "link_down" => {
-                    return text()?
-                        .parse()
-                        .map(ExitReason::LinkDown)
-                        .map_err(D::Error::custom);
-                }
-                "no_process" => return Ok(ExitReason::NoProcess),
-                _ => {}
-            }
+        deserializer.deserialize_any(ReasonVisitor)
+    }
+}
+
+struct ReasonVisitor;
+
+/// A returned value, written by `write` into a fresh payload.
+fn normal<E>(write: impl FnOnce(Capture<'_>) -> Result<(), E>) -> Result<ExitReason, E> {
+    let mut out = Vec::new();
+    write(Capture {
+        out: &mut out,
+        depth: 0,
+    })?;
+    Ok(ExitReason::Normal(out))
+}
+
+/// The key of a one-entry map: captured as CBOR, and as text if it is text.
+struct Key(Vec<u8>);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut out = Vec::new();
+        Capture {
+            out: &mut out,
+            depth: 1,
         }
-        Ok(ExitReason::Normal(payload::encode(&value)))
+        .deserialize(deserializer)?;
+        Ok(Key(out))
+    }
+}
+
+impl<'de> Visitor<'de> for ReasonVisitor {
+    type Value = ExitReason;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an exit reason or a returned value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<ExitReason, E> {
+        normal(|c| c.visit_bool(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<ExitReason, E> {
+        normal(|c| c.visit_u64(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<ExitReason, E> {
+        normal(|c| c.visit_i64(v))
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<ExitReason, E> {
+        normal(|c| c.visit_u128(v))
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<ExitReason, E> {
+        normal(|c| c.visit_i128(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<ExitReason, E> {
+        normal(|c| c.visit_f64(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<ExitReason, E> {
+        normal(|c| c.visit_str(v))
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<ExitReason, E> {
+        normal(|c| c.visit_bytes(v))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<ExitReason, E> {
+        normal(|c| c.visit_none())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<ExitReason, E> {
+        normal(|c| c.visit_unit())
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<ExitReason, D::Error> {
+        normal(|c| c.visit_some(d))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<ExitReason, A::Error> {
+        normal(|c| c.visit_seq(seq))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<ExitReason, A::Error> {
+        if map.size_hint() != Some(1) {
+            return normal(|c| c.visit_map(map));
+        }
+        let Some(Key(key)) = map.next_key()? else {
+            return normal(|c| {
+                c.out.push(0xa0);
+                Ok(())
+            });
+        };
+        let name = payload::decode::<String>(&key).ok();
+        let text = |map: &mut A| {
+            let name = name.as_deref().unwrap_or_default();
+            map.next_value::<String>()
+                .map_err(|_| de::Error::custom(format!("`{name}` carries a text")))
+        };
+        match name.as_deref() {
+            Some("error") => return text(&mut map).map(ExitReason::Error),
+            Some("trap") => return text(&mut map).map(ExitReason::Trap),
+            Some("limit") => return text(&mut map).map(ExitReason::Limit),
+            Some("killed") => return text(&mut map).map(ExitReason::Killed),
+            Some("cancelled") => return text(&mut map).map(ExitReason::Cancelled),
+            Some("link_down") => {
+                return text(&mut map)?
+                    .parse()
+                    .map(ExitReason::LinkDown)
+                    .map_err(de::Error::custom);
+            }
+            Some("no_process") => {
+                map.next_value::<de::IgnoredAny>()?;
+                return Ok(ExitReason::NoProcess);
+            }
+            _ => {}
+        }
+        // A one-entry map of the guest's own: its value follows the key already read.
+        let mut out = vec![0xa1];
+        out.extend_from_slice(&key);
+        map.next_value_seed(Capture {
+            out: &mut out,
+            depth: 1,
+        })?;
+        Ok(ExitReason::Normal(out))
     }
 }
 
@@ -144,6 +250,7 @@ pub enum Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ciborium::Value;
 
     fn round_trip(reason: ExitReason) -> ExitReason {
         payload::decode(&payload::encode(&reason)).expect("decodes")
@@ -184,6 +291,34 @@ mod tests {
             payload::display(&payload::encode(&ExitReason::NoProcess)),
             "{no_process: null}"
         );
+    }
+
+    #[test]
+    fn a_returned_value_goes_through_as_it_is_without_a_tree() {
+        // A map of the guest's own with one entry, and one whose key names no reason.
+        for value in [
+            payload::encode(
+                &[("answer", 42)]
+                    .into_iter()
+                    .collect::<std::collections::BTreeMap<_, _>>(),
+            ),
+            payload::encode(
+                &[(7, "x")]
+                    .into_iter()
+                    .collect::<std::collections::BTreeMap<_, _>>(),
+            ),
+            payload::encode(&vec![(); 3]),
+        ] {
+            let reason = ExitReason::Normal(value.clone());
+            assert_eq!(payload::encode(&reason), value, "written as it is");
+            assert_eq!(round_trip(reason.clone()), reason);
+        }
+        // Eight million one-byte integers: written and read back as bytes, never a tree.
+        let mut big = vec![0x9a, 0x00, 0x80, 0x00, 0x00];
+        big.resize(big.len() + (8 << 20), 0x00);
+        let reason = ExitReason::Normal(big.clone());
+        assert_eq!(payload::encode(&reason), big);
+        assert_eq!(round_trip(reason.clone()), reason);
     }
 
     #[test]

@@ -24,6 +24,7 @@ mod errors;
 mod exit;
 pub mod payload;
 mod pid;
+pub mod transcode;
 
 pub use errors::{Denied, Destination, RegisterError, SendError, SpawnError};
 pub use exit::{Event, ExitReason};

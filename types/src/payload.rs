@@ -23,6 +23,52 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     bytes
 }
 
+/// A payload kept as its CBOR bytes: serialized as the value they encode (walked, never
+/// decoded into a tree) and deserialized by capturing a value's bytes as they are read. For
+/// what a process forwards, logs or keeps without looking inside — another process's data,
+/// as large and as deep as it liked.
+///
+/// ```
+/// use serde::Deserialize;
+/// use wasmhost_types::payload::{self, Raw};
+///
+/// #[derive(Deserialize)]
+/// struct Job {
+///     id: u32,
+///     data: Raw, // left as CBOR
+/// }
+///
+/// let bytes = payload::encode(&serde_json_like());
+/// # fn serde_json_like() -> std::collections::BTreeMap<&'static str, ciborium::Value> {
+/// #     [("id", 7.into()), ("data", vec![ciborium::Value::from(1), 2.into()].into())].into()
+/// # }
+/// let job: Job = payload::decode(&bytes).unwrap();
+/// assert_eq!(job.id, 7);
+/// assert_eq!(payload::display(&job.data.0), "[1, 2]");
+/// assert_eq!(payload::encode(&job.data), job.data.0);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Raw(pub Vec<u8>);
+
+impl Serialize for Raw {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        crate::transcode::Walk(&self.0).serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Raw {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::DeserializeSeed;
+        let mut out = Vec::new();
+        crate::transcode::Capture {
+            out: &mut out,
+            depth: 0,
+        }
+        .deserialize(deserializer)?;
+        Ok(Raw(out))
+    }
+}
+
 /// Decodes a payload into `T`.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     ciborium::from_reader(bytes).map_err(|err| DecodeError(err.to_string()))
@@ -56,7 +102,8 @@ pub fn display(payload: &[u8]) -> String {
 pub fn display_within(payload: &[u8], max: usize) -> String {
     let mut renderer = Renderer {
         decoder: Decoder::from(payload),
-        input: payload.len(),
+        payload,
+        base: 0,
         out: String::new(),
         stack: Vec::new(),
         max,
@@ -101,7 +148,9 @@ struct Frame {
 
 struct Renderer<'a> {
     decoder: Decoder<&'a [u8]>,
-    input: usize,
+    payload: &'a [u8],
+    /// Where in `payload` the decoder started (it is made again after a skip).
+    base: usize,
     out: String,
     stack: Vec<Frame>,
     max: usize,
@@ -225,16 +274,27 @@ impl Renderer<'_> {
         self.check()
     }
 
-    /// A byte or text string, whole or in segments (indefinite length).
+    /// A byte or text string, whole or in segments (indefinite length). Only what can still
+    /// be shown is read; the rest is skipped, so a 30 MiB string costs what a short one does.
     fn string(&mut self, len: Option<usize>, text: bool, bare: bool) -> Result<(), Step> {
+        // Hex takes two characters a byte; text at most one a byte, before escapes, and a
+        // character cut in two is dropped.
+        let room = self.max.saturating_sub(self.out.len());
+        let want = if text {
+            room.saturating_add(4)
+        } else {
+            room / 2 + 1
+        };
         let mut bytes = Vec::new();
+        let mut cut = false;
         match len {
-            Some(len) => self.read(len, &mut bytes)?,
+            Some(len) => cut |= self.read(len, &mut bytes, want)?,
             None => loop {
+                let want = want.saturating_sub(bytes.len());
                 match self.decoder.pull().map_err(|_| Step::Invalid)? {
                     Header::Break => break,
-                    Header::Bytes(Some(len)) if !text => self.read(len, &mut bytes)?,
-                    Header::Text(Some(len)) if text => self.read(len, &mut bytes)?,
+                    Header::Bytes(Some(len)) if !text => cut |= self.read(len, &mut bytes, want)?,
+                    Header::Text(Some(len)) if text => cut |= self.read(len, &mut bytes, want)?,
                     _ => return Err(Step::Invalid),
                 }
             },
@@ -244,27 +304,41 @@ impl Renderer<'_> {
                 let _ = write!(self.out, "{b:02x}");
             }
         } else {
-            let text = std::str::from_utf8(&bytes).map_err(|_| Step::Invalid)?;
+            let text = match std::str::from_utf8(&bytes) {
+                Ok(text) => text,
+                // Only the end of a string cut short may be a character cut in two.
+                Err(err) if cut && err.error_len().is_none() => {
+                    std::str::from_utf8(&bytes[..err.valid_up_to()]).map_err(|_| Step::Invalid)?
+                }
+                Err(_) => return Err(Step::Invalid),
+            };
             if bare {
                 push_printable(&mut self.out, text);
             } else {
                 let _ = write!(self.out, "{text:?}");
             }
         }
+        if cut {
+            return Err(Step::Full);
+        }
         self.check()
     }
 
-    /// Reads `len` bytes, refusing lengths the input cannot hold (so a header claiming an
-    /// enormous string allocates nothing).
-    fn read(&mut self, len: usize, into: &mut Vec<u8>) -> Result<(), Step> {
-        let left = self.input.saturating_sub(self.decoder.offset());
-        if len > left {
+    /// Reads the first `want` of `len` bytes and skips the rest; true if it skipped any.
+    /// Lengths the input cannot hold are refused (a header claiming an enormous string
+    /// allocates nothing).
+    fn read(&mut self, len: usize, into: &mut Vec<u8>, want: usize) -> Result<bool, Step> {
+        let offset = self.base + self.decoder.offset();
+        if len > self.payload.len().saturating_sub(offset) {
             return Err(Step::Invalid);
         }
-        let start = into.len();
-        into.resize(start + len, 0);
-        ciborium_io::Read::read_exact(&mut self.decoder, &mut into[start..])
-            .map_err(|_| Step::Invalid)
+        let keep = len.min(want);
+        into.extend_from_slice(&self.payload[offset..offset + keep]);
+        // The decoder holds nothing read ahead between items: it can start again past the
+        // string.
+        self.base = offset + len;
+        self.decoder = Decoder::from(&self.payload[self.base..]);
+        Ok(keep < len)
     }
 
     fn check(&self) -> Result<(), Step> {
@@ -349,6 +423,24 @@ mod tests {
             display(&[0x7b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
             "<9 bytes, not CBOR>"
         );
+    }
+
+    #[test]
+    fn a_huge_string_is_read_only_as_far_as_it_is_shown() {
+        let bytes = encode(&ciborium::Value::Bytes(vec![0xab; 30 << 20]));
+        let shown = display_within(&bytes, 16);
+        assert_eq!(shown, "abababababababab…");
+        let text = encode(&"é".repeat(1 << 20));
+        let shown = display_within(&text, 5);
+        assert_eq!(shown, "éé…", "a character cut in two is dropped");
+        // Inside a container, and in segments: (_ h'0102' h'0304'), then 7.
+        let segments = [0x82, 0x5f, 0x42, 1, 2, 0x42, 3, 4, 0xff, 0x07];
+        assert_eq!(display(&segments), "[01020304, 7]");
+        assert_eq!(display_within(&segments, 4), "[010…");
+        // A string that claims more than the payload holds is still refused.
+        let mut short = encode(&ciborium::Value::Bytes(vec![1; 100]));
+        short.truncate(50);
+        assert_eq!(display_within(&short, 8), "<50 bytes, not CBOR>");
     }
 
     #[test]
