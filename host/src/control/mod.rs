@@ -48,9 +48,34 @@ pub fn runtime_dir(app_root: &Path) -> PathBuf {
     base.join(format!("{name}-{hash}"))
 }
 
+/// The socket's name in the runtime folder.
+const SOCKET: &str = "control.sock";
+
 /// Where the app's node answers.
 pub fn socket_path(app_root: &Path) -> PathBuf {
-    runtime_dir(app_root).join("control.sock")
+    runtime_dir(app_root).join(SOCKET)
+}
+
+/// The app's runtime folder, resolved, if it is private all the way down.
+fn private_runtime_dir(app_root: &Path) -> Result<PathBuf> {
+    let dir = runtime_dir(app_root);
+    crate::private_dir::private(&dir)
+        .map_err(|why| anyhow::anyhow!("{} is not private: {why}", dir.display()))
+}
+
+/// Whether the other end of `stream` runs as `uid`: an answer from another user's process
+/// is not this node's, and a request from one is not answered.
+fn peer_is(stream: &UnixStream, uid: u32) -> Result<()> {
+    let peer = stream
+        .peer_cred()
+        .context("cannot tell who is at the other end of the control socket")?;
+    if peer.uid() != uid {
+        bail!(
+            "the other end of the control socket runs as user {}, not {uid}",
+            peer.uid()
+        );
+    }
+    Ok(())
 }
 
 /// A bound control socket; the socket file goes when it is dropped.
@@ -60,15 +85,12 @@ pub struct ControlSocket {
 }
 
 impl ControlSocket {
-    /// Binds the app's control socket. Refused if another node of the app answers there.
+    /// Binds the app's control socket. Refused if another node of the app answers there, or
+    /// if anyone but this user (or root) could have made the folders on the way to it.
     pub async fn bind(app_root: &Path) -> Result<ControlSocket> {
-        let path = socket_path(app_root);
-        let dir = runtime_dir(app_root);
-        for folder in [dir.parent().unwrap_or(&dir), &dir] {
-            crate::private_dir::trusted(folder)
-                .map_err(|why| anyhow::anyhow!("{} is not private: {why}", folder.display()))?;
-        }
+        let dir = private_runtime_dir(app_root)?;
         crate::private_dir::create(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let path = dir.join(SOCKET);
         if path.exists() {
             if UnixStream::connect(&path).await.is_ok() {
                 bail!(
@@ -101,6 +123,10 @@ impl ControlSocket {
                     continue;
                 }
             };
+            if let Err(why) = peer_is(&stream, rustix::process::getuid().as_raw()) {
+                tracing::warn!("control socket: {why:#}; not answered");
+                continue;
+            }
             let snapshot = snapshot.clone();
             tokio::spawn(async move {
                 if tokio::time::timeout(PATIENCE, answer(stream, &*snapshot))
@@ -139,9 +165,10 @@ async fn answer(stream: UnixStream, snapshot: &(dyn Fn() -> Snapshot + Send + Sy
     }
 }
 
-/// Asks the app's running node for a snapshot.
+/// Asks the app's running node for a snapshot. Only a node of this user's, answering in a
+/// folder only this user could have made, is believed.
 pub async fn ps(app_root: &Path) -> Result<Snapshot> {
-    let path = socket_path(app_root);
+    let path = private_runtime_dir(app_root)?.join(SOCKET);
     let mut stream = match UnixStream::connect(&path).await {
         Ok(stream) => stream,
         Err(err)
@@ -157,9 +184,28 @@ pub async fn ps(app_root: &Path) -> Result<Snapshot> {
         }
         Err(err) => return Err(err).with_context(|| format!("connecting to {}", path.display())),
     };
+    peer_is(&stream, rustix::process::getuid().as_raw())
+        .with_context(|| format!("not believing what answers on {}", path.display()))?;
     stream.write_all(b"ps\n").await?;
     let mut answer = Vec::new();
     stream.take(MAX_ANSWER).read_to_end(&mut answer).await?;
     serde_json::from_slice(&answer)
         .with_context(|| format!("the node on {} answered something else", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_peer_of_another_user_is_not_believed() {
+        let (ours, _theirs) = UnixStream::pair().expect("a socket pair");
+        let me = rustix::process::getuid().as_raw();
+        assert!(peer_is(&ours, me).is_ok());
+        let why = peer_is(&ours, me.wrapping_add(1)).expect_err("another user");
+        assert!(
+            why.to_string().contains(&format!("runs as user {me}")),
+            "{why}"
+        );
+    }
 }

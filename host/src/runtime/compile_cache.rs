@@ -101,11 +101,7 @@ impl CompileCache {
     /// Where the entry for the component whose `digest` this is, compiled by `engine`,
     /// lives.
     pub fn entry_path(&self, engine: &Engine, digest: &[u8; 32]) -> PathBuf {
-        let mut key = KeyHasher(blake3::Hasher::new());
-        digest.hash(&mut key);
-        engine.precompile_compatibility_hash().hash(&mut key);
-        self.dir
-            .join(format!("{}.cwasm", key.0.finalize().to_hex()))
+        entry_path_in(&self.dir, engine, digest)
     }
 
     /// The component compiled from `wasm` (whose `digest` the caller has): from the cache if
@@ -119,11 +115,15 @@ impl CompileCache {
         source: &Path,
         progress: Option<&dyn CompileProgress>,
     ) -> wasmtime::Result<(Component, Compiled)> {
-        if let Err(why) = crate::private_dir::trusted(&self.dir) {
-            tracing::warn!(dir = %self.dir.display(), "compile cache not used: {why}");
-            return Ok((compile(engine, wasm, source, progress)?, Compiled::Compiled));
-        }
-        let path = self.entry_path(engine, digest);
+        // The folder is used by its resolved path, checked all the way down.
+        let dir = match crate::private_dir::private(&self.dir) {
+            Ok(dir) => dir,
+            Err(why) => {
+                tracing::warn!(dir = %self.dir.display(), "compile cache not used: {why}");
+                return Ok((compile(engine, wasm, source, progress)?, Compiled::Compiled));
+            }
+        };
+        let path = entry_path_in(&dir, engine, digest);
         let outcome = match fs::File::open(&path) {
             Ok(file) => match load(engine, &file, &path) {
                 Ok(component) => {
@@ -143,31 +143,29 @@ impl CompileCache {
             }
         };
         let component = compile(engine, wasm, source, progress)?;
-        if let Err(err) = self.store(&path, &component) {
+        if let Err(err) = self.store(&dir, &path, &component) {
             tracing::warn!(dir = %self.dir.display(), "cannot write the compile cache: {err:#}");
         }
         Ok((component, outcome))
     }
 
-    /// Writes an entry under a temporary name and renames it into place, then trims the
-    /// folder.
-    fn store(&self, path: &Path, component: &Component) -> anyhow::Result<()> {
+    /// Writes an entry under a temporary name in `dir` (the cache's resolved folder) and
+    /// renames it into place, then trims the folder.
+    fn store(&self, dir: &Path, path: &Path, component: &Component) -> anyhow::Result<()> {
         let artifact = component.serialize()?;
-        crate::private_dir::create(&self.dir)?;
-        let mut file = tempfile::Builder::new()
-            .prefix(".wip-")
-            .tempfile_in(&self.dir)?;
+        crate::private_dir::create(dir)?;
+        let mut file = tempfile::Builder::new().prefix(".wip-").tempfile_in(dir)?;
         file.write_all(&artifact)?;
         file.write_all(MAGIC)?;
         file.write_all(blake3::hash(&artifact).as_bytes())?;
         file.persist(path)?;
-        self.trim();
+        self.trim(dir);
         Ok(())
     }
 
-    /// Removes the entries used longest ago until the folder fits in `max_bytes`.
-    fn trim(&self) {
-        let Ok(listing) = fs::read_dir(&self.dir) else {
+    /// Removes the entries of `dir` used longest ago until it fits in `max_bytes`.
+    fn trim(&self, dir: &Path) {
+        let Ok(listing) = fs::read_dir(dir) else {
             return;
         };
         let mut entries: Vec<(SystemTime, u64, PathBuf)> = listing
@@ -189,6 +187,15 @@ impl CompileCache {
             }
         }
     }
+}
+
+/// Where the entry for the component whose `digest` this is, compiled by `engine`, lives
+/// in `dir`.
+fn entry_path_in(dir: &Path, engine: &Engine, digest: &[u8; 32]) -> PathBuf {
+    let mut key = KeyHasher(blake3::Hasher::new());
+    digest.hash(&mut key);
+    engine.precompile_compatibility_hash().hash(&mut key);
+    dir.join(format!("{}.cwasm", key.0.finalize().to_hex()))
 }
 
 /// Compiles `wasm`, telling `progress` when it starts and ends.
