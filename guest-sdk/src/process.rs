@@ -58,6 +58,7 @@ pub fn send<T: Serialize + ?Sized>(
         abi::SendError::UnknownName(name) => SendError::UnknownName(name),
         abi::SendError::TooLarge(limit) => SendError::TooLarge(limit),
         abi::SendError::MailboxFull(pid) => SendError::MailboxFull(pid_from_wit(pid)),
+        abi::SendError::Limit(message) => SendError::Limit(message),
     })
 }
 

@@ -33,6 +33,7 @@
 pub mod abi;
 pub mod app;
 pub mod control;
+pub mod logs;
 mod private_dir;
 pub mod runtime;
 pub mod services;

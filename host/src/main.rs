@@ -146,10 +146,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr through a writer thread: a slow or stalled stderr never blocks the
-/// threads that run processes (lines beyond its buffer are dropped, not waited for). The
-/// guard flushes what is left when `main` returns.
-fn init_logging(verbose: bool) -> tracing_appender::non_blocking::WorkerGuard {
+/// Logs go to stderr through a bounded queue and a writer thread (`wasmhost::logs`): a slow
+/// or stalled stderr never blocks the threads that run processes (lines beyond the queue are
+/// dropped and counted, not waited for). The guard flushes what is left when `main` returns.
+fn init_logging(verbose: bool) -> wasmhost::logs::FlushOnDrop {
     let default = if verbose {
         "warn,wasmhost=debug,guest=debug"
     } else {
@@ -158,10 +158,7 @@ fn init_logging(verbose: bool) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(true)
-        .thread_name("wasmhost-log")
-        .finish(std::io::stderr());
+    let (writer, guard) = wasmhost::logs::LogQueue::stderr();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
@@ -375,11 +372,16 @@ fn print_summary(node: &Node) {
                 Scope::Any => "any".to_string(),
                 Scope::Entries(entries) => entries.join(", "),
             };
-            let Authority { signal, spawn } = &entry.authority;
+            let Authority {
+                signal,
+                spawn,
+                hosts,
+            } = &entry.authority;
             println!(
-                "                   authority: signal {}; spawn {}",
+                "                   authority: signal {}; spawn {}; hosts {}",
                 scope(signal),
-                scope(spawn)
+                scope(spawn),
+                scope(hosts)
             );
         }
     }

@@ -45,6 +45,11 @@ pub enum SendError {
     /// The receiver's mailbox holds its `mailbox` limit of messages.
     #[error("the mailbox of {0} is full")]
     MailboxFull(Pid),
+    /// A limit of the sender's stopped it, and says which: a topic or name over 255 bytes,
+    /// the bytes the host already holds for the sender (`host_memory`), the node's memory
+    /// budget.
+    #[error("limit: {0}")]
+    Limit(String),
 }
 
 /// Why `spawn` refused (`spawn-error` in the WIT).

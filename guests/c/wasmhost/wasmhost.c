@@ -114,6 +114,9 @@ static bool send(wasmhost_abi_process_destination_t *to, const char *topic, wh_p
                      (unsigned long long)e.val.too_large);
         }
         break;
+    case WASMHOST_ABI_PROCESS_SEND_ERROR_LIMIT:
+        fail(err, "limit", "limit: %.*s", &e.val.limit);
+        break;
     default:
         fail(err, "mailbox_full", "the receiver's mailbox is full%.*s", NULL);
     }

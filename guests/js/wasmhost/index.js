@@ -16,10 +16,10 @@
 // timers and tickers.
 
 import { Encoder } from "cbor-x";
-import * as host from "wasmhost:abi/process@0.1.0";
-import * as hostTime from "wasmhost:abi/time@0.1.0";
-import * as hostLogger from "wasmhost:abi/logger@0.1.0";
-import * as hostIo from "wasmhost:abi/io@0.1.0";
+import * as host from "wasmhost:abi/process@0.2.0";
+import * as hostTime from "wasmhost:abi/time@0.2.0";
+import * as hostLogger from "wasmhost:abi/logger@0.2.0";
+import * as hostIo from "wasmhost:abi/io@0.2.0";
 import { poll } from "wasi:io/poll@0.2.12";
 
 // Plain CBOR: no records extension, maps with text keys as objects, byte strings untagged.
@@ -64,8 +64,9 @@ function plain(value) {
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
 }
 
-/** `value` as a payload (CBOR). */
+/** `value` as a payload (CBOR). A returned value goes in as the bytes it came as. */
 export function encode(value) {
+  if (value instanceof ExitReason && value.raw !== null) return value.raw;
   return cbor.encode(plain(value === undefined ? null : value));
 }
 
@@ -92,12 +93,28 @@ export function duration(d) {
 
 // --- exit reasons, events, messages -------------------------------------------------------
 
-/** Why a process ended. `normal` only for a return; `value` is what it returned. */
+/** How large a returned value `toString()` shows; a larger one is named by its size. */
+const SHOWN_VALUE = 1024;
+
+/**
+ * Why a process ended. `normal` only for a return; `value` is what it returned.
+ *
+ * A returned value is another process's data, as large and as deep as it liked: it is kept as
+ * its CBOR bytes (`raw`) and decoded only when `value` is read. Showing or logging a reason
+ * never decodes it whole.
+ */
 export class ExitReason {
-  constructor(kind, value = null, message = "") {
+  constructor(kind, value = null, message = "", raw = null) {
     this.kind = kind;
-    this.value = value;
+    this._value = value;
     this.message = message;
+    this.raw = raw;
+  }
+
+  /** What the process returned, decoded (on first use). */
+  get value() {
+    if (this.raw !== null && this._value === null) this._value = decode(this.raw);
+    return this._value;
   }
 
   get normal() {
@@ -106,7 +123,7 @@ export class ExitReason {
 
   static of(wit) {
     switch (wit.tag) {
-      case "normal": return new ExitReason("normal", decode(wit.val));
+      case "normal": return new ExitReason("normal", null, "", wit.val);
       case "link-down": return new ExitReason("link_down", null, pidOf(wit.val).toString());
       case "no-process": return new ExitReason("no_process");
       default: return new ExitReason(wit.tag, null, String(wit.val));
@@ -114,6 +131,7 @@ export class ExitReason {
   }
 
   toString() {
+    if (this.normal && this.raw !== null && this.raw.length > SHOWN_VALUE) return `<a value of ${this.raw.length} bytes>`;
     if (this.normal) return JSON.stringify(this.value, (_, v) => (typeof v === "bigint" ? v.toString() : v));
     if (this.kind === "killed") return `killed by ${this.message}`;
     if (this.kind === "link_down") return `linked process ${this.message} exited`;
@@ -187,6 +205,7 @@ function sendError(tag, val) {
     case "unknown-name": return `no process is registered as ${JSON.stringify(val)}`;
     case "too-large": return `the message is larger than the receiver's limit of ${val} bytes`;
     case "mailbox-full": return `the mailbox of ${pidOf(val)} is full`;
+    case "limit": return `limit: ${val}`;
     default: return String(val);
   }
 }

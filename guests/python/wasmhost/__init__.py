@@ -87,13 +87,20 @@ def _encode_default(encoder, value):
     if isinstance(value, Pid):
         encoder.encode(str(value))
     elif isinstance(value, ExitReason):
-        encoder.encode(value.value if value.normal else {value.kind: value.message})
+        if value._raw is not None:
+            # A returned value goes in as the bytes it came as: never decoded to be logged.
+            encoder.write(value._raw)
+        else:
+            encoder.encode(value.value if value.normal else {value.kind: value.message})
     else:
         raise TypeError(f"cannot put a {type(value).__name__} in a payload")
 
 
 def encode(value) -> bytes:
-    """`value` as a payload (CBOR). Pids and exit reasons take their documented forms."""
+    """`value` as a payload (CBOR). Pids and exit reasons take their documented forms; a
+    returned value goes in as the bytes it came as."""
+    if isinstance(value, ExitReason) and value._raw is not None:
+        return value._raw
     return cbor2.dumps(value, default=_encode_default)
 
 
@@ -123,15 +130,36 @@ def duration(d) -> int:
 
 # --- exit reasons and events --------------------------------------------------------------
 
+# How large a returned value `str(reason)` shows; a larger one is named by its size.
+_SHOWN_VALUE = 1024
+
+
 class ExitReason:
-    """Why a process ended. `normal` only for a return; `value` is what it returned."""
+    """Why a process ended. `normal` only for a return; `value` is what it returned.
 
-    __slots__ = ("kind", "value", "message")
+    A returned value is another process's data, as large and as deep as it liked: it is kept
+    as its CBOR bytes (`raw`) and decoded only when `value` is read. Showing or logging a
+    reason never decodes it whole."""
 
-    def __init__(self, kind: str, value=None, message: str = ""):
+    __slots__ = ("kind", "_value", "_raw", "message")
+
+    def __init__(self, kind: str, value=None, message: str = "", raw: bytes = None):
         self.kind = kind
-        self.value = value
+        self._value = value
+        self._raw = raw
         self.message = message
+
+    @property
+    def value(self):
+        """What the process returned, decoded (on first use)."""
+        if self._raw is not None and self._value is None:
+            self._value = decode(self._raw)
+        return self._value
+
+    @property
+    def raw(self) -> bytes:
+        """What the process returned, as CBOR."""
+        return self._raw if self._raw is not None else encode(self._value)
 
     @property
     def normal(self) -> bool:
@@ -140,7 +168,7 @@ class ExitReason:
     @classmethod
     def _of(cls, wit) -> "ExitReason":
         if isinstance(wit, _types.ExitReason_Normal):
-            return cls("normal", value=decode(wit.value))
+            return cls("normal", raw=bytes(wit.value))
         if isinstance(wit, _types.ExitReason_LinkDown):
             return cls("link_down", message=str(Pid._of(wit.value)))
         if isinstance(wit, _types.ExitReason_NoProcess):
@@ -152,6 +180,8 @@ class ExitReason:
 
     def __str__(self) -> str:
         if self.normal:
+            if len(self.raw) > _SHOWN_VALUE:
+                return f"<a value of {len(self.raw)} bytes>"
             return repr(self.value)
         return {
             "killed": f"killed by {self.message}",
@@ -162,8 +192,9 @@ class ExitReason:
     __repr__ = __str__
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, ExitReason) and \
-            (self.kind, self.value, self.message) == (other.kind, other.value, other.message)
+        if not isinstance(other, ExitReason) or (self.kind, self.message) != (other.kind, other.message):
+            return False
+        return not self.normal or self.raw == other.raw
 
 
 class Exit:
@@ -224,7 +255,9 @@ class Message:
 # --- errors -------------------------------------------------------------------------------
 
 class SendError(Exception):
-    """`send` refused a message: `kind` is `unknown_name`, `too_large` or `mailbox_full`."""
+    """`send` refused a message: `kind` is `unknown_name`, `too_large`, `mailbox_full` or
+    `limit` (one of the sender's own: a topic or name over 255 bytes, its `host_memory`, the
+    node's memory budget)."""
 
     def __init__(self, kind: str, detail):
         self.kind = kind
@@ -233,6 +266,7 @@ class SendError(Exception):
             "unknown_name": f"no process is registered as {detail!r}",
             "too_large": f"the message is larger than the receiver's limit of {detail} bytes",
             "mailbox_full": f"the mailbox of {detail} is full",
+            "limit": f"limit: {detail}",
         }[kind]
         super().__init__(text)
 
@@ -269,6 +303,7 @@ _SEND_ERRORS = [
     (_process.SendError_UnknownName, lambda v: SendError("unknown_name", v)),
     (_process.SendError_TooLarge, lambda v: SendError("too_large", v)),
     (_process.SendError_MailboxFull, lambda v: SendError("mailbox_full", Pid._of(v))),
+    (_process.SendError_Limit, lambda v: SendError("limit", v)),
 ]
 _SPAWN_ERRORS = [
     (_process.SpawnError_UnknownEntry, lambda v: SpawnError("unknown_entry", v)),

@@ -53,7 +53,7 @@ pub const INTERFACES: &[HostInterface] = &[
     HostInterface {
         module: None,
         provides: Provides::Package("wasi"),
-        link: Some(wasmtime_wasi::p2::add_to_linker_async::<ProcessState>),
+        link: Some(crate::runtime::link_wasi),
         about: "WASI 0.2, sandboxed: no preopened files, no network, no environment",
     },
     HostInterface {

@@ -13,7 +13,7 @@ use super::bindings::process::{
     self as wit, Destination, Host, HostEventStream, HostMailbox, RegisterError,
 };
 use super::bindings::types::{Event, Pid as WitPid};
-use super::types::{event_to_wit, pid_from_wit, pid_to_wit};
+use super::types::{event_to_wit, pid_to_wit};
 use crate::runtime::{
     self, Message, Process, ProcessCtxView, ProcessView, SendError, SpawnError, Watch,
 };
@@ -49,6 +49,7 @@ fn send_error(err: SendError) -> wit::SendError {
         SendError::UnknownName(n) => wit::SendError::UnknownName(n),
         SendError::TooLarge(n) => wit::SendError::TooLarge(n),
         SendError::MailboxFull(pid) => wit::SendError::MailboxFull(pid_to_wit(&pid)),
+        SendError::Limit(m) => wit::SendError::Limit(m),
     }
 }
 
@@ -62,6 +63,11 @@ fn spawn_error(err: SpawnError) -> wit::SpawnError {
 }
 
 impl ProcessCtxView<'_> {
+    /// The pid the guest named (see `ProcessCtx::pid_of`).
+    fn pid(&self, pid: WitPid) -> Result<runtime::Pid> {
+        self.ctx.pid_of(pid.host, pid.id)
+    }
+
     fn spawn_with(
         &mut self,
         entry: String,
@@ -88,7 +94,7 @@ impl Host for ProcessCtxView<'_> {
         payload: Vec<u8>,
     ) -> Result<std::result::Result<(), wit::SendError>> {
         let to = match to {
-            Destination::Pid(pid) => runtime::Destination::Pid(pid_from_wit(pid)),
+            Destination::Pid(pid) => runtime::Destination::Pid(self.pid(pid)?),
             Destination::Name(name) => runtime::Destination::Name(name),
         };
         Ok(self.ctx.send(&to, topic, payload).map_err(send_error))
@@ -132,21 +138,21 @@ impl Host for ProcessCtxView<'_> {
     }
 
     fn monitor(&mut self, target: WitPid) -> Result<()> {
-        self.ctx.monitor(&pid_from_wit(target));
+        self.ctx.monitor(&self.pid(target)?);
         Ok(())
     }
 
     fn unmonitor(&mut self, target: WitPid) -> Result<()> {
-        self.ctx.unmonitor(&pid_from_wit(target));
+        self.ctx.unmonitor(&self.pid(target)?);
         Ok(())
     }
 
     fn link(&mut self, target: WitPid) -> Result<std::result::Result<(), String>> {
-        Ok(self.ctx.link(&pid_from_wit(target)).map_err(|d| d.0))
+        Ok(self.ctx.link(&self.pid(target)?).map_err(|d| d.0))
     }
 
     fn unlink(&mut self, target: WitPid) -> Result<std::result::Result<(), String>> {
-        Ok(self.ctx.unlink(&pid_from_wit(target)).map_err(|d| d.0))
+        Ok(self.ctx.unlink(&self.pid(target)?).map_err(|d| d.0))
     }
 
     fn trap_links(&mut self, enabled: bool) -> Result<()> {
@@ -155,7 +161,7 @@ impl Host for ProcessCtxView<'_> {
     }
 
     fn terminate(&mut self, target: WitPid) -> Result<std::result::Result<bool, String>> {
-        Ok(self.ctx.terminate(&pid_from_wit(target)).map_err(|d| d.0))
+        Ok(self.ctx.terminate(&self.pid(target)?).map_err(|d| d.0))
     }
 
     fn cancel(
@@ -167,7 +173,7 @@ impl Host for ProcessCtxView<'_> {
         let grace = Duration::from_nanos(grace);
         Ok(self
             .ctx
-            .cancel(&pid_from_wit(target), reason, grace)
+            .cancel(&self.pid(target)?, reason, grace)
             .map_err(|d| d.0))
     }
 
@@ -253,7 +259,7 @@ impl HostMailbox for ProcessCtxView<'_> {
 impl HostEventStream for ProcessCtxView<'_> {
     fn try_receive(&mut self, events: Resource<EventStreamHandle>) -> Result<Option<Event>> {
         let process = &self.table.get(&events)?.0;
-        Ok(process.events().pop().map(event_to_wit))
+        Ok(process.events().pop().map(|e| event_to_wit(e.into_inner())))
     }
 
     fn subscribe(&mut self, events: Resource<EventStreamHandle>) -> Result<Resource<DynPollable>> {

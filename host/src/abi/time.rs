@@ -8,7 +8,7 @@ use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 
 use super::HasProcess;
 use super::bindings::time::{self as wit, Host, HostTicker, HostTimer};
-use crate::runtime::{ProcessCtxView, ProcessView};
+use crate::runtime::{Charge, ProcessCtxView, ProcessView};
 
 pub fn add_to_linker<T: ProcessView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     wit::add_to_linker::<T, HasProcess>(linker, T::process)
@@ -19,13 +19,18 @@ type Result<T> = wasmtime::Result<T>;
 /// The shortest ticker period, so a guest cannot make the host spin.
 const MIN_PERIOD: Duration = Duration::from_millis(1);
 
+/// What the host keeps for a timer or a ticker, charged to its process.
+const TIMER_COST: u64 = 64;
+
 pub struct Timer {
     deadline: Instant,
+    _receipt: Charge,
 }
 
 pub struct Ticker {
     next: Instant,
     period: Duration,
+    _receipt: Charge,
 }
 
 #[wasmtime_wasi::async_trait]
@@ -45,13 +50,19 @@ impl Pollable for Ticker {
 impl Host for ProcessCtxView<'_> {
     fn after(&mut self, d: u64) -> Result<Resource<Timer>> {
         let deadline = Instant::now() + Duration::from_nanos(d);
-        Ok(self.table.push(Timer { deadline })?)
+        let _receipt = self.ctx.hold(TIMER_COST)?;
+        Ok(self.table.push(Timer { deadline, _receipt })?)
     }
 
     fn every(&mut self, period: u64) -> Result<Resource<Ticker>> {
         let period = Duration::from_nanos(period).max(MIN_PERIOD);
         let next = Instant::now() + period;
-        Ok(self.table.push(Ticker { next, period })?)
+        let _receipt = self.ctx.hold(TIMER_COST)?;
+        Ok(self.table.push(Ticker {
+            next,
+            period,
+            _receipt,
+        })?)
     }
 
     async fn sleep(&mut self, d: u64) -> Result<()> {

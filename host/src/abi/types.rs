@@ -1,7 +1,5 @@
 //! `wasmhost:abi/types`: the shared types, and their conversions to and from the runtime's.
 
-use std::sync::Arc;
-
 use wasmtime::component::Linker;
 
 use super::HasProcess;
@@ -18,13 +16,6 @@ impl wit::Host for ProcessCtxView<'_> {}
 pub fn pid_to_wit(pid: &Pid) -> wit::Pid {
     wit::Pid {
         host: pid.host.to_string(),
-        id: pid.id,
-    }
-}
-
-pub fn pid_from_wit(pid: wit::Pid) -> Pid {
-    Pid {
-        host: Arc::from(pid.host),
         id: pid.id,
     }
 }

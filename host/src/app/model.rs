@@ -65,9 +65,13 @@ pub struct Authority {
     pub signal: Scope,
     /// Besides entries granted no more than its own, which entries a process may spawn.
     pub spawn: Scope,
+    /// Besides its own host, which `process.host` entries a process may spawn on: a host of
+    /// untrusted workers with threads and limits of its own keeps them off the others'.
+    pub hosts: Scope,
 }
 
-/// Processes of which entries an authority reaches, beyond the default.
+/// Which entries (process entries, or hosts for `authority.hosts`) an authority reaches,
+/// beyond the default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Scope {
     /// None beyond the default.
@@ -296,6 +300,7 @@ pub struct LimitOverrides {
     pub names: Option<u64>,
     pub handles: Option<u64>,
     pub log_rate: Option<u64>,
+    pub host_memory: Option<u64>,
     /// The line of the `limits` they were written under (0 when not from a file).
     pub line: u64,
 }
@@ -315,6 +320,7 @@ impl LimitOverrides {
             names: self.names.or(fallback.names),
             handles: self.handles.or(fallback.handles),
             log_rate: self.log_rate.or(fallback.log_rate),
+            host_memory: self.host_memory.or(fallback.host_memory),
             line: self.line,
         }
     }

@@ -25,8 +25,9 @@ pub struct Resolver {
     services: Vec<(ServiceEntry, PendingRefs)>,
     /// And supervisors, whose children and `requires` name other entries.
     supervisors: Vec<(SupervisorEntry, PendingRefs)>,
-    /// So do the entries named in an `authority`: (process entry, named entry, line).
-    authority_refs: Vec<(String, String, u64)>,
+    /// So do the entries named in an `authority`: (process entry, named entry, line,
+    /// whether it names a host).
+    authority_refs: Vec<(String, String, u64, bool)>,
 }
 
 /// Reference lines of a service or supervisor, checked once every entry is known.
@@ -239,6 +240,7 @@ impl Resolver {
             Some(raw) => Authority {
                 signal: self.scope(at, namespace, "signal", raw.value.signal.as_ref()),
                 spawn: self.scope(at, namespace, "spawn", raw.value.spawn.as_ref()),
+                hosts: self.scope(at, namespace, "hosts", raw.value.hosts.as_ref()),
             },
             None => Authority::default(),
         };
@@ -280,15 +282,22 @@ impl Resolver {
                         ),
                         line,
                     )
-                    .hint(format!("write `{field}: any` or `{field}: [app:worker]`")),
+                    .hint(match field {
+                        "hosts" => "write `hosts: any` or `hosts: [app:workers]`".to_string(),
+                        _ => format!("write `{field}: any` or `{field}: [app:worker]`"),
+                    }),
                 );
                 Scope::Own
             }
             RawScope::Entries(entries) => {
                 let entries: Vec<String> = entries.iter().map(|e| qualify(namespace, e)).collect();
                 for entry in &entries {
-                    self.authority_refs
-                        .push((at.id.to_string(), entry.clone(), line));
+                    self.authority_refs.push((
+                        at.id.to_string(),
+                        entry.clone(),
+                        line,
+                        field == "hosts",
+                    ));
                 }
                 Scope::Entries(entries)
             }
@@ -473,6 +482,10 @@ impl Resolver {
             names: count(&raw.names),
             handles: count(&raw.handles),
             log_rate: count(&raw.log_rate),
+            host_memory: raw
+                .host_memory
+                .as_ref()
+                .and_then(|v| self.size(at, "host_memory", v)),
             line,
         }
     }
@@ -651,15 +664,27 @@ impl Resolver {
                 self.problem(at.problem(message, refs.host_line).hint(hint));
             }
         }
-        for (id, named, line) in std::mem::take(&mut self.authority_refs) {
-            if !self.app.processes.contains_key(&named) {
+        for (id, named, line, host) in std::mem::take(&mut self.authority_refs) {
+            let (exists, what, hint) = if host {
+                (
+                    self.app.hosts.contains_key(&named),
+                    "process.host",
+                    known("process hosts", self.app.hosts.keys()),
+                )
+            } else {
+                (
+                    self.app.processes.contains_key(&named),
+                    "process.wasm",
+                    known("process entries", self.app.processes.keys()),
+                )
+            };
+            if !exists {
                 let file = self.app.processes.get(&id).map(|e| e.origin.file.clone());
                 let file = file.unwrap_or_default();
-                let hint = known("process entries", self.app.processes.keys());
                 self.problem(
                     Diagnostic::new(
                         &file,
-                        format!("`authority` names `{named}`, which is not a process.wasm entry"),
+                        format!("`authority` names `{named}`, which is not a {what} entry"),
                     )
                     .at(line)
                     .entry(id)

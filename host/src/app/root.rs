@@ -83,6 +83,7 @@ struct NodeLimits {
     names: Option<u64>,
     handles: Option<u64>,
     log_rate: Option<u64>,
+    host_memory: Option<Spanned<String>>,
 }
 
 /// A located app: its root folder, its root file, and the node settings read from it.
@@ -200,6 +201,7 @@ fn node_settings(section: &NodeSection) -> Result<NodeSettings, NodeProblem> {
             names: limits.names,
             handles: limits.handles,
             log_rate: limits.log_rate,
+            host_memory: size("limits.host_memory", &limits.host_memory)?,
             line: 0,
         },
     })

@@ -166,6 +166,7 @@ pub struct RawLimits {
     pub handles: Option<Spanned<u64>>,
     pub log_rate: Option<Spanned<u64>>,
     pub cpu_rate: Option<Spanned<String>>,
+    pub host_memory: Option<Spanned<String>>,
 }
 
 /// `authority` of a `process.wasm`: each `any`, or a list of `process.wasm` entries.
@@ -177,6 +178,8 @@ pub struct RawAuthority {
     pub signal: Option<Spanned<RawScope>>,
     /// Which entries its processes may spawn even when those are granted more.
     pub spawn: Option<Spanned<RawScope>>,
+    /// Which `process.host` entries its processes may spawn on, besides their own.
+    pub hosts: Option<Spanned<RawScope>>,
 }
 
 /// `any`, or a list of entries.

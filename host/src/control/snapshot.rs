@@ -30,6 +30,9 @@ pub struct NodeRow {
     pub max_processes: u32,
     /// Linear memory of all processes together, in bytes.
     pub memory: u64,
+    /// What the host holds for all processes (messages waiting, events, names, …), in bytes.
+    #[serde(default)]
+    pub held: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,6 +68,10 @@ pub struct ProcessRow {
     pub mailbox: usize,
     /// Bytes of linear memory and tables.
     pub memory: u64,
+    /// Bytes the host holds for it: messages it sent that wait to be read, its events,
+    /// names, monitors, timers, … (its `host_memory` bounds them).
+    #[serde(default)]
+    pub held: u64,
     pub cpu_us: u64,
 }
 
@@ -116,6 +123,7 @@ impl Snapshot {
                     uptime_ms: millis(p.uptime),
                     mailbox: p.mailbox,
                     memory: p.memory,
+                    held: p.held,
                     cpu_us: p.cpu.as_micros().try_into().unwrap_or(u64::MAX),
                 }
             })
@@ -130,6 +138,7 @@ impl Snapshot {
                 uptime_ms: millis(uptime),
                 max_processes: node.config().max_processes,
                 memory: node.memory_used(),
+                held: node.held(),
             },
             tree,
             processes,
@@ -142,13 +151,14 @@ impl Snapshot {
         let n = &self.node;
         let _ = writeln!(
             out,
-            "node {} · {} · up {} · {} of {} processes · {} of memory",
+            "node {} · {} · up {} · {} of {} processes · {} of memory · {} held",
             n.os_pid,
             n.app,
             show_ms(n.uptime_ms),
             self.processes.len(),
             n.max_processes,
-            show_size(n.memory)
+            show_size(n.memory),
+            show_size(n.held)
         );
         if !self.tree.is_empty() {
             out.push('\n');
@@ -194,13 +204,13 @@ impl Snapshot {
         let ws = col(|p| p.service.as_deref().unwrap_or("-"), "SERVICE");
         let _ = writeln!(
             out,
-            "{:wp$}  {:we$}  {:wh$}  {:ws$}  {:>8}  {:>7}  {:>10}  {:>9}",
-            "PID", "ENTRY", "HOST", "SERVICE", "UPTIME", "MAILBOX", "MEMORY", "CPU"
+            "{:wp$}  {:we$}  {:wh$}  {:ws$}  {:>8}  {:>7}  {:>10}  {:>10}  {:>9}",
+            "PID", "ENTRY", "HOST", "SERVICE", "UPTIME", "MAILBOX", "MEMORY", "HELD", "CPU"
         );
         for p in &self.processes {
             let _ = writeln!(
                 out,
-                "{:wp$}  {:we$}  {:wh$}  {:ws$}  {:>8}  {:>7}  {:>10}  {:>9}",
+                "{:wp$}  {:we$}  {:wh$}  {:ws$}  {:>8}  {:>7}  {:>10}  {:>10}  {:>9}",
                 p.pid,
                 p.entry,
                 p.host,
@@ -208,6 +218,7 @@ impl Snapshot {
                 show_ms(p.uptime_ms),
                 p.mailbox,
                 show_size(p.memory),
+                show_size(p.held),
                 show_cpu(p.cpu_us)
             );
         }
@@ -294,6 +305,7 @@ mod tests {
                 uptime_ms: 61_000,
                 max_processes: 100,
                 memory: 3 << 20,
+                held: 70 << 10,
             },
             tree: vec![
                 unit("app:top", None, "running"),
@@ -312,13 +324,14 @@ mod tests {
                 uptime_ms: 1_500,
                 mailbox: 2,
                 memory: 1 << 20,
+                held: 2 << 10,
                 cpu_us: 420,
             }],
         };
         assert_eq!(
             snapshot.render(),
             "\
-node 7 · /app · up 1m01s · 1 of 100 processes · 3.0 MiB of memory
+node 7 · /app · up 1m01s · 1 of 100 processes · 3.0 MiB of memory · 70.0 KiB held
 
 SUPERVISION   STATE            FOR  RESTARTS  PID
 app:top       running         1.5s         0  -
@@ -328,8 +341,8 @@ app:top       running         1.5s         0  -
    └─ app:c   running         1.5s         0  -
 app:alone     exited          1.5s         0  -
 
-PID                      ENTRY      HOST           SERVICE    UPTIME  MAILBOX      MEMORY        CPU
-{app:processes|0x00001}  app:child  app:processes  app:a        1.5s        2     1.0 MiB      0.4ms
+PID                      ENTRY      HOST           SERVICE    UPTIME  MAILBOX      MEMORY        HELD        CPU
+{app:processes|0x00001}  app:child  app:processes  app:a        1.5s        2     1.0 MiB     2.0 KiB      0.4ms
 "
         );
     }

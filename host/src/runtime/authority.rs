@@ -5,7 +5,8 @@
 //! `authority.spawn` names them. SECURITY.md explains the model; this file decides.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use super::process::Process;
 use super::programs::Program;
@@ -43,42 +44,79 @@ impl Privileges {
         if !self.authority.spawn.includes(&other.authority.spawn) {
             return Some("its `authority.spawn` reaches further".into());
         }
+        if !self.authority.hosts.includes(&other.authority.hosts) {
+            return Some("its `authority.hosts` reaches further".into());
+        }
         None
     }
 }
 
-/// Where a process stands in the spawn tree: its id, and its parent's lineage. Shared by
-/// a process's descendants, so it outlives the processes it names.
+/// Where a process stands in the spawn tree: its id, whether it is still alive, and its
+/// nearest ancestor that was alive when last looked at. Shared by a process's descendants,
+/// so authority over grandchildren outlives a child that ended.
+///
+/// Only live ancestors matter (an ended process acts on no one), so a walk up the tree
+/// skips ended ones and shortens the path it took (union-find's path compression): a
+/// "relay race" — each process spawns its successor and ends — keeps a chain of two, not
+/// one as long as the race, and a check walks at most the live ancestors.
 #[derive(Debug)]
 pub struct Lineage {
     id: u64,
-    parent: Option<Arc<Lineage>>,
+    alive: AtomicBool,
+    parent: Mutex<Option<Arc<Lineage>>>,
 }
 
 impl Lineage {
     /// A process started by the node itself (a service, `wasmhost run`).
     pub fn root(id: u64) -> Arc<Lineage> {
-        Arc::new(Lineage { id, parent: None })
+        Arc::new(Lineage {
+            id,
+            alive: AtomicBool::new(true),
+            parent: Mutex::new(None),
+        })
     }
 
     /// A process spawned by the process of `parent`.
     pub fn child_of(parent: &Arc<Lineage>, id: u64) -> Arc<Lineage> {
         Arc::new(Lineage {
             id,
-            parent: Some(parent.clone()),
+            alive: AtomicBool::new(true),
+            parent: Mutex::new(Some(parent.clone())),
         })
     }
 
-    /// Whether the process `ancestor` spawned this one, or spawned its parent, and so on.
-    pub fn descends_from(&self, ancestor: u64) -> bool {
-        let mut at = self.parent.as_deref();
-        while let Some(lineage) = at {
-            if lineage.id == ancestor {
-                return true;
-            }
-            at = lineage.parent.as_deref();
+    /// Its process ended.
+    pub fn ended(&self) {
+        self.alive.store(false, Ordering::Release);
+    }
+
+    fn parent_link(&self) -> std::sync::MutexGuard<'_, Option<Arc<Lineage>>> {
+        self.parent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The nearest ancestor still alive; ended ones on the way are cut out of the path.
+    fn live_parent(&self) -> Option<Arc<Lineage>> {
+        let mut at = self.parent_link().clone();
+        let mut skipped = false;
+        while let Some(lineage) = at.take_if(|l| !l.alive.load(Ordering::Acquire)) {
+            at = lineage.parent_link().clone();
+            skipped = true;
         }
-        false
+        if skipped {
+            *self.parent_link() = at.clone();
+        }
+        at
+    }
+
+    /// The ids of its live ancestors, nearest first.
+    pub fn ancestors(&self) -> impl Iterator<Item = u64> {
+        std::iter::successors(self.live_parent(), |l| l.live_parent()).map(|l| l.id)
+    }
+
+    /// Whether the live process `ancestor` spawned this one, or spawned its parent, and so
+    /// on.
+    pub fn descends_from(&self, ancestor: u64) -> bool {
+        self.ancestors().any(|id| id == ancestor)
     }
 }
 
@@ -86,10 +124,10 @@ impl Lineage {
 /// the recursion dropping nested `Arc`s would do.
 impl Drop for Lineage {
     fn drop(&mut self) {
-        let mut parent = self.parent.take();
+        let mut parent = self.parent_link().take();
         while let Some(lineage) = parent {
             parent = match Arc::try_unwrap(lineage) {
-                Ok(mut only) => only.parent.take(),
+                Ok(only) => only.parent_link().take(),
                 Err(_) => None,
             };
         }
@@ -112,32 +150,68 @@ pub fn may_signal(caller: &Process, target: &Process) -> Result<(), Denied> {
 
 fn reaches(caller: &Process, target: &Process) -> bool {
     caller.pid().id == target.pid().id
-        || target.lineage().descends_from(caller.pid().id)
         || caller.privileges().authority.signal.covers(target.entry())
+        || target.lineage().descends_from(caller.pid().id)
 }
 
-/// What `watcher` learns of `target`'s exit: all of it if it reaches `target` as
-/// [`may_signal`] does; otherwise only its kind, since an exit value or message can be
-/// private.
-pub fn reason_for(watcher: &Process, target: &Process, reason: &ExitReason) -> ExitReason {
-    if reaches(watcher, target) {
-        return reason.clone();
+/// Who reaches a process that ended, worked out once for all its monitors: its live
+/// ancestors are looked up once, not once per monitor.
+pub struct Reach<'a> {
+    target: &'a Process,
+    ancestors: std::cell::OnceCell<Vec<u64>>,
+}
+
+impl<'a> Reach<'a> {
+    pub fn of(target: &'a Process) -> Self {
+        Reach {
+            target,
+            ancestors: std::cell::OnceCell::new(),
+        }
     }
-    match reason {
-        ExitReason::Normal(_) => ExitReason::Normal(vec![0xf6]),
-        ExitReason::Error(_) => ExitReason::Error(String::new()),
-        ExitReason::Trap(_) => ExitReason::Trap(String::new()),
-        ExitReason::Limit(_) => ExitReason::Limit(String::new()),
-        ExitReason::Killed(_) => ExitReason::Killed(String::new()),
-        ExitReason::Cancelled(_) => ExitReason::Cancelled(String::new()),
-        ExitReason::LinkDown(pid) => ExitReason::LinkDown(pid.clone()),
-        ExitReason::NoProcess => ExitReason::NoProcess,
+
+    fn reaches(&self, watcher: &Process) -> bool {
+        let id = watcher.pid().id;
+        if id == self.target.pid().id
+            || watcher
+                .privileges()
+                .authority
+                .signal
+                .covers(self.target.entry())
+        {
+            return true;
+        }
+        let ancestors = self.ancestors.get_or_init(|| {
+            let mut ids: Vec<u64> = self.target.lineage().ancestors().collect();
+            ids.sort_unstable();
+            ids
+        });
+        ancestors.binary_search(&id).is_ok()
+    }
+
+    /// What `watcher` learns of the exit: all of it if it reaches the process as
+    /// [`may_signal`] does; otherwise only its kind, since an exit value or message can be
+    /// private.
+    pub fn reason_for(&self, watcher: &Process, reason: &ExitReason) -> ExitReason {
+        if self.reaches(watcher) {
+            return reason.clone();
+        }
+        match reason {
+            ExitReason::Normal(_) => ExitReason::Normal(vec![0xf6]),
+            ExitReason::Error(_) => ExitReason::Error(String::new()),
+            ExitReason::Trap(_) => ExitReason::Trap(String::new()),
+            ExitReason::Limit(_) => ExitReason::Limit(String::new()),
+            ExitReason::Killed(_) => ExitReason::Killed(String::new()),
+            ExitReason::Cancelled(_) => ExitReason::Cancelled(String::new()),
+            ExitReason::LinkDown(pid) => ExitReason::LinkDown(pid.clone()),
+            ExitReason::NoProcess => ExitReason::NoProcess,
+        }
     }
 }
 
 /// Whether `parent` may spawn `program` on `host`: never on a terminal host (only
-/// `wasmhost run` binds a process to the terminal), and only an entry granted no more than
-/// its own unless its `authority.spawn` names it.
+/// `wasmhost run` binds a process to the terminal), on a host other than its own only if its
+/// `authority.hosts` names it, and only an entry granted no more than its own unless its
+/// `authority.spawn` names it.
 pub fn may_spawn(
     parent: &Process,
     program: &Program,
@@ -147,6 +221,13 @@ pub fn may_spawn(
     if terminal {
         return Err(SpawnError::Denied(format!(
             "{host} is a terminal host: only `wasmhost run` binds a process to the terminal"
+        )));
+    }
+    if *parent.pid().host != *host && !parent.privileges().authority.hosts.covers(host) {
+        return Err(SpawnError::Denied(format!(
+            "{} runs on {} and may not spawn on {host} (the registry can allow it with `authority.hosts`)",
+            parent.entry(),
+            parent.pid().host
         )));
     }
     if parent.privileges().authority.spawn.covers(&program.id) {
@@ -179,6 +260,33 @@ mod tests {
         assert!(!lineage.descends_from(200_000), "not its own descendant");
         assert!(!lineage.descends_from(300_000));
         drop(lineage);
+    }
+
+    #[test]
+    fn a_relay_race_keeps_a_short_chain() {
+        // Each process spawns its successor and ends; the first stays.
+        let first = Lineage::root(1);
+        let mut last = Lineage::child_of(&first, 2);
+        for id in 3..=100_000 {
+            let next = Lineage::child_of(&last, id);
+            last.ended();
+            // The successor checks its authority now and then, as a racer would.
+            if id % 10 == 0 {
+                assert!(next.descends_from(1));
+            }
+            last = next;
+        }
+        assert!(last.descends_from(1), "the first's authority holds");
+        assert_eq!(last.ancestors().collect::<Vec<_>>(), vec![1]);
+        // What is left of the chain: the last, its live ancestors and at most the racers
+        // ended since the last check.
+        let mut kept = 0;
+        let mut at = last.parent_link().clone();
+        while let Some(lineage) = at {
+            kept += 1;
+            at = lineage.parent_link().clone();
+        }
+        assert!(kept <= 12, "{kept} lineages kept");
     }
 
     #[test]

@@ -255,6 +255,7 @@ impl NodeConfig {
             names: set.names.unwrap_or(16),
             handles: set.handles.unwrap_or(10_000),
             log_rate: set.log_rate.unwrap_or(200),
+            host_memory: set.host_memory.unwrap_or(64 << 20),
         }
     }
 }

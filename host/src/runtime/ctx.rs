@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::authority::may_signal;
+use super::ledger::Charge;
 use super::log::{self, LogBudget};
 use super::node::Node;
 use super::process::Process;
@@ -13,17 +14,79 @@ use super::spawn::{SpawnOptions, Watch};
 use super::{Denied, Destination, ExitReason, Pid, RegisterError, SendError, SpawnError};
 use crate::terminal::Terminal;
 
+/// A call the guest got wrong (an argument no process could mean): the call traps, and the
+/// process's exit reason is `trap` with this message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Fault(pub String);
+
 /// The calling process and its node.
 pub struct ProcessCtx {
     node: Arc<Node>,
     me: Arc<Process>,
     log: LogBudget,
+    /// Set when the process broke a limit; the trap that follows is reported as this.
+    limit_broken: Option<String>,
 }
+
+/// The longest host name a pid may carry, in bytes: a host is a registry entry, whose name
+/// is at most this long. A longer one is not a pid any process could have.
+pub const MAX_PID_HOST: usize = crate::app::MAX_NAME_LEN * 2 + 1;
 
 impl ProcessCtx {
     pub(super) fn new(node: Arc<Node>, me: Arc<Process>) -> Self {
         let log = LogBudget::new(me.limits().log_rate);
-        ProcessCtx { node, me, log }
+        ProcessCtx {
+            node,
+            me,
+            log,
+            limit_broken: None,
+        }
+    }
+
+    /// Ends the calling process with `limit: {message}`: the host call that found it returns
+    /// this error, and the process's exit reason says why.
+    pub fn break_limit(&mut self, message: String) -> wasmtime::Error {
+        let error = wasmtime::Error::msg(message.clone());
+        self.limit_broken = Some(message);
+        error
+    }
+
+    /// Charges `bytes` the host keeps for this process (a timer, say) to its `host_memory`;
+    /// past it, the process ends with `limit` (the call returns the error).
+    pub fn hold(&mut self, bytes: u64) -> wasmtime::Result<Charge> {
+        match self.me.account().charge(bytes) {
+            Ok(receipt) => Ok(receipt),
+            Err(refused) => Err(self.break_limit(refused.to_string())),
+        }
+    }
+
+    /// The limit the process broke, if that is why its call failed.
+    pub(super) fn take_limit_broken(&mut self) -> Option<String> {
+        self.limit_broken.take()
+    }
+
+    /// The pid a guest names by `host` and `id`. A host the app has is shared with its
+    /// processes' pids (nothing is allocated); one it has not names no process, and one
+    /// longer than any host's name is refused (the call traps): a guest cannot make the host
+    /// keep a megabyte-long pid in an event.
+    pub fn pid_of(&self, host: String, id: u64) -> wasmtime::Result<Pid> {
+        if let Some(known) = self.node.host_id(&host) {
+            return Ok(Pid {
+                host: known.clone(),
+                id,
+            });
+        }
+        if host.len() > MAX_PID_HOST {
+            return Err(wasmtime::Error::new(Fault(format!(
+                "invalid pid: its host is {} bytes; no host's name is longer than {MAX_PID_HOST}",
+                host.len()
+            ))));
+        }
+        Ok(Pid {
+            host: Arc::from(host),
+            id,
+        })
     }
 
     pub fn pid(&self) -> &Pid {
@@ -56,11 +119,20 @@ impl ProcessCtx {
             return;
         }
         let origin = format!("{} {}", self.me.pid(), self.me.entry());
-        log::write(&mut self.log, &origin, level, message, fields);
+        log::write(
+            &mut self.log,
+            self.me.account(),
+            &origin,
+            level,
+            message,
+            fields,
+        );
     }
 
+    /// Sends a message, paid for by this process until it is read.
     pub fn send(&self, to: &Destination, topic: String, payload: Vec<u8>) -> Result<(), SendError> {
-        self.node.send(Some(self.pid()), to, topic, payload)
+        self.node
+            .send_from(Some(self.pid()), self.me.account(), to, topic, payload)
     }
 
     /// Spawns a child of this process, counted against its `children` limit.
@@ -124,7 +196,7 @@ impl ProcessCtx {
         if self.over(target)?.is_none() {
             return Ok(false);
         }
-        Ok(self.node.cancel(target, reason, grace))
+        Ok(self.node.cancel_by(Some(&self.me), target, reason, grace))
     }
 
     pub fn register(&self, name: &str) -> Result<(), RegisterError> {

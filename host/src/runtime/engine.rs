@@ -49,6 +49,10 @@ pub fn engine(config: &NodeConfig) -> Result<Engine> {
         .memory_reservation(config.max_memory)
         .concurrency_support(false)
         .epoch_interruption(true)
+        // 64-bit memories and tables are a proposal no guest toolchain here needs, and a
+        // 64-bit table's growth can overflow in ways 32-bit ones cannot (`store.rs`, the
+        // limiter): off, so a component that uses them is refused when it is compiled.
+        .wasm_memory64(false)
         .max_wasm_stack(512 << 10)
         .async_stack_size(1 << 20)
         // The next process on a pooled stack finds zeros, not its predecessor's frames: a

@@ -1,6 +1,10 @@
-//! The exit protocol: everything that happens when a process ends, however it ends.
+//! The exit protocol: everything that happens when a process ends, however it ends. Exit
+//! frees everything the process held on the host: its place in the table, its names, the
+//! terminal, its monitors of others and theirs of it, its links, its pending cancel's grace
+//! timer, the messages waiting in its mailbox (their senders get their bytes back) and its
+//! events.
 
-use super::authority::reason_for;
+use super::authority::Reach;
 use super::node::Node;
 use super::process::Process;
 use super::{Event, ExitReason};
@@ -11,16 +15,24 @@ impl Node {
     /// may know), and its links follow it if the exit was abnormal.
     pub(super) fn exited(&self, process: &Process, reason: ExitReason) {
         let id = process.pid().id;
-        let (monitors, links, names, on_exit) = {
+        let (monitors, watching, links, names, on_exit, grace) = {
             let mut control = process.control();
             control.exited = true;
             (
                 std::mem::take(&mut control.monitors),
+                std::mem::take(&mut control.watching),
                 std::mem::take(&mut control.links),
                 std::mem::take(&mut control.names),
                 control.on_exit.take(),
+                control.grace.take(),
             )
         };
+        if let Some(grace) = grace {
+            grace.abort();
+        }
+        process.lineage().ended();
+        process.mailbox().clear();
+        process.events().clear();
         self.table.remove(id);
         self.terminal.unbind(id);
         self.release_names(id, names);
@@ -28,18 +40,19 @@ impl Node {
             let mut control = parent.control();
             control.children = control.children.saturating_sub(1);
         }
-        for watcher in monitors.into_iter().filter_map(|id| self.table.get(id)) {
-            {
-                let mut control = watcher.control();
-                control.monitoring = control.monitoring.saturating_sub(1);
-            }
+        for target in watching.into_iter().filter_map(|t| self.table.get(t)) {
+            target.control().monitors.remove(&id);
+        }
+        let reach = Reach::of(process);
+        for watcher in monitors.into_keys().filter_map(|w| self.table.get(w)) {
+            watcher.control().watching.remove(&id);
             let event = Event::Exit {
                 from: process.pid().clone(),
-                reason: reason_for(&watcher, process, &reason),
+                reason: reach.reason_for(&watcher, &reason),
             };
-            self.deliver(&watcher, event);
+            self.deliver(&watcher, event, Some(&watcher));
         }
-        for linked in links.into_iter().filter_map(|id| self.table.get(id)) {
+        for linked in links.into_keys().filter_map(|l| self.table.get(l)) {
             linked.control().links.remove(&id);
             if !reason.is_normal() {
                 self.link_broken(&linked, process.pid(), &reason);
@@ -48,5 +61,109 @@ impl Node {
         if let Some(on_exit) = on_exit {
             let _ = on_exit.send(reason);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::app::App;
+    use crate::runtime::testing::test_process;
+
+    fn node() -> std::sync::Arc<Node> {
+        Node::builder(App::default()).build().expect("a node")
+    }
+
+    #[tokio::test]
+    async fn a_watcher_that_ends_leaves_no_monitor_behind_and_gets_its_bytes_back() {
+        let node = node();
+        let target = test_process(&node, None);
+        let watcher = test_process(&node, None);
+        node.monitor(&watcher, target.pid());
+        assert_eq!(target.control().monitors.len(), 1);
+        assert!(
+            watcher.account().held() > 0,
+            "a monitor is charged to its watcher"
+        );
+        node.exited(&watcher, ExitReason::Normal(vec![0xf6]));
+        assert!(
+            target.control().monitors.is_empty(),
+            "left in its target's set"
+        );
+        assert_eq!(watcher.account().held(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_cancel_timer_keeps_nothing_of_a_process_that_ended() {
+        let node = node();
+        let parent = test_process(&node, None);
+        let child = test_process(&node, Some(&parent));
+        let weak = std::sync::Arc::downgrade(&child);
+        let reason = "r".repeat(1 << 20);
+        assert!(node.cancel_by(Some(&parent), child.pid(), reason, Duration::MAX));
+        // The event and the timer, each with the reason cut at 4 KiB.
+        let held = parent.account().held();
+        assert!((8 << 10) < held && held < (10 << 10), "{held}");
+        node.exited(&child, ExitReason::Killed("test".into()));
+        drop(child);
+        assert!(
+            weak.upgrade().is_none(),
+            "the grace timer holds the child weakly"
+        );
+        // The timer is stopped: it gives its bytes back as its task is dropped.
+        tokio::task::yield_now().await;
+        assert_eq!(parent.account().held(), 0);
+    }
+
+    #[tokio::test]
+    async fn what_an_ending_process_has_waiting_goes_back_to_whoever_paid() {
+        let node = node();
+        let sender = test_process(&node, None);
+        let receiver = test_process(&node, None);
+        let to = crate::runtime::Destination::Pid(receiver.pid().clone());
+        for _ in 0..10 {
+            node.send_from(
+                Some(sender.pid()),
+                sender.account(),
+                &to,
+                "t".into(),
+                vec![0; 1000],
+            )
+            .expect("sent");
+        }
+        assert_eq!(sender.account().held(), 10 * (1001 + 64));
+        node.exited(&receiver, ExitReason::Normal(vec![0xf6]));
+        assert_eq!(
+            sender.account().held(),
+            0,
+            "the messages went with their receiver"
+        );
+        assert_eq!(node.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn monitors_made_by_a_spawn_are_counted_like_the_others() {
+        let node = node();
+        let parent = test_process(&node, None);
+        let other = test_process(&node, None);
+        node.monitor(&parent, other.pid());
+        // A child monitored as `spawn-monitored` makes it, then its exit.
+        let child = test_process(&node, Some(&parent));
+        let receipt = parent.account().charge(64).expect("charged");
+        child.control().monitors.insert(parent.pid().id, receipt);
+        parent.control().watching.insert(child.pid().id);
+        node.exited(&child, ExitReason::Normal(vec![0xf6]));
+        assert_eq!(
+            parent
+                .control()
+                .watching
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            vec![other.pid().id],
+            "it still watches the other one, and only it"
+        );
     }
 }

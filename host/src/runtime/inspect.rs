@@ -17,6 +17,8 @@ pub struct ProcessInfo {
     pub mailbox: usize,
     /// Bytes of linear memory and tables.
     pub memory: u64,
+    /// Bytes the host holds for it (`host_memory`).
+    pub held: u64,
     /// Running time so far.
     pub cpu: Duration,
 }
@@ -35,6 +37,7 @@ impl Node {
                 uptime: p.started().elapsed(),
                 mailbox: p.mailbox().len(),
                 memory: p.memory(),
+                held: p.account().held(),
                 cpu: p.cpu().used(),
             })
             .collect();

@@ -33,6 +33,10 @@ pub struct Limits {
     pub handles: u64,
     /// Log lines per second (a burst of as many is allowed).
     pub log_rate: u64,
+    /// Bytes the host may hold on its behalf (`ledger.rs`): messages it sent that wait in
+    /// mailboxes, events waiting for it, names, monitors, links, pending cancels, arguments
+    /// of children not yet started, queued log lines, timers.
+    pub host_memory: u64,
 }
 
 impl Limits {
@@ -51,6 +55,7 @@ impl Limits {
             names: set.names.unwrap_or(self.names),
             handles: set.handles.unwrap_or(self.handles),
             log_rate: set.log_rate.unwrap_or(self.log_rate),
+            host_memory: set.host_memory.unwrap_or(self.host_memory),
         }
     }
 }

@@ -2,14 +2,29 @@
 //! on the terminal — goes through here: one line whatever it holds (control characters
 //! escaped, so a guest cannot forge a line or move the cursor), bounded in size (so
 //! rendering it is cheap), and within the process's `log_rate` (so a guest cannot flood the
-//! log). The writer behind `tracing` never blocks (see `main.rs`).
+//! log). The writer behind `tracing` never blocks, and a line waiting in its queue is
+//! charged to the process that logged it ([`payer`]; `crate::logs`).
 
+use std::cell::RefCell;
 use std::fmt::Write;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::Level;
 use wasmhost_types::payload::{display_within, printable};
 
+use super::ledger::Account;
+
+thread_local! {
+    /// The process whose line `tracing` is writing on this thread, if any.
+    static PAYER: RefCell<Option<Arc<Account>>> = const { RefCell::new(None) };
+}
+
+/// Who pays for the guest line being written on this thread (`None` for the host's own
+/// lines): a log writer that queues lines charges them here.
+pub fn payer() -> Option<Arc<Account>> {
+    PAYER.with(|payer| payer.borrow().clone())
+}
 /// The longest message shown, in bytes.
 pub const MAX_MESSAGE: usize = 4 << 10;
 /// The longest field value shown.
@@ -72,6 +87,7 @@ pub fn enabled(level: Level) -> bool {
 /// budget allows.
 pub fn write(
     budget: &mut LogBudget,
+    payer: &Arc<Account>,
     origin: &str,
     level: Level,
     message: &str,
@@ -82,6 +98,7 @@ pub fn write(
         return;
     }
     let line = render(origin, message, fields, std::mem::take(&mut budget.dropped));
+    PAYER.with(|p| *p.borrow_mut() = Some(payer.clone()));
     match level {
         Level::TRACE => tracing::trace!(target: "guest", "{line}"),
         Level::DEBUG => tracing::debug!(target: "guest", "{line}"),
@@ -89,6 +106,7 @@ pub fn write(
         Level::WARN => tracing::warn!(target: "guest", "{line}"),
         Level::ERROR => tracing::error!(target: "guest", "{line}"),
     }
+    PAYER.with(|p| p.borrow_mut().take());
 }
 
 /// The line itself, within its bounds. Text is cut before it is escaped, so a huge message

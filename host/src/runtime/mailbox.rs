@@ -1,12 +1,15 @@
 //! A process's mailbox: messages in the order they came, bounded in count and bytes, and
 //! shared fairly: once it is three quarters full, a sender holding more than an equal share
 //! (among the senders with messages waiting) is refused, so one flooding sender cannot lock
-//! the others out.
+//! the others out. Each waiting message carries its sender's receipt (`ledger.rs`): the
+//! bytes go back to the sender when the message is taken, or when the mailbox is emptied
+//! because its process ended.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use super::Pid;
+use super::ledger::{Charge, OVERHEAD};
 use super::limits::Limits;
 use super::queue::Readiness;
 
@@ -19,10 +22,11 @@ pub struct Message {
     pub payload: Vec<u8>,
 }
 
-/// What a message costs a mailbox's `mailbox_bytes`: its payload, its topic, and a little
-/// for the bookkeeping, so that empty messages are not free.
-fn cost(message: &Message) -> u64 {
-    (message.payload.len() + message.topic.len()) as u64 + 64
+/// What a message costs a mailbox's `mailbox_bytes` and its sender's `host_memory`: its
+/// payload, its topic, and a little for the bookkeeping, so that empty messages are not
+/// free.
+pub fn cost(message: &Message) -> u64 {
+    (message.payload.len() + message.topic.len()) as u64 + OVERHEAD
 }
 
 /// Messages and bytes one sender has waiting.
@@ -34,7 +38,7 @@ struct Held {
 
 #[derive(Default)]
 struct Inner {
-    messages: VecDeque<Message>,
+    messages: VecDeque<(Message, Charge)>,
     bytes: u64,
     /// By sender id (0 for the host).
     senders: HashMap<u64, Held>,
@@ -53,7 +57,7 @@ fn sender_key(message: &Message) -> u64 {
 impl Inner {
     /// Takes the oldest message and gives its sender's share back.
     fn pop(&mut self) -> Option<Message> {
-        let message = self.messages.pop_front()?;
+        let (message, _receipt) = self.messages.pop_front()?;
         let cost = cost(&message);
         self.bytes -= cost;
         let key = sender_key(&message);
@@ -73,9 +77,9 @@ impl Mailbox {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends `message` within `limits` (`mailbox`, `mailbox_bytes` and the sender's
-    /// share); gives it back if it does not fit.
-    pub fn push(&self, message: Message, limits: &Limits) -> Result<(), Message> {
+    /// Appends `message`, paid for by `receipt`, within `limits` (`mailbox`,
+    /// `mailbox_bytes` and the sender's share); gives it back if it does not fit.
+    pub fn push(&self, message: Message, receipt: Charge, limits: &Limits) -> Result<(), Message> {
         {
             let mut inner = self.lock();
             let cost = cost(&message);
@@ -100,7 +104,7 @@ impl Mailbox {
             let entry = inner.senders.entry(key).or_default();
             entry.count += 1;
             entry.bytes += cost;
-            inner.messages.push_back(message);
+            inner.messages.push_back((message, receipt));
         }
         self.pushed.notify();
         Ok(())
@@ -118,8 +122,9 @@ impl Mailbox {
         let mut taken = Vec::with_capacity(max.min(inner.messages.len()));
         let mut payload = 0;
         while taken.len() < max {
+            // Topics count too: a batch of messages with long topics is a large copy.
             let next = match inner.messages.front() {
-                Some(next) => next.payload.len(),
+                Some((next, _)) => next.payload.len() + next.topic.len(),
                 None => break,
             };
             if !taken.is_empty() && payload + next > max_payload {
@@ -133,6 +138,12 @@ impl Mailbox {
 
     pub fn len(&self) -> usize {
         self.lock().messages.len()
+    }
+
+    /// Drops every waiting message, giving each sender its bytes back: its process ended.
+    pub fn clear(&self) {
+        let dropped = std::mem::take(&mut *self.lock());
+        drop(dropped);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -158,6 +169,14 @@ mod tests {
         }
     }
 
+    /// A receipt from an account without limits.
+    fn receipt() -> Charge {
+        use crate::runtime::ledger::{Account, NodeLedger};
+        Account::new(u64::MAX, &NodeLedger::new(u64::MAX))
+            .charge(1)
+            .expect("no limits")
+    }
+
     fn message(from: u64, payload: usize) -> Message {
         Message {
             topic: "t".into(),
@@ -171,9 +190,12 @@ mod tests {
         let mailbox = Mailbox::default();
         let limits = limits(3, 1 << 20);
         for _ in 0..3 {
-            assert!(mailbox.push(message(1, 1), &limits).is_ok());
+            assert!(mailbox.push(message(1, 1), receipt(), &limits).is_ok());
         }
-        assert!(mailbox.push(message(1, 1), &limits).is_err(), "full");
+        assert!(
+            mailbox.push(message(1, 1), receipt(), &limits).is_err(),
+            "full"
+        );
         assert_eq!(mailbox.len(), 3);
     }
 
@@ -182,13 +204,13 @@ mod tests {
         let mailbox = Mailbox::default();
         let large = limits(100_000, 64 << 20);
         let mut flood = 0;
-        while mailbox.push(message(1, 8 << 20), &large).is_ok() {
+        while mailbox.push(message(1, 8 << 20), receipt(), &large).is_ok() {
             flood += 1;
         }
         assert_eq!(flood, 5, "five 8 MiB messages, then its share is used up");
         for _ in 0..100 {
             assert!(
-                mailbox.push(message(2, 20), &large).is_ok(),
+                mailbox.push(message(2, 20), receipt(), &large).is_ok(),
                 "a small sender gets in"
             );
         }
@@ -196,11 +218,11 @@ mod tests {
         let mailbox = Mailbox::default();
         let counted = limits(1_000, 64 << 20);
         let mut flood = 0;
-        while mailbox.push(message(1, 0), &counted).is_ok() {
+        while mailbox.push(message(1, 0), receipt(), &counted).is_ok() {
             flood += 1;
         }
         assert_eq!(flood, 750);
-        assert!(mailbox.push(message(2, 0), &counted).is_ok());
+        assert!(mailbox.push(message(2, 0), receipt(), &counted).is_ok());
     }
 
     #[test]
@@ -208,7 +230,11 @@ mod tests {
         let mailbox = Mailbox::default();
         let limits = limits(100, 1 << 20);
         for (from, size) in [(1, 10), (2, 20), (1, 30), (3, 40), (1, 5000)] {
-            assert!(mailbox.push(message(from, size), &limits).is_ok());
+            assert!(
+                mailbox
+                    .push(message(from, size), receipt(), &limits)
+                    .is_ok()
+            );
         }
         let sizes = |taken: Vec<Message>| taken.iter().map(|m| m.payload.len()).collect::<Vec<_>>();
         assert_eq!(
@@ -229,7 +255,7 @@ mod tests {
         assert!(mailbox.pop_many(10, 100).is_empty());
         // Every sender's share was given back: one sender may fill the mailbox again.
         for _ in 0..75 {
-            assert!(mailbox.push(message(1, 1), &limits).is_ok());
+            assert!(mailbox.push(message(1, 1), receipt(), &limits).is_ok());
         }
     }
 
@@ -238,20 +264,23 @@ mod tests {
         let mailbox = Mailbox::default();
         let limits = limits(4, 1 << 20);
         for _ in 0..3 {
-            assert!(mailbox.push(message(1, 1), &limits).is_ok());
+            assert!(mailbox.push(message(1, 1), receipt(), &limits).is_ok());
         }
         assert!(
-            mailbox.push(message(1, 1), &limits).is_err(),
+            mailbox.push(message(1, 1), receipt(), &limits).is_err(),
             "the last slot is kept"
         );
         assert!(
-            mailbox.push(message(2, 1), &limits).is_ok(),
+            mailbox.push(message(2, 1), receipt(), &limits).is_ok(),
             "for another sender"
         );
-        assert!(mailbox.push(message(1, 1), &limits).is_err());
+        assert!(mailbox.push(message(1, 1), receipt(), &limits).is_err());
         let first = mailbox.pop().expect("a message");
         assert_eq!(first.from, Some(Pid::new("h", 1)));
         assert!(mailbox.pop().is_some() && mailbox.pop().is_some());
-        assert!(mailbox.push(message(1, 1), &limits).is_ok(), "room again");
+        assert!(
+            mailbox.push(message(1, 1), receipt(), &limits).is_ok(),
+            "room again"
+        );
     }
 }

@@ -16,6 +16,7 @@ mod engine;
 mod exit;
 mod inspect;
 mod interfaces;
+mod ledger;
 mod limits;
 mod links;
 mod log;
@@ -35,6 +36,9 @@ mod spawn;
 mod stderr;
 mod store;
 mod table;
+#[cfg(test)]
+mod testing;
+mod wasi;
 
 pub use authority::Privileges;
 pub use compile_cache::{CompileCache, CompileProgress, Compiled};
@@ -43,8 +47,9 @@ pub use cpu::CpuMeter;
 pub use ctx::ProcessCtx;
 pub use inspect::ProcessInfo;
 pub use interfaces::{HostInterface, LinkFn, Provides};
+pub use ledger::{Account, Charge, Charged, Refused};
 pub use limits::Limits;
-pub use log::{enabled as guest_log_enabled, render as render_log_line};
+pub use log::{enabled as guest_log_enabled, payer as guest_log_payer, render as render_log_line};
 pub use machine::{mappings, mappings_needed, processes_that_fit};
 pub use mailbox::{Mailbox, Message};
 pub use names::MAX_NAME_LEN;
@@ -55,6 +60,7 @@ pub use programs::{Compiler, Import, Program, compile_all, sha256_of};
 pub use queue::Queue;
 pub use spawn::{SpawnOptions, Watch};
 pub use store::{ProcessCtxView, ProcessState, ProcessView, new_store};
+pub use wasi::add_to_linker as link_wasi;
 pub use wasmhost_types::{
     Denied, Destination, Event, ExitReason, Pid, RegisterError, SendError, SpawnError,
 };

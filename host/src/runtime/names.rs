@@ -5,15 +5,17 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use tokio::sync::watch;
 
+use super::ledger::{Charge, OVERHEAD};
 use super::node::Node;
 use super::process::Process;
 use super::{Pid, RegisterError};
 
 pub use crate::app::MAX_NAME_LEN;
 
-/// Name → id of the holder, and a counter of registrations that waiters watch.
+/// Name → id of the holder (with its receipt for the entry), and a counter of
+/// registrations that waiters watch.
 pub(super) struct Names {
-    held: DashMap<String, u64>,
+    held: DashMap<String, (u64, Charge)>,
     registered: watch::Sender<u64>,
 }
 
@@ -45,27 +47,31 @@ impl Node {
         // registering it at once cannot both get it.
         let entry = self.names.held.entry(name.to_string());
         let held = process.control().names.len() as u64;
-        let new = match &entry {
-            Entry::Occupied(holder) => *holder.get() != id,
-            Entry::Vacant(_) => true,
-        };
-        if new && held >= process.limits().names {
+        if let Entry::Occupied(holder) = &entry {
+            if holder.get().0 == id {
+                return Ok(());
+            }
+            // A holder that is gone but not yet cleaned up does not block the name.
+            if let Some(holder) = self.table.get(holder.get().0) {
+                return Err(RegisterError::Taken(holder.pid().clone()));
+            }
+        }
+        if held >= process.limits().names {
             return Err(RegisterError::Limit(format!(
                 "names: {} already holds {held} names, its limit",
                 process.pid()
             )));
         }
+        let receipt = process
+            .account()
+            .charge(OVERHEAD + name.len() as u64 * 2)
+            .map_err(|refused| RegisterError::Limit(refused.to_string()))?;
         match entry {
-            Entry::Occupied(holder) if *holder.get() == id => return Ok(()),
-            // A holder that is gone but not yet cleaned up does not block the name.
             Entry::Occupied(mut holder) => {
-                if let Some(holder) = self.table.get(*holder.get()) {
-                    return Err(RegisterError::Taken(holder.pid().clone()));
-                }
-                holder.insert(id);
+                holder.insert((id, receipt));
             }
             Entry::Vacant(vacant) => {
-                vacant.insert(id);
+                vacant.insert((id, receipt));
             }
         }
         process.control().names.push(name.to_string());
@@ -96,7 +102,7 @@ impl Node {
 
     /// The id of the holder of `name`, live or not yet cleaned up.
     pub(super) fn holder(&self, name: &str) -> Option<u64> {
-        self.names.held.get(name).map(|id| *id)
+        self.names.held.get(name).map(|held| held.0)
     }
 
     /// Releases `name` if `process` holds it.
@@ -105,7 +111,7 @@ impl Node {
         if self
             .names
             .held
-            .remove_if(name, |_, holder| *holder == id)
+            .remove_if(name, |_, (holder, _)| *holder == id)
             .is_none()
         {
             return false;
@@ -117,7 +123,9 @@ impl Node {
     /// Releases the names an exited process held.
     pub(super) fn release_names(&self, id: u64, held: Vec<String>) {
         for name in held {
-            self.names.held.remove_if(&name, |_, holder| *holder == id);
+            self.names
+                .held
+                .remove_if(&name, |_, (holder, _)| *holder == id);
         }
     }
 }

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::runtime::{Handle, RuntimeFlavor};
 use wasmtime::Engine;
@@ -14,6 +13,7 @@ use wasmtime::Engine;
 use super::compile_cache::{CompileCache, CompileProgress};
 use super::config::{ConfigError, NodeConfig};
 use super::interfaces::HostInterface;
+use super::ledger::{Account, NodeLedger};
 use super::limits::{Limits, check_against_pool};
 use super::names::Names;
 use super::programs::{Compiler, Program, compile_all};
@@ -35,9 +35,11 @@ pub struct Node {
     pub(super) names: Names,
     /// Names the registry reserves, with the entries that may register them.
     pub(super) reserved: HashMap<String, Vec<String>>,
-    /// Linear memory and tables of all processes, against the node's budget.
-    memory_used: AtomicU64,
-    memory_budget: u64,
+    /// Linear memory and tables of all processes, and what the host holds for them, against
+    /// the node's budget.
+    pub(super) ledger: Arc<NodeLedger>,
+    /// What the node itself makes the host hold (messages it sends, cancels it asks for).
+    pub(super) account: Arc<Account>,
     pub(super) terminal: Arc<Terminal>,
     /// Where the processes of hosts without threads of their own run; `None` if the node was
     /// built outside an async runtime, which processes need for time and I/O.
@@ -205,12 +207,13 @@ impl NodeBuilder {
                     .push(entry.id.clone());
             }
         }
+        let ledger = NodeLedger::new(config.memory_budget());
         Ok(Arc::new(Node {
             defaults: config.default_limits(),
             table: ProcessTable::new(config.max_processes),
             reserved,
-            memory_used: AtomicU64::new(0),
-            memory_budget: config.memory_budget(),
+            account: Account::new(u64::MAX, &ledger),
+            ledger,
             config,
             engine,
             app: Arc::new(self.app),
@@ -297,21 +300,28 @@ impl Node {
 
     /// Charges `bytes` of linear memory to the node's budget, if it has them.
     pub(super) fn charge_memory(&self, bytes: u64) -> bool {
-        self.memory_used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                used.checked_add(bytes)
-                    .filter(|&total| total <= self.memory_budget)
-            })
-            .is_ok()
+        self.ledger.take_linear(bytes)
     }
 
     pub(super) fn release_memory(&self, bytes: u64) {
-        self.memory_used.fetch_sub(bytes, Ordering::AcqRel);
+        self.ledger.give_back_linear(bytes);
     }
 
     /// Linear memory (and tables) all live processes have together.
     pub fn memory_used(&self) -> u64 {
-        self.memory_used.load(Ordering::Acquire)
+        self.ledger.linear()
+    }
+
+    /// What the host holds for the node's processes (`ledger.rs`): with their linear memory,
+    /// `memory_budget` bounds it.
+    pub fn held(&self) -> u64 {
+        self.ledger.held()
+    }
+
+    /// The host entry `name` names, shared by the pids of its processes; `None` if the app
+    /// has no such host.
+    pub(super) fn host_id(&self, name: &str) -> Option<&Arc<str>> {
+        self.hosts.get(name).map(|host| &host.id)
     }
 
     /// The threads of `host`, if it has its own (`workers`).

@@ -1,7 +1,7 @@
 //! A process as the rest of the node sees it: its pid, mailbox, events, links and monitors.
 //! The guest's own state (its store) lives only in the task that runs it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
@@ -10,6 +10,7 @@ use tokio::sync::{Notify, oneshot};
 
 use super::authority::{Lineage, Privileges};
 use super::cpu::CpuMeter;
+use super::ledger::{Account, Charge, Charged, NodeLedger};
 use super::limits::Limits;
 use super::mailbox::Mailbox;
 use super::programs::Program;
@@ -23,8 +24,10 @@ pub struct Process {
     privileges: Arc<Privileges>,
     limits: Limits,
     lineage: Arc<Lineage>,
+    /// What the host holds on its behalf, against its `host_memory`.
+    account: Arc<Account>,
     mailbox: Mailbox,
-    events: Queue<Event>,
+    events: Queue<Charged<Event>>,
     cpu: Arc<CpuMeter>,
     /// Bytes of linear memory and tables it holds, kept by its store's limiter (the one
     /// writer) and read by `ps`.
@@ -36,22 +39,27 @@ pub struct Process {
     parent: Option<Weak<Process>>,
 }
 
-/// What links, monitors, names and children need; guarded by one lock per process.
+/// What links, monitors, names and children need; guarded by one lock per process. Every
+/// entry another process made here carries that process's receipt, so whichever path
+/// removes the entry gives its bytes back.
 #[derive(Default)]
 pub(super) struct Control {
-    /// Ids of the processes monitoring this one.
-    pub monitors: HashSet<u64>,
-    /// Ids of the processes linked to this one.
-    pub links: HashSet<u64>,
+    /// The processes monitoring this one, each with the receipt its watcher paid.
+    pub monitors: HashMap<u64, Charge>,
+    /// The processes this one monitors: their `monitors` to leave when it ends, and how many
+    /// (its `events` limit counts them).
+    pub watching: HashSet<u64>,
+    /// The processes linked to this one, each with the receipt of whoever made the link.
+    pub links: HashMap<u64, Charge>,
     pub trap_links: bool,
     /// Names this process holds.
     pub names: Vec<String>,
     /// Live children.
     pub children: u64,
-    /// Processes this one monitors.
-    pub monitoring: u64,
     /// A cancel is pending (the first one wins).
     pub cancel_pending: bool,
+    /// The pending cancel's grace timer, stopped when the process ends first.
+    pub grace: Option<tokio::task::AbortHandle>,
     /// Set once: why the process must stop (terminate, cancel timeout, link down).
     pub kill: Option<ExitReason>,
     /// Set once the process has ended; monitors and links added after see it.
@@ -66,6 +74,7 @@ impl Process {
         (entry, privileges): (Arc<str>, Arc<Privileges>),
         limits: Limits,
         parent: Option<&Arc<Process>>,
+        ledger: &Arc<NodeLedger>,
     ) -> Self {
         let lineage = match parent {
             Some(parent) => Lineage::child_of(&parent.lineage, pid.id),
@@ -75,8 +84,9 @@ impl Process {
             pid,
             entry,
             privileges,
-            limits,
             lineage,
+            account: Account::new(limits.host_memory, ledger),
+            limits,
             mailbox: Mailbox::default(),
             events: Queue::default(),
             cpu: Arc::new(CpuMeter::default()),
@@ -89,7 +99,14 @@ impl Process {
 
     /// A process in no node's table, for timing the engine alone (the benchmark does).
     pub fn detached(pid: Pid, program: &Program, limits: Limits) -> Self {
-        Process::new(pid, program.identity(), limits, None)
+        let budget = limits.memory.saturating_add(limits.host_memory);
+        Process::new(
+            pid,
+            program.identity(),
+            limits,
+            None,
+            &NodeLedger::new(budget),
+        )
     }
 
     pub fn pid(&self) -> &Pid {
@@ -111,6 +128,11 @@ impl Process {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// What the host holds on its behalf.
+    pub fn account(&self) -> &Arc<Account> {
+        &self.account
     }
 
     /// Its messages, oldest first.
@@ -137,8 +159,8 @@ impl Process {
         self.cpu.started()
     }
 
-    /// Its lifecycle events, oldest first.
-    pub fn events(&self) -> &Queue<Event> {
+    /// Its lifecycle events, oldest first, each with the receipt of whoever pays for it.
+    pub fn events(&self) -> &Queue<Charged<Event>> {
         &self.events
     }
 

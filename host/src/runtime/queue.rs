@@ -1,5 +1,6 @@
 //! The queue behind an event stream — FIFO, many writers, one reader — and the readiness
-//! signal it shares with the mailbox, which a `wasi:io/poll` pollable waits on.
+//! signal it shares with the mailbox (`mailbox.rs`), which a `wasi:io/poll` pollable waits
+//! on.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -87,6 +88,12 @@ impl<T> Queue<T> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .pop_front()
+    }
+
+    /// Drops every item (its process ended).
+    pub fn clear(&self) {
+        let items = std::mem::take(&mut *self.items.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(items);
     }
 
     pub fn len(&self) -> usize {

@@ -13,12 +13,14 @@ use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi::I32Exit;
 
 use super::ExitReason;
+use super::ctx::Fault;
 use super::denied::NotGranted;
+use super::ledger::Charge;
 use super::node::Node;
 use super::pool::Reserved;
 use super::process::Process;
 use super::programs::Program;
-use super::store::{ProcessState, new_store};
+use super::store::{ProcessState, component_handles, hostcall_fuel, new_store};
 
 type EntryPoint = (Result<Vec<u8>, String>,);
 
@@ -27,6 +29,7 @@ pub(super) async fn run(
     program: Arc<Program>,
     process: Arc<Process>,
     args: Vec<Vec<u8>>,
+    args_receipt: Charge,
     slot: Reserved,
 ) {
     let mut store = new_store(&node.engine, &node, &process);
@@ -42,7 +45,7 @@ pub(super) async fn run(
                 // unwinds the guest wherever it is (running wasm yields at every epoch).
                 biased;
                 reason = process.killed() => reason,
-                reason = execute(&mut store, &program, args) => reason,
+                reason = execute(&mut store, &program, args, args_receipt) => reason,
             }
         }),
     )
@@ -84,16 +87,20 @@ fn panic_text(panic: &(dyn Any + Send)) -> &str {
     }
 }
 
-/// Instantiates the program in `store` and calls its entry point with the spawn arguments.
+/// Instantiates the program in `store` and calls its entry point with the spawn arguments,
+/// which the parent pays for (`args_receipt`) until they are handed over.
 async fn execute(
     store: &mut Store<ProcessState>,
     program: &Program,
     args: Vec<Vec<u8>>,
+    args_receipt: Charge,
 ) -> ExitReason {
     let outcome = async {
         let instance = program.pre.instantiate_async(&mut *store).await?;
         let main =
             instance.get_typed_func::<(Vec<Vec<u8>>,), EntryPoint>(&mut *store, &program.method)?;
+        // Copied into the guest's memory as the call starts, and dropped by it.
+        drop(args_receipt);
         let (result,) = main.call_async(&mut *store, (args,)).await?;
         Ok::<_, wasmtime::Error>(result)
     }
@@ -116,7 +123,7 @@ async fn execute(
 const MAX_REASON: usize = 4 << 10;
 
 /// `text`, cut at `MAX_REASON` bytes (on a character boundary).
-fn bounded(mut text: String) -> String {
+pub(super) fn bounded(mut text: String) -> String {
     if text.len() > MAX_REASON {
         let mut end = MAX_REASON;
         while !text.is_char_boundary(end) {
@@ -155,6 +162,25 @@ fn failure(err: wasmtime::Error, state: &mut ProcessState) -> ExitReason {
     if let Some(denied) = err.downcast_ref::<NotGranted>() {
         return ExitReason::Trap(bounded(denied.to_string()));
     }
+    if let Some(fault) = err.downcast_ref::<Fault>() {
+        return ExitReason::Trap(bounded(fault.to_string()));
+    }
+    // wasmtime's types for these are private; their messages are what they have.
+    let text = format!("{err:#}");
+    if text.contains("fuel allocated for hostcalls has been exhausted") {
+        return ExitReason::Limit(format!(
+            "message_size: it handed the host more than {} bytes at once (its message_size \
+             and 1 MiB), in one call or its exit value",
+            hostcall_fuel(state.limits())
+        ));
+    }
+    if text.contains("store handle limit exceeded") {
+        return ExitReason::Limit(format!(
+            "handles: more than {} handles at once, held or lent to a call (twice its \
+             handles limit, and 1024)",
+            component_handles(state.limits())
+        ));
+    }
     let panic = state.panic_message();
     if let Some(trap) = err.downcast_ref::<Trap>() {
         return ExitReason::Trap(bounded(match panic {
@@ -169,21 +195,8 @@ fn failure(err: wasmtime::Error, state: &mut ProcessState) -> ExitReason {
 mod tests {
     use super::*;
     use crate::app::App;
-    use crate::runtime::process::Process;
-    use crate::runtime::{Event, Pid};
-
-    /// A process registered by hand in a node without programs.
-    fn test_process(node: &Arc<Node>, parent: Option<&Arc<Process>>) -> Arc<Process> {
-        let id = node.table.next_id();
-        let process = Arc::new(Process::new(
-            Pid::new("test:host", id),
-            (Arc::from("test:entry"), Arc::default()),
-            node.defaults.clone(),
-            parent,
-        ));
-        node.table.insert(process.clone());
-        process
-    }
+    use crate::runtime::Event;
+    use crate::runtime::testing::test_process;
 
     #[tokio::test]
     async fn a_host_panic_while_running_a_process_still_reports_its_exit() {
@@ -216,7 +229,7 @@ mod tests {
         assert!(!node.is_alive(process.pid()), "it left the process table");
         assert_eq!(node.lookup("holder"), None, "its name is free");
         assert_eq!(
-            watcher.events().pop(),
+            watcher.events().pop().map(|e| e.into_inner()),
             Some(Event::Exit {
                 from: process.pid().clone(),
                 reason

@@ -1,12 +1,19 @@
 //! Stop orders: `terminate` ends a process at once; `cancel` asks it to stop and ends it
 //! after a grace period if it has not.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
 
 use super::node::Node;
+use super::process::Process;
+use super::run::bounded;
 use super::{Event, ExitReason, Pid};
+
+/// What a pending cancel's grace timer costs whoever asked for it, besides its reason: a
+/// task and a timer entry.
+const GRACE_COST: u64 = 512;
 
 impl Node {
     /// Ends `target` at once with `reason`. False if it had already ended.
@@ -18,26 +25,68 @@ impl Node {
     /// had already ended. A process has one cancel pending at most: the first wins, the
     /// others change nothing (and cost nothing).
     pub fn cancel(&self, target: &Pid, reason: String, grace: Duration) -> bool {
+        self.cancel_by(None, target, reason, grace)
+    }
+
+    /// [`Node::cancel`] asked by `canceller` (the node if `None`), which pays for the event
+    /// and the grace timer until the target ends. The reason is cut at 4 KiB, as an exit
+    /// reason's message is; the timer holds the target weakly and stops when it ends, so a
+    /// long grace keeps nothing of an ended process alive.
+    pub(super) fn cancel_by(
+        &self,
+        canceller: Option<&Process>,
+        target: &Pid,
+        reason: String,
+        grace: Duration,
+    ) -> bool {
         let Some(process) = self.table.find(target) else {
             return false;
         };
-        if std::mem::replace(&mut process.control().cancel_pending, true) {
-            return true;
+        {
+            let mut control = process.control();
+            if control.exited {
+                return false;
+            }
+            if std::mem::replace(&mut control.cancel_pending, true) {
+                return true;
+            }
         }
+        let reason = bounded(reason);
+        let account = canceller.map_or(&self.account, |c| c.account());
+        let receipt = match account.owe(GRACE_COST + reason.len() as u64) {
+            Ok(receipt) => receipt,
+            Err(refused) => {
+                if let Some(canceller) = canceller {
+                    canceller.kill(ExitReason::Limit(refused.to_string()));
+                }
+                return true;
+            }
+        };
         let event = Event::Cancel {
             reason: reason.clone(),
         };
-        self.deliver(&process, event);
+        self.deliver(&process, event, canceller);
         let clock = || self.shared.as_ref().map(|threads| threads.clock().clone());
         let Some(runtime) = Handle::try_current().ok().or_else(clock) else {
             // Without an async runtime there is no clock to keep the grace period on.
             process.kill(ExitReason::Cancelled(reason));
             return true;
         };
-        runtime.spawn(async move {
+        let weak = Arc::downgrade(&process);
+        let timer = runtime.spawn(async move {
             tokio::time::sleep(grace).await;
-            process.kill(ExitReason::Cancelled(reason));
+            if let Some(process) = weak.upgrade() {
+                process.kill(ExitReason::Cancelled(reason));
+            }
+            drop(receipt);
         });
+        let mut control = process.control();
+        if control.exited {
+            // It ended while the timer was being set: `exited` found none to stop.
+            timer.abort();
+        } else {
+            control.grace = Some(timer.abort_handle());
+        }
         true
     }
 }

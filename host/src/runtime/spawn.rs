@@ -1,18 +1,41 @@
 //! Spawning: every reason to refuse is checked before the child exists (unknown entry or
-//! host, the parent's authority, a full pool, the parent's `children`, the size of the
-//! arguments, a bound terminal), so `spawn` either returns an error or a pid whose exit will
-//! be reported.
+//! host, the parent's authority, a full pool, the parent's `children`, the number and size
+//! of the arguments, the parent's `host_memory` for holding them until the child starts, a
+//! bound terminal), so `spawn` either returns an error or a pid whose exit will be
+//! reported.
 
 use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
 use super::authority::may_spawn;
+use super::ledger::OVERHEAD;
+use super::names::MAX_NAME_LEN;
 use super::node::Node;
 use super::pool::Full;
 use super::process::Process;
 use super::run::run;
 use super::{ExitReason, Pid, SpawnError};
+
+/// The most arguments an entry point takes (Erlang's largest arity).
+pub const MAX_ARGS: usize = 255;
+
+/// What the host keeps for one argument besides its bytes.
+const ARG_COST: u64 = 24;
+
+/// `text` as an error shows it: at most a name's length, so a refusal never echoes back a
+/// huge string.
+fn shown(mut text: String) -> String {
+    if text.len() > MAX_NAME_LEN {
+        let mut end = MAX_NAME_LEN;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
 
 /// What to spawn and who hears of it.
 ///
@@ -85,23 +108,44 @@ impl Node {
             parent,
             on_exit,
         } = options;
-        let program = self
-            .programs
-            .get(&entry)
-            .cloned()
-            .ok_or(SpawnError::UnknownEntry(entry))?;
-        let host = self.hosts.get(&host).ok_or(SpawnError::UnknownHost(host))?;
+        let program = match self.programs.get(&entry) {
+            Some(program) => program.clone(),
+            None => return Err(SpawnError::UnknownEntry(shown(entry))),
+        };
+        let Some(host) = self.hosts.get(&host) else {
+            return Err(SpawnError::UnknownHost(shown(host)));
+        };
         if let Some((parent, _)) = &parent {
             may_spawn(parent, &program, &host.id, host.terminal)?;
         }
         let limits = self.defaults.resolve(&program.entry.limits, &host.limits);
-        let args_size: usize = args.iter().map(Vec::len).sum();
-        if args_size as u64 > limits.message_size {
+        if args.len() > MAX_ARGS {
+            return Err(SpawnError::Limit(format!(
+                "args: {} arguments, the most is {MAX_ARGS}",
+                args.len()
+            )));
+        }
+        let args_size: u64 = args.iter().map(|a| a.len() as u64).sum();
+        if args_size > limits.message_size {
             return Err(SpawnError::Limit(format!(
                 "args: {args_size} bytes of arguments, over {}'s message_size of {}",
                 program.id, limits.message_size
             )));
         }
+        // The arguments wait on the host until the child starts: its parent pays for them.
+        let payer = parent.as_ref().map_or(&self.account, |(p, _)| p.account());
+        let receipt = |bytes| {
+            payer
+                .charge(bytes)
+                .map_err(|refused| SpawnError::Limit(refused.to_string()))
+        };
+        let args_receipt = receipt(args_size + OVERHEAD + ARG_COST * args.len() as u64)?;
+        // A monitor is one entry, a link one on each side, each paid by the parent.
+        let watch = match &parent {
+            Some((_, Watch::Monitor)) => (Some(receipt(OVERHEAD)?), None),
+            Some((_, Watch::Link)) => (Some(receipt(OVERHEAD)?), Some(receipt(OVERHEAD)?)),
+            _ => (None, None),
+        };
         let threads = match &host.threads {
             Some(threads) => threads,
             None => self.shared.as_ref().ok_or_else(|| {
@@ -166,25 +210,33 @@ impl Node {
             program.identity(),
             limits,
             parent.as_ref().map(|(p, _)| p),
+            &self.ledger,
         ));
-        {
-            let mut control = process.control();
-            control.on_exit = on_exit;
-            if let Some((parent, watch)) = &parent {
-                match watch {
-                    Watch::None => {}
-                    Watch::Monitor => {
-                        control.monitors.insert(parent.pid().id);
-                    }
-                    Watch::Link => {
-                        control.links.insert(parent.pid().id);
-                        parent.control().links.insert(id);
-                    }
+        process.control().on_exit = on_exit;
+        // No one else sees the child before it is in the table: no exit can be missed, and
+        // no lock is held across another.
+        if let Some((parent, how)) = &parent {
+            match (how, watch) {
+                (Watch::Monitor, (Some(receipt), _)) => {
+                    process.control().monitors.insert(parent.pid().id, receipt);
+                    parent.control().watching.insert(id);
                 }
+                (Watch::Link, (Some(mine), Some(theirs))) => {
+                    process.control().links.insert(parent.pid().id, theirs);
+                    parent.control().links.insert(id, mine);
+                }
+                _ => {}
             }
         }
         self.table.insert(process.clone());
-        threads.spawn(run(self.clone(), program, process, args, slot));
+        threads.spawn(run(
+            self.clone(),
+            program,
+            process,
+            args,
+            args_receipt,
+            slot,
+        ));
         Ok(pid)
     }
 }

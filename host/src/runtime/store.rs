@@ -16,6 +16,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::cpu::Throttle;
 use super::ctx::ProcessCtx;
+use super::limits::Limits;
 use super::node::Node;
 use super::process::Process;
 use super::stderr::StderrTail;
@@ -39,20 +40,26 @@ pub struct ProcessState {
     table: ResourceTable,
     /// The guest's stderr (outside the terminal), kept to explain a panic.
     stderr: Option<StderrTail>,
-    /// Set when the process broke a limit; the trap that follows is reported as this.
-    limit_broken: Option<String>,
-    /// The growth asked for last, undone if it then fails.
-    growing: u64,
 }
 
 impl ProcessState {
     /// The limit the process broke, if that is why its call failed.
     pub(super) fn take_limit_broken(&mut self) -> Option<String> {
-        self.limit_broken.take()
+        self.ctx.take_limit_broken()
     }
 
     pub(super) fn limits(&self) -> &super::limits::Limits {
         self.ctx.process().limits()
+    }
+
+    /// Ends the process with `limit: {message}` (see `ProcessCtx::break_limit`).
+    pub(super) fn break_limit(&mut self, message: String) -> wasmtime::Error {
+        self.ctx.break_limit(message)
+    }
+
+    /// Its resource table, which WASI's handles share with the host interfaces'.
+    pub(super) fn table_mut(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 
     /// Where and why a Rust guest panicked, from its stderr.
@@ -84,7 +91,7 @@ impl ProcessState {
     /// node's budget; records why if it cannot.
     fn grow(&mut self, bytes: u64, what: impl FnOnce(u64) -> String) -> wasmtime::Result<bool> {
         let limit = self.ctx.process().limits().memory;
-        let total = self.ctx.process().memory() + bytes;
+        let total = self.ctx.process().memory().saturating_add(bytes);
         let message = if total > limit {
             what(limit)
         } else if !self.ctx.node().charge_memory(bytes) {
@@ -95,23 +102,20 @@ impl ProcessState {
             )
         } else {
             self.ctx.process().set_memory(total);
-            self.growing = bytes;
             return Ok(true);
         };
-        self.limit_broken = Some(message.clone());
-        Err(wasmtime::Error::msg(message))
-    }
-
-    /// Gives back a growth that was allowed and then failed.
-    fn grow_failed(&mut self) {
-        let bytes = std::mem::take(&mut self.growing);
-        let process = self.ctx.process();
-        process.set_memory(process.memory() - bytes);
-        self.ctx.node().release_memory(bytes);
+        Err(self.ctx.break_limit(message))
     }
 }
 
 /// Each process's memories and tables together are held to its `memory` limit.
+///
+/// A growth this allows stays charged until the process ends, even if the engine then fails
+/// it (beyond a memory's declared maximum, say): wasmtime also reports failures no growth
+/// was asked for (a size that overflows, a memory type's bound), and a refund keyed to "the
+/// last growth allowed" would hand back a growth that succeeded — a guest could then grow
+/// past its limit one refunded step at a time. Never refunding cannot be fooled; it costs
+/// only a guest that asks for what it cannot have, and only up to its own limit.
 impl ResourceLimiter for ProcessState {
     fn memory_growing(
         &mut self,
@@ -128,7 +132,6 @@ impl ResourceLimiter for ProcessState {
     }
 
     fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.grow_failed();
         Ok(())
     }
 
@@ -148,7 +151,6 @@ impl ResourceLimiter for ProcessState {
     }
 
     fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.grow_failed();
         Ok(())
     }
 }
@@ -157,6 +159,21 @@ impl Drop for ProcessState {
     fn drop(&mut self) {
         self.ctx.node().release_memory(self.ctx.process().memory());
     }
+}
+
+/// The hostcall fuel of a process with `limits`: its `message_size` and 1 MiB more.
+pub fn hostcall_fuel(limits: &Limits) -> usize {
+    usize::try_from(limits.message_size.saturating_add(HOSTCALL_SLACK)).unwrap_or(usize::MAX)
+}
+
+/// What one host call may copy beyond a process's `message_size`: a topic, names, the
+/// bookkeeping of the lists it passes.
+pub const HOSTCALL_SLACK: u64 = 1 << 20;
+
+/// The component-model handles a process may have at once (those it holds, and borrows
+/// lent to a call: a `poll` over many pollables lends each): twice its `handles` and 1024.
+pub fn component_handles(limits: &Limits) -> usize {
+    usize::try_from(limits.handles.saturating_mul(2).saturating_add(1024)).unwrap_or(usize::MAX)
 }
 
 /// A fresh store for one process: its WASI context (stderr kept for panic messages unless
@@ -184,11 +201,14 @@ pub fn new_store(engine: &Engine, node: &Arc<Node>, process: &Arc<Process>) -> S
         wasi: wasi.build(),
         table,
         stderr,
-        limit_broken: None,
-        growing: 0,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| state);
+    // The most one host call may copy out of the guest (strings and lists, counted by the
+    // host's size of each), so no call makes the host allocate more than this for it:
+    // a message or an exit value of its `message_size`, with room for a topic and the rest.
+    store.set_hostcall_fuel(hostcall_fuel(process.limits()));
+    store.set_max_component_handles(component_handles(process.limits()));
     let meter = process.cpu().clone();
     let budget = process.limits().cpu;
     let mut throttle = process.limits().cpu_rate.map(Throttle::new);
@@ -205,8 +225,7 @@ pub fn new_store(engine: &Engine, node: &Arc<Node>, process: &Arc<Process>) -> S
             && used > budget
         {
             let message = format!("cpu: ran for more than {} ms", budget.as_millis());
-            store.data_mut().limit_broken = Some(message.clone());
-            return Err(wasmtime::Error::msg(message));
+            return Err(store.data_mut().ctx.break_limit(message));
         }
         if let Some(pause) = throttle
             .as_mut()
@@ -223,4 +242,41 @@ pub fn new_store(engine: &Engine, node: &Arc<Node>, process: &Arc<Process>) -> S
         Ok(UpdateDeadline::Yield(1))
     });
     store
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::App;
+    use crate::runtime::testing::test_process;
+
+    /// Every order of wasmtime's callbacks: a failure after an allowed growth, a failure
+    /// without one (an overflowing table), and growths that succeed.
+    #[tokio::test]
+    async fn no_order_of_the_limiters_callbacks_gives_back_a_growth() {
+        let node = Node::builder(App::default()).build().expect("a node");
+        let process = test_process(&node, None);
+        let mut store = new_store(node.engine(), &node, &process);
+        let state = store.data_mut();
+        let page: u64 = 64 << 10;
+        assert!(state.memory_growing(0, 64 << 10, None).expect("allowed"));
+        // Failed without being asked first (wasmtime does so for a table size that
+        // overflows): nothing is given back.
+        state
+            .table_grow_failed(wasmtime::Error::msg("overflow"))
+            .expect("ok");
+        state
+            .memory_grow_failed(wasmtime::Error::msg("overflow"))
+            .expect("ok");
+        assert_eq!(process.memory(), page);
+        // Allowed, then failed by the engine: it stays charged until the process ends.
+        assert!(state.table_growing(0, 10, None).expect("allowed"));
+        state
+            .table_grow_failed(wasmtime::Error::msg("maximum"))
+            .expect("ok");
+        assert_eq!(process.memory(), page + 10 * size_of::<usize>() as u64);
+        assert_eq!(node.memory_used(), process.memory());
+        drop(store);
+        assert_eq!(node.memory_used(), 0, "given back when the store goes");
+    }
 }
