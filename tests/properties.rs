@@ -5,8 +5,11 @@
 #[path = "../fuzz/checks.rs"]
 mod checks;
 mod common;
+#[path = "../fuzz/host_calls.rs"]
+mod host_calls;
 
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 
 /// A registry file made of plausible and implausible pieces: kinds and fields of the schema,
 /// fields of other kinds, values of the wrong type, anchors, deep nesting.
@@ -200,4 +203,27 @@ fn corpus(dir: &std::path::Path) -> Vec<Vec<u8>> {
         .filter_map(Result::ok)
         .filter_map(|e| std::fs::read(e.path()).ok())
         .collect()
+}
+
+/// The host-call fuzzer's corpus, and random scripts: each runs in a process of a node with
+/// small budgets, and the harness checks that the host survives it whole (`host_calls.rs`).
+#[test]
+fn scripts_of_host_calls_leave_the_host_whole() {
+    let component = common::guest_artifacts().join("test_host_calls.wasm");
+    let harness = host_calls::Harness::new(&component);
+    let mut scripts = corpus(&common::repo().join("fuzz/corpus/host_calls"));
+    assert!(!scripts.is_empty(), "the host_calls corpus is empty");
+    // And random ones, the same every run (a failure can be replayed).
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let random = prop::collection::vec(any::<u8>(), 0..512);
+    for _ in 0..64 {
+        scripts.push(random.new_tree(&mut runner).expect("a script").current());
+    }
+    let mut calls = 0;
+    for script in &scripts {
+        if let Some((made, _, _)) = harness.run(script).calls {
+            calls += made;
+        }
+    }
+    assert!(calls > 0, "no script made a call");
 }
