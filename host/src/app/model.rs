@@ -336,6 +336,7 @@ pub struct NodeSettings {
     pub memory_budget: Option<u64>,
     pub epoch_tick: Option<Duration>,
     pub workers: Option<usize>,
+    pub zero_stacks: Option<bool>,
     /// `[node.limits]`: defaults for every process of the app.
     pub limits: LimitOverrides,
 }

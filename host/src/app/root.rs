@@ -65,6 +65,7 @@ struct NodeSection {
     memory_budget: Option<Spanned<String>>,
     epoch_tick: Option<Spanned<String>>,
     workers: Option<usize>,
+    zero_stacks: Option<bool>,
     limits: Option<NodeLimits>,
 }
 
@@ -189,6 +190,7 @@ fn node_settings(section: &NodeSection) -> Result<NodeSettings, NodeProblem> {
         memory_budget: size("memory_budget", &section.memory_budget)?,
         epoch_tick: duration("epoch_tick", &section.epoch_tick)?,
         workers: section.workers,
+        zero_stacks: section.zero_stacks,
         limits: LimitOverrides {
             memory: size("limits.memory", &limits.memory)?,
             cpu: duration("limits.cpu", &limits.cpu)?,

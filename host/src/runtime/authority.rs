@@ -180,6 +180,10 @@ impl<'a> Reach<'a> {
         {
             return true;
         }
+        // Most often the parent, which needs no list.
+        if self.ancestors.get().is_none() && self.target.lineage().ancestors().next() == Some(id) {
+            return true;
+        }
         let ancestors = self.ancestors.get_or_init(|| {
             let mut ids: Vec<u64> = self.target.lineage().ancestors().collect();
             ids.sort_unstable();

@@ -39,9 +39,10 @@ pub fn engine(config: &NodeConfig) -> Result<Engine> {
         .linear_memory_keep_resident(256 << 10)
         .table_keep_resident(16 << 10)
         .pagemap_scan(Enabled::Auto)
-        // Fiber stacks are zeroed when a process gives its stack back (below): the top of
-        // each with a memset, the rest given back to the system. A memset makes what it
-        // clears resident, so more kept means more memory held by every free stack.
+        // With `zero_stacks`, a fiber stack is zeroed when its process gives it back
+        // (below): the top of it with a memset, the rest given back to the system. A memset
+        // makes what it clears resident, so more kept means more memory held by every free
+        // stack.
         .async_stack_keep_resident(16 << 10);
 
     let mut wasm = Config::new();
@@ -55,10 +56,10 @@ pub fn engine(config: &NodeConfig) -> Result<Engine> {
         .wasm_memory64(false)
         .max_wasm_stack(512 << 10)
         .async_stack_size(1 << 20)
-        // The next process on a pooled stack finds zeros, not its predecessor's frames: a
-        // guest (or a compiler bug) reading a stack slot before writing it learns nothing
-        // about another guest's data. Measured cost: within noise (docs/engine.md).
-        .async_stack_zeroing(true);
+        // The next process on a pooled stack finds zeros, not its predecessor's frames, if
+        // the node asks: defense in depth against a compiler bug (wasm cannot address this
+        // stack). Measured: about 9 % of an echo's CPU (docs/engine.md), so off by default.
+        .async_stack_zeroing(config.zero_stacks);
     // `WASMHOST_PERFMAP=1` names guest functions for `perf` (docs/engine.md, profiling).
     if std::env::var_os("WASMHOST_PERFMAP").is_some_and(|v| v == "1") {
         wasm.profiler(wasmtime::ProfilingStrategy::PerfMap);
