@@ -6,7 +6,7 @@
 //! percentiles of many runs). It uses the app in guests/testing/bench: the echo relay with
 //! a worker that answers at once.
 
-#[path = "../../tests/common/mod.rs"]
+#[path = "../../tests/it/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

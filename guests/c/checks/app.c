@@ -1,5 +1,5 @@
 /* The C library, exercised: each mode runs one check and returns what it saw, for
- * tests/languages.rs to assert on (the checks of guests/python/checks, in C). */
+ * tests/it/languages.rs to assert on (the checks of guests/python/checks, in C). */
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 // The JavaScript library, exercised: each mode runs one check and returns what it saw, for
-// tests/languages.rs to assert on (the same checks as guests/python/checks).
+// tests/it/languages.rs to assert on (the same checks as guests/python/checks).
 
 import { entry, Cancel, Exit, WasmhostError, logger, process, select, time } from "wasmhost";
 

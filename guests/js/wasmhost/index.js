@@ -372,7 +372,7 @@ export const logger = {
   error: log("error"),
 };
 
-/** The terminal (module `io`, granted on a terminal host only). */
+/** The terminal (module `io`): the process bound to it reads and writes it; a process elsewhere that is granted `io` prints into the log and reads end of input. */
 export const io = {
   print: (text = "") => hostIo.print(String(text)),
   write: (text) => hostIo.write(String(text)),

@@ -1,5 +1,5 @@
 """The Python library, exercised: each mode runs one check and returns what it saw, for
-tests/python.rs to assert on."""
+tests/it/languages.rs to assert on."""
 
 import wasmhost
 from wasmhost import Cancel, Exit, SendError, logger, process, select, time
@@ -48,7 +48,7 @@ def log(_):
 def socket(_):
     # What a Python author would write. (componentize-py's CPython has no `socket` module;
     # the WASI socket imports every component has are denied by the host whatever the
-    # language: tests/hostile.rs pins that.)
+    # language: tests/it/hostile.rs pins that.)
     try:
         import socket as sockets
         sockets.create_connection(("127.0.0.1", 9), timeout=1)

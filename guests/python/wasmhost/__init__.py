@@ -584,7 +584,8 @@ class _LoggerModule:
 
 
 class _IoModule:
-    """The terminal (module `io`, granted on a terminal host only)."""
+    """The terminal (module `io`): the process bound to it reads and writes it; a process
+    elsewhere that is granted `io` prints into the log and reads end of input."""
 
     def print(self, text="") -> None:
         _io.print(str(text))

@@ -1,7 +1,7 @@
 //! What a process costs in each guest language, side by side: `bench/run languages` (or
 //! `cargo bench -p wasmhost --bench languages`). Prints one table.
 
-#[path = "../../../tests/common/mod.rs"]
+#[path = "../../../tests/it/common/mod.rs"]
 mod common;
 mod measure;
 #[path = "../suite/scenarios.rs"]

@@ -2,7 +2,7 @@
 //! (guests/testing/languages): the component's size, a node's start with an empty compile
 //! cache and with a warm one, spawn_monitored → EXIT, memory per live idle process, and the
 //! echo round trip (client → Rust relay → a new worker in the language → client). Shared by
-//! the benchmark (`bench/run languages`) and its smoke test (tests/bench_suite.rs), beside
+//! the benchmark (`bench/run languages`) and its smoke test (tests/it/bench_suite.rs), beside
 //! the suite's `scenarios` module, whose helpers it uses.
 
 use std::path::Path;

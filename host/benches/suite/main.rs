@@ -5,7 +5,7 @@
 //! Rates per CPU-second and p50 latencies are the stable figures on a shared, noisy machine;
 //! wall-clock rates are printed too.
 
-#[path = "../../../tests/common/mod.rs"]
+#[path = "../../../tests/it/common/mod.rs"]
 mod common;
 mod scenarios;
 

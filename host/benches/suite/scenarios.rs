@@ -1,6 +1,6 @@
 //! The scenarios of the benchmark suite, each run on wasmhost (guests/testing/bench) and on
 //! Erlang/OTP (bench/erlang/suite.erl), and the table that sets them side by side. Shared by
-//! the suite (`bench/run`) and its smoke test (tests/bench_suite.rs), which runs each with
+//! the suite (`bench/run`) and its smoke test (tests/it/bench_suite.rs), which runs each with
 //! tiny counts.
 
 use std::io::{BufRead, BufReader, Read};

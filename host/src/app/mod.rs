@@ -1,9 +1,10 @@
 //! The app: its root file, its registry (YAML → validated model) and the problems found in
-//! them. Data flows one way: `discover` finds the files, `parse` reads each with the schema
+//! them, and the limits of a process (`limits`, defined once). Data flows one way: `discover` finds the files, `parse` reads each with the schema
 //! of its kinds, `resolve` turns them into the model, and the model goes to the runtime.
 
 mod diagnostic;
 mod discover;
+pub mod limits;
 mod load;
 mod model;
 mod parse;
@@ -13,6 +14,7 @@ mod schema;
 pub mod values;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use limits::{LIMITS, LimitOverrides, Limits, Pool};
 pub use load::{load, load_text};
 pub use model::*;
 pub use resolve::MAX_NAME_LEN;

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::limits::LimitOverrides;
+
 /// Where an entry was written, for messages about it later (e.g. a component that does not
 /// compile).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,48 +283,6 @@ impl Restart {
             .powi(attempt.saturating_sub(1) as i32);
         let secs = (self.initial_delay.as_secs_f64() * factor).min(self.max_delay.as_secs_f64());
         Duration::from_secs_f64(secs)
-    }
-}
-
-/// Limits set on an entry, a host or the node; unset fields fall back (entry → host →
-/// node → built-in default).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LimitOverrides {
-    pub memory: Option<u64>,
-    pub cpu: Option<Duration>,
-    /// A share of one core, in per mille (`cpu_rate: 50%` is 500).
-    pub cpu_rate: Option<u32>,
-    pub mailbox: Option<u64>,
-    pub mailbox_bytes: Option<u64>,
-    pub message_size: Option<u64>,
-    pub children: Option<u64>,
-    pub events: Option<u64>,
-    pub names: Option<u64>,
-    pub handles: Option<u64>,
-    pub log_rate: Option<u64>,
-    pub host_memory: Option<u64>,
-    /// The line of the `limits` they were written under (0 when not from a file).
-    pub line: u64,
-}
-
-impl LimitOverrides {
-    /// `self` where set, else `fallback`.
-    pub fn or(&self, fallback: &LimitOverrides) -> LimitOverrides {
-        LimitOverrides {
-            memory: self.memory.or(fallback.memory),
-            cpu: self.cpu.or(fallback.cpu),
-            cpu_rate: self.cpu_rate.or(fallback.cpu_rate),
-            mailbox: self.mailbox.or(fallback.mailbox),
-            mailbox_bytes: self.mailbox_bytes.or(fallback.mailbox_bytes),
-            message_size: self.message_size.or(fallback.message_size),
-            children: self.children.or(fallback.children),
-            events: self.events.or(fallback.events),
-            names: self.names.or(fallback.names),
-            handles: self.handles.or(fallback.handles),
-            log_rate: self.log_rate.or(fallback.log_rate),
-            host_memory: self.host_memory.or(fallback.host_memory),
-            line: self.line,
-        }
     }
 }
 

@@ -393,7 +393,7 @@ mod tests {
         .expect_err("memroy is not a limit");
         assert_eq!(
             err,
-            "r.yaml:7: entry app:w: unknown field `memroy`\n  hint: expected one of: memory, cpu, mailbox, mailbox_bytes, message_size, children, events, names, handles, log_rate, cpu_rate, host_memory"
+            "r.yaml:7: entry app:w: unknown field `memroy`\n  hint: expected one of: memory, cpu, cpu_rate, mailbox, mailbox_bytes, message_size, children, events, names, handles, log_rate, host_memory"
         );
     }
 

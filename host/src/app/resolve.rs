@@ -8,10 +8,11 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::diagnostic::{Diagnostic, Diagnostics};
+use super::limits::{LimitOverrides, RawLimits};
 use super::model::*;
 use super::parse::{EntryFields, RawEntry, RawFile};
 use super::schema::*;
-use super::values::{DURATION_HINT, RATE_HINT, SIZE_HINT, parse_duration, parse_rate, parse_size};
+use super::values::{DURATION_HINT, parse_duration};
 
 mod tree;
 
@@ -432,62 +433,15 @@ impl Resolver {
         let Some(raw) = raw else {
             return LimitOverrides::default();
         };
-        let line = raw.referenced.line();
-        let raw = &raw.value;
-        let at_least = [
-            (
-                &raw.mailbox,
-                "mailbox",
-                1,
-                "it is how many messages the mailbox holds",
-            ),
-            (&raw.events, "events", 1, "it is how many events may wait"),
-            (
-                &raw.handles,
-                "handles",
-                16,
-                "a process needs a few handles for its mailbox, events and timers",
-            ),
-        ];
-        for (value, field, least, hint) in at_least {
-            if let Some(v) = value.as_ref().filter(|v| v.value < least) {
-                self.problem(
-                    at.problem(
-                        format!("`{field}` must be at least {least}"),
-                        v.referenced.line(),
-                    )
-                    .hint(hint),
-                );
-            }
+        let mut problems = Vec::new();
+        let limits = raw.value.read(raw.referenced.line(), &mut problems);
+        for problem in problems {
+            self.problem(
+                at.problem(problem.message, problem.at as u64)
+                    .hint(problem.hint),
+            );
         }
-        let count = |v: &Option<Spanned<u64>>| v.as_ref().map(|v| v.value);
-        LimitOverrides {
-            memory: raw.memory.as_ref().and_then(|v| self.size(at, "memory", v)),
-            cpu: raw.cpu.as_ref().and_then(|v| self.duration(at, "cpu", v)),
-            cpu_rate: raw
-                .cpu_rate
-                .as_ref()
-                .and_then(|v| self.rate(at, "cpu_rate", v)),
-            mailbox: count(&raw.mailbox),
-            mailbox_bytes: raw
-                .mailbox_bytes
-                .as_ref()
-                .and_then(|v| self.size(at, "mailbox_bytes", v)),
-            message_size: raw
-                .message_size
-                .as_ref()
-                .and_then(|v| self.size(at, "message_size", v)),
-            children: count(&raw.children),
-            events: count(&raw.events),
-            names: count(&raw.names),
-            handles: count(&raw.handles),
-            log_rate: count(&raw.log_rate),
-            host_memory: raw
-                .host_memory
-                .as_ref()
-                .and_then(|v| self.size(at, "host_memory", v)),
-            line,
-        }
+        limits
     }
 
     /// Hosts start with the node: `auto_start: true` says so, `false` cannot be honoured.
@@ -604,28 +558,6 @@ impl Resolver {
                 self.problem(
                     at.problem(format!("`{field}`: {message}"), v.referenced.line())
                         .hint(DURATION_HINT),
-                )
-            })
-            .ok()
-    }
-
-    fn rate(&mut self, at: &At, field: &str, v: &Spanned<String>) -> Option<u32> {
-        parse_rate(&v.value)
-            .map_err(|message| {
-                self.problem(
-                    at.problem(format!("`{field}`: {message}"), v.referenced.line())
-                        .hint(RATE_HINT),
-                )
-            })
-            .ok()
-    }
-
-    fn size(&mut self, at: &At, field: &str, v: &Spanned<String>) -> Option<u64> {
-        parse_size(&v.value)
-            .map_err(|message| {
-                self.problem(
-                    at.problem(format!("`{field}`: {message}"), v.referenced.line())
-                        .hint(SIZE_HINT),
                 )
             })
             .ok()

@@ -2,14 +2,13 @@
 //! user stands (as cargo finds `Cargo.toml`). `wasmhost init` writes the file.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::model::{LimitOverrides, NodeSettings};
-use super::values::{DURATION_HINT, RATE_HINT, SIZE_HINT, parse_duration, parse_rate, parse_size};
+use super::limits::{Size, Time, TomlLimits, read_one};
+use super::model::NodeSettings;
 
 /// The name of the root file.
 pub const ROOT_FILE: &str = "wasmhost.toml";
@@ -66,25 +65,8 @@ struct NodeSection {
     epoch_tick: Option<Spanned<String>>,
     workers: Option<usize>,
     zero_stacks: Option<bool>,
-    limits: Option<NodeLimits>,
-}
-
-/// `[node.limits]`: defaults for every process of the app.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NodeLimits {
-    memory: Option<Spanned<String>>,
-    cpu: Option<Spanned<String>>,
-    cpu_rate: Option<Spanned<String>>,
-    mailbox: Option<u64>,
-    mailbox_bytes: Option<Spanned<String>>,
-    message_size: Option<Spanned<String>>,
-    children: Option<u64>,
-    events: Option<u64>,
-    names: Option<u64>,
-    handles: Option<u64>,
-    log_rate: Option<u64>,
-    host_memory: Option<Spanned<String>>,
+    /// `[node.limits]`: defaults for every process of the app.
+    limits: Option<TomlLimits>,
 }
 
 /// A located app: its root folder, its root file, and the node settings read from it.
@@ -152,60 +134,35 @@ type NodeProblem = (String, Option<usize>, &'static str);
 
 /// Reads `[node]` into settings, parsing its sizes and durations.
 fn node_settings(section: &NodeSection) -> Result<NodeSettings, NodeProblem> {
-    let size = |field: &str, v: &Option<Spanned<String>>| -> Result<Option<u64>, NodeProblem> {
-        v.as_ref()
-            .map(|v| {
-                parse_size(v.get_ref())
-                    .map_err(|m| (format!("`{field}`: {m}"), Some(v.span().start), SIZE_HINT))
-            })
-            .transpose()
-    };
-    let duration =
-        |field: &str, v: &Option<Spanned<String>>| -> Result<Option<Duration>, NodeProblem> {
-            v.as_ref()
-                .map(|v| {
-                    parse_duration(v.get_ref()).map_err(|m| {
-                        (
-                            format!("`{field}`: {m}"),
-                            Some(v.span().start),
-                            DURATION_HINT,
-                        )
-                    })
-                })
-                .transpose()
-        };
-    let rate = |field: &str, v: &Option<Spanned<String>>| -> Result<Option<u32>, NodeProblem> {
-        v.as_ref()
-            .map(|v| {
-                parse_rate(v.get_ref())
-                    .map_err(|m| (format!("`{field}`: {m}"), Some(v.span().start), RATE_HINT))
-            })
-            .transpose()
-    };
-    let limits = section.limits.clone().unwrap_or_default();
+    let mut problems = Vec::new();
+    let max_memory =
+        read_one::<Size, _>("max_memory", "", &section.max_memory, None, &mut problems);
+    let memory_budget = read_one::<Size, _>(
+        "memory_budget",
+        "",
+        &section.memory_budget,
+        None,
+        &mut problems,
+    );
+    let epoch_tick =
+        read_one::<Time, _>("epoch_tick", "", &section.epoch_tick, None, &mut problems);
+    let limits = section
+        .limits
+        .as_ref()
+        .map(|limits| limits.read(&mut problems))
+        .unwrap_or_default();
+    if let Some(problem) = problems.into_iter().next() {
+        return Err((problem.message, Some(problem.at), problem.hint));
+    }
     Ok(NodeSettings {
         max_processes: section.max_processes,
         reserved_processes: section.reserved_processes,
-        max_memory: size("max_memory", &section.max_memory)?,
-        memory_budget: size("memory_budget", &section.memory_budget)?,
-        epoch_tick: duration("epoch_tick", &section.epoch_tick)?,
+        max_memory,
+        memory_budget,
+        epoch_tick,
         workers: section.workers,
         zero_stacks: section.zero_stacks,
-        limits: LimitOverrides {
-            memory: size("limits.memory", &limits.memory)?,
-            cpu: duration("limits.cpu", &limits.cpu)?,
-            cpu_rate: rate("limits.cpu_rate", &limits.cpu_rate)?,
-            mailbox: limits.mailbox,
-            mailbox_bytes: size("limits.mailbox_bytes", &limits.mailbox_bytes)?,
-            message_size: size("limits.message_size", &limits.message_size)?,
-            children: limits.children,
-            events: limits.events,
-            names: limits.names,
-            handles: limits.handles,
-            log_rate: limits.log_rate,
-            host_memory: size("limits.host_memory", &limits.host_memory)?,
-            line: 0,
-        },
+        limits,
     })
 }
 

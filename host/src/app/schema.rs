@@ -6,6 +6,8 @@
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, Visitor};
 use serde_saphyr::Spanned;
 
+use super::limits::RawLimits;
+
 /// The kinds of entry a registry knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -149,24 +151,6 @@ pub struct ProcessSupervisorFields {
     pub max_restarts: Option<Spanned<u32>>,
     pub period: Option<Spanned<String>>,
     pub lifecycle: Option<Spanned<SupervisorLifecycle>>,
-}
-
-/// Per-process limits; sizes like `"64MiB"`, durations like `"30s"`.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLimits {
-    pub memory: Option<Spanned<String>>,
-    pub cpu: Option<Spanned<String>>,
-    pub mailbox: Option<Spanned<u64>>,
-    pub mailbox_bytes: Option<Spanned<String>>,
-    pub message_size: Option<Spanned<String>>,
-    pub children: Option<Spanned<u64>>,
-    pub events: Option<Spanned<u64>>,
-    pub names: Option<Spanned<u64>>,
-    pub handles: Option<Spanned<u64>>,
-    pub log_rate: Option<Spanned<u64>>,
-    pub cpu_rate: Option<Spanned<String>>,
-    pub host_memory: Option<Spanned<String>>,
 }
 
 /// `authority` of a `process.wasm`: each `any`, or a list of `process.wasm` entries.

@@ -78,71 +78,82 @@ fn peer_is(stream: &UnixStream, uid: u32) -> Result<()> {
     Ok(())
 }
 
-/// A bound control socket; the socket file goes when it is dropped.
-pub struct ControlSocket {
+/// The app's control socket, answered on a task of its own; the task ends and the socket
+/// file goes when this is dropped.
+pub struct Serving {
     path: PathBuf,
-    listener: UnixListener,
+    task: tokio::task::JoinHandle<()>,
 }
 
-impl ControlSocket {
-    /// Binds the app's control socket. Refused if another node of the app answers there, or
-    /// if anyone but this user (or root) could have made the folders on the way to it.
-    pub async fn bind(app_root: &Path) -> Result<ControlSocket> {
-        let dir = private_runtime_dir(app_root)?;
-        crate::private_dir::create(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join(SOCKET);
-        if path.exists() {
-            if UnixStream::connect(&path).await.is_ok() {
-                bail!(
-                    "another node of this app answers on {}; `wasmhost ps` shows that one",
-                    path.display()
-                );
-            }
-            // Left by a node that did not end cleanly.
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-        }
-        let listener =
-            UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("making {} owner-only", path.display()))?;
-        Ok(ControlSocket { path, listener })
-    }
-
+impl Serving {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
-    /// Answers requests until dropped; `ps` is answered with what `snapshot` makes then.
-    pub async fn serve(self, snapshot: Arc<dyn Fn() -> Snapshot + Send + Sync>) {
-        loop {
-            let stream = match self.listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(err) => {
-                    tracing::warn!("control socket: {err}");
-                    continue;
-                }
-            };
-            if let Err(why) = peer_is(&stream, rustix::process::getuid().as_raw()) {
-                tracing::warn!("control socket: {why:#}; not answered");
-                continue;
-            }
-            let snapshot = snapshot.clone();
-            tokio::spawn(async move {
-                if tokio::time::timeout(PATIENCE, answer(stream, &*snapshot))
-                    .await
-                    .is_err()
-                {
-                    tracing::debug!("control socket: a client took too long");
-                }
-            });
-        }
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 
-impl Drop for ControlSocket {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+/// Binds the app's control socket and answers on it until the returned handle is dropped:
+/// `ps` is answered with what `snapshot` makes then. Refused if another node of the app
+/// answers there, or if anyone but this user (or root) could have made the folders on the
+/// way to it.
+pub async fn serve(
+    app_root: &Path,
+    snapshot: Arc<dyn Fn() -> Snapshot + Send + Sync>,
+) -> Result<Serving> {
+    let dir = private_runtime_dir(app_root)?;
+    crate::private_dir::create(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(SOCKET);
+    if path.exists() {
+        if UnixStream::connect(&path).await.is_ok() {
+            bail!(
+                "another node of this app answers on {}; `wasmhost ps` shows that one",
+                path.display()
+            );
+        }
+        // Left by a node that did not end cleanly.
+        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+    }
+    let listener =
+        UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
+    let serving = Serving {
+        task: tokio::spawn(accept(listener, snapshot)),
+        path,
+    };
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&serving.path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("making {} owner-only", serving.path.display()))?;
+    Ok(serving)
+}
+
+/// Answers connections of this user's processes, each on a task of its own.
+async fn accept(listener: UnixListener, snapshot: Arc<dyn Fn() -> Snapshot + Send + Sync>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                tracing::warn!("control socket: {err}");
+                continue;
+            }
+        };
+        if let Err(why) = peer_is(&stream, rustix::process::getuid().as_raw()) {
+            tracing::warn!("control socket: {why:#}; not answered");
+            continue;
+        }
+        let snapshot = snapshot.clone();
+        tokio::spawn(async move {
+            if tokio::time::timeout(PATIENCE, answer(stream, &*snapshot))
+                .await
+                .is_err()
+            {
+                tracing::debug!("control socket: a client took too long");
+            }
+        });
     }
 }
 

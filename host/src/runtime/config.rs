@@ -5,10 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::app::{LimitOverrides, NodeSettings, values::show_size};
+use crate::app::{LimitOverrides, Limits, NodeSettings, Pool, values::show_size};
 
 use super::compile_cache;
-use super::limits::Limits;
 use super::machine;
 
 /// A node's sizes. `NodeConfig::default()` is what `wasmhost` uses unless told otherwise.
@@ -172,38 +171,11 @@ impl NodeConfig {
                 ),
             );
         }
-        let limits = &self.limits;
-        if let Some(memory) = limits.memory.filter(|&m| m > self.max_memory) {
-            return fail(
-                "limits.memory",
-                format!(
-                    "{} is more than `max_memory`, {}: no pool slot is that large",
-                    show_size(memory),
-                    show_size(self.max_memory)
-                ),
-            );
+        if let Some(beyond) = self.limits.beyond(&self.pool()).into_iter().next() {
+            return fail(beyond.field, beyond.message);
         }
-        if let Some(children) = limits
-            .children
-            .filter(|&c| c > u64::from(self.max_processes))
-        {
-            return fail(
-                "limits.children",
-                format!(
-                    "{children} is more than `max_processes`, {}",
-                    self.max_processes
-                ),
-            );
-        }
-        let at_least = [
-            ("limits.mailbox", limits.mailbox, 1),
-            ("limits.events", limits.events, 1),
-            ("limits.handles", limits.handles, 16),
-        ];
-        for (setting, value, least) in at_least {
-            if value.is_some_and(|v| v < least) {
-                return fail(setting, format!("must be at least {least}"));
-            }
+        if let Some((field, least, _)) = self.limits.below_minimum().into_iter().next() {
+            return fail(field, format!("must be at least {least}"));
         }
         Ok(())
     }
@@ -252,20 +224,14 @@ impl NodeConfig {
 
     /// The limits of a process whose entry and host set none.
     pub fn default_limits(&self) -> Limits {
-        let set = &self.limits;
-        Limits {
-            memory: set.memory.unwrap_or(self.max_memory),
-            cpu: set.cpu,
-            cpu_rate: set.cpu_rate,
-            mailbox: set.mailbox.unwrap_or(100_000),
-            mailbox_bytes: set.mailbox_bytes.unwrap_or(64 << 20),
-            message_size: set.message_size.unwrap_or(8 << 20),
-            children: set.children.unwrap_or(u64::from(self.max_processes)),
-            events: set.events.unwrap_or(10_000),
-            names: set.names.unwrap_or(16),
-            handles: set.handles.unwrap_or(10_000),
-            log_rate: set.log_rate.unwrap_or(200),
-            host_memory: set.host_memory.unwrap_or(64 << 20),
+        Limits::defaults(&self.limits, &self.pool())
+    }
+
+    /// The pool's sizes, which some limits' defaults and bounds come from.
+    pub fn pool(&self) -> Pool {
+        Pool {
+            max_memory: self.max_memory,
+            max_processes: self.max_processes,
         }
     }
 }
@@ -305,7 +271,7 @@ mod tests {
         let err = config.validate().expect_err("128 MiB > 64 MiB");
         assert_eq!(
             err.to_string(),
-            "`limits.memory`: 128.0 MiB is more than `max_memory`, 64.0 MiB: no pool slot is that large"
+            "`limits.memory`: 128.0 MiB is more than the node's `max_memory` of 64.0 MiB: no pool slot is that large"
         );
         let mut config = NodeConfig::default();
         config.limits.children = Some(20_000);

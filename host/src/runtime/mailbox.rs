@@ -10,8 +10,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::Pid;
 use super::ledger::{Charge, OVERHEAD};
-use super::limits::Limits;
 use super::queue::Readiness;
+use crate::app::Limits;
 
 /// A message in a mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -40,6 +40,7 @@ mod table;
 mod testing;
 mod wasi;
 
+pub use crate::app::Limits;
 pub use authority::Privileges;
 pub use compile_cache::{CompileCache, CompileProgress, Compiled};
 pub use config::{ConfigError, MAX_PROCESSES, NodeConfig};
@@ -48,7 +49,6 @@ pub use ctx::ProcessCtx;
 pub use inspect::ProcessInfo;
 pub use interfaces::{HostInterface, LinkFn, Provides};
 pub use ledger::{Account, Charge, Charged, Refused};
-pub use limits::Limits;
 pub use log::{enabled as guest_log_enabled, payer as guest_log_payer, render as render_log_line};
 pub use machine::{mappings, mappings_needed, processes_that_fit};
 pub use mailbox::{Mailbox, Message};
@@ -59,6 +59,8 @@ pub use process::Process;
 pub use programs::{Compiler, Import, Program, compile_all, sha256_of};
 pub use queue::Queue;
 pub use spawn::{SpawnOptions, Watch};
+#[cfg(fuzzing)]
+pub use store::HOST_CALLS;
 pub use store::{ProcessCtxView, ProcessState, ProcessView, new_store};
 pub use wasi::add_to_linker as link_wasi;
 pub use wasmhost_types::{

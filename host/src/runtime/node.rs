@@ -14,12 +14,13 @@ use super::compile_cache::{CompileCache, CompileProgress};
 use super::config::{ConfigError, NodeConfig};
 use super::interfaces::HostInterface;
 use super::ledger::{Account, NodeLedger};
-use super::limits::{Limits, check_against_pool};
+use super::limits::check_against_pool;
 use super::names::Names;
 use super::programs::{Compiler, Program, compile_all};
 use super::scheduler::Scheduler;
 use super::table::ProcessTable;
 use super::{Pid, engine};
+use crate::app::Limits;
 use crate::app::{App, Diagnostics, LimitOverrides};
 use crate::terminal::Terminal;
 

@@ -11,11 +11,11 @@ use tokio::sync::{Notify, oneshot};
 use super::authority::{Lineage, Privileges};
 use super::cpu::CpuMeter;
 use super::ledger::{Account, Charge, Charged, NodeLedger};
-use super::limits::Limits;
 use super::mailbox::Mailbox;
 use super::programs::Program;
 use super::queue::Queue;
 use super::{Event, ExitReason, Pid};
+use crate::app::Limits;
 
 /// The shared half of a process.
 pub struct Process {

@@ -16,10 +16,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::cpu::Throttle;
 use super::ctx::ProcessCtx;
-use super::limits::Limits;
 use super::node::Node;
 use super::process::Process;
 use super::stderr::StderrTail;
+use crate::app::Limits;
 use crate::app::values::show_size;
 
 /// What host interfaces see of a process's store.
@@ -48,7 +48,7 @@ impl ProcessState {
         self.ctx.take_limit_broken()
     }
 
-    pub(super) fn limits(&self) -> &super::limits::Limits {
+    pub(super) fn limits(&self) -> &Limits {
         self.ctx.process().limits()
     }
 
@@ -68,8 +68,15 @@ impl ProcessState {
     }
 }
 
+/// Calls into the host interfaces (each gets its view here), counted only in the fuzz
+/// targets' builds (`--cfg fuzzing`), where the host-call fuzzer reports how many it made.
+#[cfg(fuzzing)]
+pub static HOST_CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 impl ProcessView for ProcessState {
     fn process(&mut self) -> ProcessCtxView<'_> {
+        #[cfg(fuzzing)]
+        HOST_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         ProcessCtxView {
             ctx: &mut self.ctx,
             table: &mut self.table,

@@ -1,4 +1,4 @@
-//! A hostile echo worker, for the containment tests (tests/hostile.rs). It stands where the
+//! A hostile echo worker, for the containment tests (tests/it/hostile.rs). It stands where the
 //! echo worker stands — spawned by the relay with the client's pid and the typed line — and
 //! when the line names an attack it makes it, then answers the client with what happened.
 //! Any other line it echoes, upper-cased, like the real worker.

@@ -5,7 +5,7 @@
 //! their results, log fields arriving as fields, and what such a process is denied: the
 //! network, files, and the modules its entry is not granted.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -13,7 +13,9 @@ use std::time::Duration;
 use ciborium::Value;
 use tokio::sync::oneshot;
 use wasmhost::payload;
-use wasmhost::runtime::{ExitReason, Node, SpawnOptions};
+use wasmhost::runtime::{ExitReason, Node, NodeConfig, SpawnOptions};
+
+use common::runtime;
 
 const REGISTRY: &str = r#"
 version: "1.0"
@@ -98,51 +100,20 @@ const C: Language = Language {
 
 const LANGUAGES: [&Language; 3] = [&PYTHON, &JAVASCRIPT, &C];
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime")
-    })
-}
-
 /// One node for the binary (a Python component takes seconds to compile without the cache).
 fn node() -> Arc<Node> {
     static NODE: OnceLock<(tempfile::TempDir, Arc<Node>)> = OnceLock::new();
-    NODE.get_or_init(|| {
-        let dir = common::app_with(REGISTRY);
-        let root = wasmhost::app::AppRoot::locate(Some(dir.path())).expect("the app");
-        let app = wasmhost::app::load(&root).unwrap_or_else(|p| panic!("{p}"));
-        let _guard = runtime().enter();
-        let node = Node::builder(app)
-            .interfaces(wasmhost::abi::INTERFACES)
-            .build()
-            .unwrap_or_else(|err| panic!("{err}"));
-        (dir, node)
-    })
-    .1
-    .clone()
+    NODE.get_or_init(|| common::node_with(REGISTRY, NodeConfig::default()))
+        .1
+        .clone()
 }
 
 /// Runs `entry` in `mode` and returns how it ended.
 fn run(entry: &str, mode: &str, arg: Value) -> ExitReason {
     let node = node();
-    runtime().block_on(async {
-        let (tx, exit) = oneshot::channel();
-        let args = vec![payload::encode(mode), payload::encode(&arg)];
-        node.spawn(
-            SpawnOptions::new(entry, "app:processes")
-                .args(args)
-                .on_exit(tx),
-        )
-        .expect("spawning");
-        tokio::time::timeout(Duration::from_secs(30), exit)
-            .await
-            .expect("the process ends in time")
-            .expect("an exit reason")
-    })
+    let args = vec![payload::encode(mode), payload::encode(&arg)];
+    let options = SpawnOptions::new(entry, "app:processes").args(args);
+    runtime().block_on(common::run_to_exit(&node, options))
 }
 
 /// Runs a check that must end normally; returns its value.
@@ -332,18 +303,12 @@ fn a_call_into_a_module_not_granted_ends_the_process_naming_it_and_the_node_goes
 /// process: the spawn that would not fit is refused with `limit`, not started and failed.
 #[test]
 fn a_pool_full_of_python_processes_refuses_the_next_spawn() {
-    let dir = common::app_with(REGISTRY);
-    let root = wasmhost::app::AppRoot::locate(Some(dir.path())).expect("the app");
-    let app = wasmhost::app::load(&root).unwrap_or_else(|p| panic!("{p}"));
+    let config = NodeConfig {
+        max_processes: 4,
+        ..NodeConfig::default()
+    };
+    let (_dir, node) = common::node_with(REGISTRY, config);
     runtime().block_on(async {
-        let node = Node::builder(app)
-            .config(wasmhost::runtime::NodeConfig {
-                max_processes: 4,
-                ..wasmhost::runtime::NodeConfig::default()
-            })
-            .interfaces(wasmhost::abi::INTERFACES)
-            .build()
-            .unwrap_or_else(|err| panic!("{err}"));
         let spawn = || {
             let (tx, exit) = oneshot::channel();
             let args = vec![payload::encode("wait"), payload::encode("")];

@@ -1,11 +1,10 @@
 //! The benchmark suite (`bench/run`), each scenario run once with tiny counts on wasmhost and
 //! on Erlang: they work and report what they did. Nothing here is timed.
 
-mod common;
-#[path = "../host/benches/suite/scenarios.rs"]
-mod scenarios;
+use crate::common;
 
-use scenarios::{FULL, Scenario};
+use crate::measure;
+use crate::scenarios::{self, FULL, Scenario};
 
 /// Tiny counts: each scenario runs, none is measured.
 fn smoke(scenario: Scenario) -> Scenario {
@@ -88,23 +87,20 @@ fn wasmhost_run_reaches_its_first_prompt() {
     assert!(!took.is_zero());
 }
 
-#[path = "../host/benches/languages/measure.rs"]
-mod languages;
-
 /// The languages benchmark, with tiny counts: each language's processes spawn, live, are
 /// cancelled and answer echoes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_language_is_measured() {
     common::build_guests();
-    let counts = languages::Counts {
+    let counts = measure::Counts {
         spawns: 3,
         live: 3,
         echoes: 3,
         cold: false,
     };
     let mut rows = Vec::new();
-    for &language in languages::LANGUAGES {
-        let row = languages::measure(language, counts).await;
+    for &language in measure::LANGUAGES {
+        let row = measure::measure(language, counts).await;
         assert!(row.size > 0, "{row:?}");
         assert!(
             !row.spawn_p50.is_zero() && !row.echo_p50.is_zero(),
@@ -112,7 +108,7 @@ async fn every_language_is_measured() {
         );
         rows.push(row);
     }
-    let table = languages::table(&rows);
+    let table = measure::table(&rows);
     assert!(
         table.contains("| Rust |") && table.contains("| Python |"),
         "{table}"

@@ -1,7 +1,7 @@
 //! The echo service end to end, driven as a user drives it: through the `wasmhost` binary,
 //! in a pseudo-terminal and with piped stdin.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Output, Stdio};

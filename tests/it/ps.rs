@@ -2,7 +2,7 @@
 //! text and as JSON, through a control socket only this user can reach, gone when the node
 //! stops.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;

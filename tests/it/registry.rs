@@ -1,12 +1,14 @@
-//! Bad registries, each paired with exactly what the user sees (`wasmhost check`).
+//! Registries, each paired with exactly what the user sees (`wasmhost check`): for a bad one
+//! the problems, for a good one the report.
 //!
 //! Every folder in tests/ui/ is an app's registry folder (`_index.yaml` and any files it
-//! names, with `.wat` files turned into `.wasm`) plus `expected.stderr`, and optionally the
+//! names, with `.wat` files turned into `.wasm`) plus `expected.stderr` (a bad registry) or
+//! `expected.stdout` (a good one, checked without the compile cache), and optionally the
 //! app's `wasmhost.toml`. `{artifacts}` in the YAML stands for the folder of the
 //! built guest components. Run with `BLESS=1` to rewrite the expected files after an
 //! intended change of wording, and review the diff.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
@@ -23,7 +25,7 @@ fn check_case(case: &str) {
     for item in std::fs::read_dir(&ui).expect("reading the case") {
         let path = item.expect("a case file").path();
         let name = path.file_name().expect("a file name").to_owned();
-        if name == "expected.stderr" || name == "wasmhost.toml" {
+        if name == "expected.stderr" || name == "expected.stdout" || name == "wasmhost.toml" {
             continue;
         }
         if path.extension().is_some_and(|e| e == "wat") {
@@ -39,6 +41,9 @@ fn check_case(case: &str) {
         }
     }
 
+    if ui.join("expected.stdout").exists() {
+        return check_report(case, &ui, app.path(), &artifacts);
+    }
     let out = common::wasmhost()
         .args(["--app", ".", "check"])
         .current_dir(app.path())
@@ -58,6 +63,35 @@ fn check_case(case: &str) {
     let expected = std::fs::read_to_string(&expected_path)
         .unwrap_or_else(|_| panic!("{} is missing; run with BLESS=1", show(&expected_path)));
     assert_eq!(stderr, expected, "case {case}");
+}
+
+/// A good registry's case: `check` passes and reports exactly `expected.stdout`, with the
+/// app's folder shown as `{app}`.
+fn check_report(case: &str, ui: &Path, app: &Path, artifacts: &Path) {
+    let out = common::wasmhost()
+        .args(["--app", ".", "--no-compile-cache", "check"])
+        .current_dir(app)
+        .output()
+        .expect("running wasmhost check");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "case {case} passes the check: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let app = app.canonicalize().expect("the app folder");
+    let stdout = normalize(
+        &String::from_utf8_lossy(&out.stdout)
+            .replace(&artifacts.display().to_string(), "{artifacts}")
+            .replace(&app.display().to_string(), "{app}"),
+    );
+    let expected_path = ui.join("expected.stdout");
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&expected_path, stdout.as_bytes()).expect("writing expected.stdout");
+        return;
+    }
+    let expected = std::fs::read_to_string(&expected_path).expect("reading expected.stdout");
+    assert_eq!(stdout, expected, "case {case}");
 }
 
 /// Replaces computed sha256 digests with `{sha256}`: a component's digest depends on where
@@ -120,6 +154,8 @@ cases! {
     a_requires_cycle_names_every_service_in_it => "requires-cycle",
     a_supervisors_children_exist_have_one_supervisor_and_no_cycle => "supervisor-children",
     a_supervisors_child_leaves_starting_and_restarting_to_it => "supervisor-child-lifecycle",
+    the_report_shows_hosts_entries_services_and_supervisors => "report-app",
+    the_report_shows_authority_and_modules_not_granted => "report-authority",
 }
 
 #[test]

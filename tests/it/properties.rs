@@ -2,14 +2,15 @@
 //! shaped like the real ones, and on every input of the fuzz corpora kept in `fuzz/corpus/`.
 //! The long runs are cargo-fuzz's (`fuzz/README.md`).
 
-#[path = "../fuzz/checks.rs"]
+#[path = "../../fuzz/checks.rs"]
 mod checks;
-mod common;
-#[path = "../fuzz/host_calls.rs"]
+use crate::common;
+#[path = "../../fuzz/host_calls.rs"]
 mod host_calls;
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
+use rusty_fork::rusty_fork_test;
 
 /// A registry file made of plausible and implausible pieces: kinds and fields of the schema,
 /// fields of other kinds, values of the wrong type, anchors, deep nesting.
@@ -205,6 +206,9 @@ fn corpus(dir: &std::path::Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
+// The harness reads the resident memory of the whole test process, so this test runs in a
+// process of its own (rusty-fork runs it as a child of the test binary).
+rusty_fork_test! {
 /// The host-call fuzzer's corpus, and random scripts: each runs in a process of a node with
 /// small budgets, and the harness checks that the host survives it whole (`host_calls.rs`).
 #[test]
@@ -226,4 +230,5 @@ fn scripts_of_host_calls_leave_the_host_whole() {
         }
     }
     assert!(calls > 0, "no script made a call");
+}
 }

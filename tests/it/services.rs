@@ -2,7 +2,7 @@
 //! registered), `requires`, `start_timeout`, stop order; and their restarts on tokio's paused
 //! clock, so the exact delays are asserted without waiting for them.
 
-mod common;
+use crate::common;
 
 use std::process::Output;
 
@@ -173,13 +173,7 @@ fn services_stop_in_reverse_order_a_dependent_first() {
 /// A node and its services for `registry`, in the current (paused-clock) runtime.
 fn start_services(registry: &str) -> (tempfile::TempDir, wasmhost::services::Services) {
     common::build_guests();
-    let dir = common::app_with(&format!("{ENTRIES}{registry}"));
-    let root = wasmhost::app::AppRoot::locate(Some(dir.path())).expect("the app");
-    let app = wasmhost::app::load(&root).unwrap_or_else(|p| panic!("{p}"));
-    let node = wasmhost::runtime::Node::builder(app)
-        .interfaces(wasmhost::abi::INTERFACES)
-        .build()
-        .unwrap_or_else(|err| panic!("{err}"));
+    let (dir, node) = common::node_with(&format!("{ENTRIES}{registry}"), Default::default());
     let services = wasmhost::services::Services::start(&node);
     (dir, services)
 }

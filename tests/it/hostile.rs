@@ -5,7 +5,7 @@
 //! error or exit reason; typed lines still come back upper-cased; the host's memory stays
 //! bounded (its peak RSS, read from /proc).
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Stdio};

@@ -1,13 +1,22 @@
-//! Shared by the end-to-end tests: the guests are built once per test binary (Rust for
-//! wasm32-wasip2, cargo's lock serializing builds across binaries; Python, JavaScript and C
-//! by their build scripts, under the scripts' locks), so no test depends on a hand-run build
-//! step. `{artifacts}`, `{python}`, `{js}` and `{c}` in a registry stand for their folders.
+//! The fixtures of the end-to-end tests (and of the benchmarks, which include this file):
+//! the guests built once per binary (Rust for wasm32-wasip2, cargo's lock serializing builds
+//! across binaries; Python, JavaScript and C by their build scripts, under the scripts'
+//! locks), so no test depends on a hand-run build step; an app from a registry text, where
+//! `{artifacts}`, `{python}`, `{js}` and `{c}` stand for the built guests' folders; a node
+//! over an app; one async runtime; a process run to its exit.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use wasmhost::app::{self, App, AppRoot};
+use wasmhost::runtime::{ExitReason, Node, NodeConfig, SpawnOptions};
+
+/// How long a process run to its exit may take: a bound, not a measure.
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -140,4 +149,51 @@ pub fn app_with(registry: &str) -> tempfile::TempDir {
         .replace("{c}", &c_artifacts().display().to_string());
     std::fs::write(dir.path().join("src/_index.yaml"), registry).expect("writing the registry");
     dir
+}
+
+/// The app in `dir` (its registry loaded and checked), or the test fails with its problems.
+pub fn load(dir: &Path) -> App {
+    let root = AppRoot::locate(Some(dir)).expect("an app folder");
+    app::load(&root).unwrap_or_else(|problems| panic!("{problems}"))
+}
+
+/// A node over `app` with the standard host interfaces, in the current runtime (a test's
+/// own, e.g. with a paused clock), or else in `runtime()`.
+pub fn node_of(app: App, config: NodeConfig) -> Arc<Node> {
+    let _guard = tokio::runtime::Handle::try_current()
+        .is_err()
+        .then(|| runtime().enter());
+    Node::builder(app)
+        .config(config)
+        .interfaces(wasmhost::abi::INTERFACES)
+        .build()
+        .unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// A node over the app of `registry` (see `app_with`); the folder lives as long as it is kept.
+pub fn node_with(registry: &str, config: NodeConfig) -> (tempfile::TempDir, Arc<Node>) {
+    let dir = app_with(registry);
+    let node = node_of(load(dir.path()), config);
+    (dir, node)
+}
+
+/// One multi-threaded runtime for the binary's nodes that outlive a test.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
+/// Spawns a process as `options` says and waits (at most `PATIENCE`) for how it ended.
+pub async fn run_to_exit(node: &Arc<Node>, options: SpawnOptions) -> ExitReason {
+    let (tx, exit) = tokio::sync::oneshot::channel();
+    node.spawn(options.on_exit(tx)).expect("spawning");
+    tokio::time::timeout(PATIENCE, exit)
+        .await
+        .expect("the process ends in time")
+        .expect("an exit reason")
 }

@@ -1,43 +1,29 @@
 //! The runtime's semantics, observed from inside processes: each test runs a scenario
 //! guest (guests/testing/scenarios) that drives the ABI and returns what it saw.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ciborium::Value;
 use tokio::sync::oneshot;
-use wasmhost::app::{self, AppRoot};
+
 use wasmhost::payload;
-use wasmhost::runtime::{ExitReason, Node, SpawnOptions};
+use wasmhost::runtime::{ExitReason, Node, NodeConfig, SpawnOptions};
 use wasmhost::services::Services;
+
+use common::runtime;
 
 const HOST: &str = "test:procs";
 
-/// One runtime and one node for the whole binary: the components compile once.
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime")
-    })
-}
-
+/// One node for the whole binary: the components compile once.
 fn node() -> Arc<Node> {
     static NODE: OnceLock<Arc<Node>> = OnceLock::new();
     NODE.get_or_init(|| {
         common::build_guests();
-        let root = AppRoot::locate(Some(&common::repo().join("guests/testing/app")))
-            .expect("the test app");
-        let app = app::load(&root).unwrap_or_else(|problems| panic!("{problems}"));
-        let _guard = runtime().enter();
-        Node::builder(app)
-            .interfaces(wasmhost::abi::INTERFACES)
-            .build()
-            .unwrap_or_else(|err| panic!("{err}"))
+        let app = common::load(&common::repo().join("guests/testing/app"));
+        common::node_of(app, NodeConfig::default())
     })
     .clone()
 }
@@ -45,16 +31,11 @@ fn node() -> Arc<Node> {
 /// Runs `entry` with string arguments and returns how it ended.
 fn run(entry: &str, args: &[&str]) -> ExitReason {
     let node = node();
-    runtime().block_on(async {
-        let (tx, exit) = oneshot::channel();
-        let args = args.iter().map(payload::encode).collect();
-        node.spawn(SpawnOptions::new(entry, HOST).args(args).on_exit(tx))
-            .expect("spawning");
-        tokio::time::timeout(Duration::from_secs(20), exit)
-            .await
-            .expect("the process ends in time")
-            .expect("an exit reason")
-    })
+    let args = args.iter().map(payload::encode).collect();
+    runtime().block_on(common::run_to_exit(
+        &node,
+        SpawnOptions::new(entry, HOST).args(args),
+    ))
 }
 
 /// Runs a scenario that must end normally; returns its value.
@@ -351,9 +332,13 @@ fn a_failing_service_is_restarted_until_max_attempts_and_a_returning_one_is_not(
                 .on_exit(tx),
         )
         .expect("spawning the witness");
-        while node.lookup("witness").is_none() {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        tokio::time::timeout(common::PATIENCE, async {
+            while node.lookup("witness").is_none() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("the witness registers its name");
         // Restarts come after 50, 100 and 200 ms; the witness listens for 1.5 s.
         let services = Services::start(&node);
         let counts = match witness.await.expect("an exit") {

@@ -2,14 +2,14 @@
 //! test replaces the standard `logger` with one that records lines, and with one that panics
 //! (a bug in a host interface), and runs the echo relay — which logs — on each.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
 use wasmhost::abi::bindings::logger::{Host, Level};
-use wasmhost::app::{self, AppRoot};
+
 use wasmhost::payload;
 use wasmhost::runtime::{
     ExitReason, HostInterface, Node, NodeConfig, ProcessState, Provides, SpawnOptions,
@@ -21,8 +21,7 @@ const HOST: &str = "app:processes";
 /// A node for the echo app whose `logger` interface is `logger`.
 fn echo_node(logger: HostInterface) -> Arc<Node> {
     common::build_guests();
-    let root = AppRoot::locate(Some(&common::repo().join("guests/echo"))).expect("the echo app");
-    let app = app::load(&root).unwrap_or_else(|problems| panic!("{problems}"));
+    let app = common::load(&common::repo().join("guests/echo"));
     Node::builder(app)
         .config(NodeConfig::default())
         .interfaces(wasmhost::abi::INTERFACES)

@@ -3,11 +3,10 @@
 //! escalates to its own supervisor and, at the top, ends `wasmhost run`. Children are made
 //! to fail by killing their processes from outside, as an operator (or a bug) would.
 
-mod common;
+use crate::common::{self, PATIENCE};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use wasmhost::runtime::{ExitReason, Node, Pid};
 use wasmhost::services::{Services, State};
@@ -42,18 +41,9 @@ entries:
     args: [wait-cancel, ""]
 "#;
 
-/// Long enough for anything these tests wait for; a bound, not a measure.
-const PATIENCE: Duration = Duration::from_secs(30);
-
 fn start(registry: &str) -> (tempfile::TempDir, Arc<Node>, Services) {
     common::build_guests();
-    let dir = common::app_with(&format!("{ENTRIES}{registry}"));
-    let root = wasmhost::app::AppRoot::locate(Some(dir.path())).expect("the app");
-    let app = wasmhost::app::load(&root).unwrap_or_else(|p| panic!("{p}"));
-    let node = Node::builder(app)
-        .interfaces(wasmhost::abi::INTERFACES)
-        .build()
-        .unwrap_or_else(|err| panic!("{err}"));
+    let (dir, node) = common::node_with(&format!("{ENTRIES}{registry}"), Default::default());
     let services = Services::start(&node);
     (dir, node, services)
 }

@@ -1,34 +1,17 @@
 //! The node as a library: how it is configured and sized, observed through its API and from
 //! inside processes. Each test builds its own node over a small registry.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ciborium::Value;
 use tokio::sync::oneshot;
-use wasmhost::app::{self, AppRoot};
 use wasmhost::payload;
 use wasmhost::runtime::{ExitReason, Node, NodeConfig, Pid, SpawnError, SpawnOptions};
 
 const HOST: &str = "test:procs";
-
-/// The app of `registry` (with `{artifacts}` standing for the built guests' folder).
-fn load(registry: &str) -> app::App {
-    let dir = common::app_with(registry);
-    let root = AppRoot::locate(Some(dir.path())).expect("the app");
-    app::load(&root).unwrap_or_else(|problems| panic!("{problems}"))
-}
-
-/// A node over `registry` with the standard host interfaces.
-fn node_for(registry: &str, config: NodeConfig) -> Arc<Node> {
-    Node::builder(load(registry))
-        .config(config)
-        .interfaces(wasmhost::abi::INTERFACES)
-        .build()
-        .unwrap_or_else(|err| panic!("{err}"))
-}
 
 const REGISTRY: &str = r#"
 version: "1.0"
@@ -66,7 +49,7 @@ async fn a_full_pool_refuses_the_spawn_with_a_limit_error() {
         max_processes: 2,
         ..NodeConfig::default()
     };
-    let node = node_for(REGISTRY, config);
+    let (_app, node) = common::node_with(REGISTRY, config);
     let waiting = spawn_waiting(&node, 2);
     let refused = node.spawn(SpawnOptions::new("test:child", HOST).args(args("return", "")));
     assert_eq!(
@@ -112,7 +95,7 @@ async fn a_guest_sees_a_full_pool_as_a_spawn_error() {
         max_processes: 3,
         ..NodeConfig::default()
     };
-    let node = node_for(REGISTRY, config);
+    let (_app, node) = common::node_with(REGISTRY, config);
     let (tx, exit) = oneshot::channel();
     let options = SpawnOptions::new("test:scenarios", HOST)
         .args(args("spawn-until-refused", "10"))
@@ -140,7 +123,7 @@ async fn a_spawn_storm_leaves_the_reserved_slots_to_the_node() {
         reserved_processes: Some(2),
         ..NodeConfig::default()
     };
-    let node = node_for(REGISTRY, config);
+    let (_app, node) = common::node_with(REGISTRY, config);
     let (tx, exit) = oneshot::channel();
     let options = SpawnOptions::new("test:scenarios", HOST)
         .args(args("spawn-until-refused", "10"))
@@ -170,7 +153,7 @@ async fn the_reserved_slots_are_the_nodes_own() {
         reserved_processes: Some(2),
         ..NodeConfig::default()
     };
-    let node = node_for(REGISTRY, config);
+    let (_app, node) = common::node_with(REGISTRY, config);
     // The node's own spawns fill the whole pool, reserved slots included.
     let waiting = spawn_waiting(&node, 3);
     cancel_all(&node, waiting).await;
@@ -178,7 +161,7 @@ async fn the_reserved_slots_are_the_nodes_own() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_with_workers_runs_its_processes_on_threads_of_its_own() {
-    let node = node_for(REGISTRY, NodeConfig::default());
+    let (_app, node) = common::node_with(REGISTRY, NodeConfig::default());
     let solo = node
         .host_threads("test:solo")
         .expect("solo has its own threads");
@@ -209,7 +192,7 @@ fn a_limit_above_the_pool_is_refused_before_anything_starts() {
     let registry = format!(
         "{REGISTRY}  - name: big\n    kind: process.wasm\n    source: \"{{artifacts}}/test_child.wasm\"\n    modules: [process, time]\n    limits:\n      memory: 128MiB\n"
     );
-    let err = Node::builder(load(&registry))
+    let err = Node::builder(common::load(common::app_with(&registry).path()))
         .interfaces(wasmhost::abi::INTERFACES)
         .build()
         .err()
@@ -217,7 +200,7 @@ fn a_limit_above_the_pool_is_refused_before_anything_starts() {
     let text = err.to_string();
     assert!(
         text.contains(
-            "entry test:big: `limits.memory` is 128.0 MiB, more than the node's `max_memory` of 64.0 MiB"
+            "entry test:big: `limits.memory`: 128.0 MiB is more than the node's `max_memory` of 64.0 MiB"
         ),
         "{text}"
     );

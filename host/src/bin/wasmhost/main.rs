@@ -1,0 +1,87 @@
+//! The `wasmhost` command. Each subcommand is a module of its own; what they share is the
+//! global flags (`flags.rs`), the log (`logging.rs`) and how a node is built with a spinner
+//! for long compiles (`start.rs`). The node's life itself is the library's
+//! (`wasmhost::lifecycle`), so an embedder lives it the same way.
+
+mod build;
+mod check;
+mod flags;
+mod init;
+mod logging;
+mod ps;
+mod run;
+mod start;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// A WebAssembly-sandboxed process host: Erlang's process model, where every process is a
+/// WebAssembly component.
+#[derive(Parser)]
+#[command(name = "wasmhost", version, about)]
+struct Cli {
+    /// The app folder (the one holding wasmhost.toml). Default: the nearest one at or above
+    /// the current folder.
+    #[arg(long, global = true, value_name = "DIR")]
+    app: Option<PathBuf>,
+
+    /// More logs (debug level). RUST_LOG overrides.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+
+    #[command(flatten)]
+    node: flags::NodeFlags,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Boot the app's hosts and auto-start services, and run ENTRY on the terminal.
+    ///
+    /// ENTRY is a process entry such as `app:cli`, optionally with its terminal host
+    /// (`app:terminal/app:cli`), and arguments for its entry point after `--`. The exit code
+    /// is the process's: a returned number, 1 for an error. Without ENTRY, runs the services
+    /// until Ctrl+C (a second Ctrl+C forces).
+    Run(run::RunArgs),
+    /// Validate the registry and the components without running anything.
+    Check,
+    /// Build the app's components with the command in wasmhost.toml.
+    Build,
+    /// Make DIR (default: the current folder) a wasmhost app.
+    Init { dir: Option<PathBuf> },
+    /// Show the running node of this app: its supervision tree and every live process (pid,
+    /// entry, host, service, uptime, mailbox, memory, CPU time).
+    Ps {
+        /// One JSON document, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _logs = logging::init(cli.verbose);
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let app = cli.app.as_deref();
+    match cli.command {
+        Command::Init { dir } => init::init(dir),
+        Command::Build => build::build(app),
+        Command::Check => check::check(app, &cli.node),
+        Command::Ps { json } => ps::ps(app, json),
+        Command::Run(args) => run::run(app, &cli.node, args),
+    }
+}

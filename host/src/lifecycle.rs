@@ -1,0 +1,229 @@
+//! A node's life as `wasmhost run` lives it, for an embedder too: the services started and
+//! the control socket answering (`Running::start`), an entry run on a terminal host once the
+//! services are ready (`Running::run_entry`) or the services kept until a stop is asked
+//! (`Running::serve`), and the stop itself, where a second request forces it
+//! (`Running::stop`). What asks for a stop is the caller's: `Signals` is Ctrl+C and SIGTERM.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::oneshot;
+
+use crate::app::App;
+use crate::control::{self, Serving, Snapshot};
+use crate::runtime::{ExitReason, Node, Pid, SpawnOptions};
+use crate::services::Services;
+
+/// What asks a node to stop: each request is one `requested()` that completes.
+pub trait StopRequests {
+    fn requested(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// Ctrl+C (SIGINT), or SIGTERM as a service manager sends it: both stop the node cleanly.
+pub struct Signals {
+    int: Signal,
+    term: Signal,
+}
+
+impl Signals {
+    /// Listens from now on: a signal at any later moment is a request, never the default
+    /// kill.
+    pub fn listen() -> Result<Signals> {
+        Ok(Signals {
+            int: signal(SignalKind::interrupt()).context("listening for Ctrl+C (SIGINT)")?,
+            term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+        })
+    }
+}
+
+impl StopRequests for Signals {
+    async fn requested(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
+    }
+}
+
+/// A process entry and the terminal host it runs on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryOnTerminal {
+    pub host: String,
+    pub entry: String,
+}
+
+impl EntryOnTerminal {
+    /// Reads `app:terminal/app:cli` as host and entry; a bare entry runs on the app's only
+    /// terminal host. Checked against the app, so a mistyped entry is found before anything
+    /// boots.
+    pub fn resolve(app: &App, spec: &str) -> Result<EntryOnTerminal> {
+        let (host, entry) = match spec.split_once('/') {
+            Some((host, entry)) => (host.to_string(), entry.to_string()),
+            None => {
+                let mut terminals = app.terminals.keys();
+                match (terminals.next(), terminals.next()) {
+                    (Some(host), None) => (host.clone(), spec.to_string()),
+                    (None, _) => bail!(
+                        "the app has no terminal.host to run {spec} on\n  hint: add an entry with `kind: terminal.host`"
+                    ),
+                    (Some(_), Some(_)) => bail!(
+                        "the app has several terminal hosts; name one: `wasmhost run HOST/{spec}`"
+                    ),
+                }
+            }
+        };
+        if !app.terminals.contains_key(&host) {
+            bail!("`{host}` is not a terminal.host of this app");
+        }
+        if !app.processes.contains_key(&entry) {
+            let known: Vec<_> = app.processes.keys().map(String::as_str).collect();
+            bail!(
+                "no process entry `{entry}`\n  hint: process entries: {}",
+                known.join(", ")
+            );
+        }
+        Ok(EntryOnTerminal { host, entry })
+    }
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Ended {
+    /// The entry's process ended so.
+    Exited(Pid, ExitReason),
+    /// A stop was requested first.
+    Interrupted,
+    /// The app's top supervisor gave up: the app cannot go on (OTP stops the node then).
+    Failed(String),
+}
+
+/// How the services stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// Each within its `stop_timeout`.
+    Cleanly,
+    /// A second request came first: what still runs ends with the node.
+    Forced,
+}
+
+/// A node with its services started and its control socket answering `wasmhost ps`.
+pub struct Running {
+    node: Arc<Node>,
+    services: Services,
+    _control: Option<Serving>,
+}
+
+impl Running {
+    /// Starts the services and the control socket. Without a socket (another node of the
+    /// app has it, or the runtime folder is not private) the node runs on, unseen, and says
+    /// why. `started` is when the node's start began, for `ps`'s uptime.
+    pub async fn start(node: Arc<Node>, started: Instant) -> Running {
+        let services = Services::start(&node);
+        let control = serve_control(&node, &services, started).await;
+        Running {
+            node,
+            services,
+            _control: control,
+        }
+    }
+
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Runs the services until a stop is requested (`Interrupted`) or the top supervisor
+    /// gives up (`Failed`); says once when they are all running.
+    pub async fn serve(&self, stop: &mut impl StopRequests) -> Ended {
+        tracing::info!("running services; Ctrl+C to stop");
+        tokio::select! {
+            _ = stop.requested() => Ended::Interrupted,
+            _ = async {
+                match self.services.running().await {
+                    Ok(()) => tracing::info!("all services running; `wasmhost ps` shows them"),
+                    Err(why) => tracing::warn!("not all services run: {why}"),
+                }
+                std::future::pending::<()>().await
+            } => unreachable!("pending never completes"),
+            why = self.services.failed() => Ended::Failed(why),
+        }
+    }
+
+    /// Runs `entry` with `args` once every service is ready (so its first message finds
+    /// them), and waits for it to end. A stop requested meanwhile, or the app failing,
+    /// terminates it. An error if a service cannot start or the entry cannot be spawned.
+    pub async fn run_entry(
+        &self,
+        entry: &EntryOnTerminal,
+        args: Vec<Vec<u8>>,
+        stop: &mut impl StopRequests,
+    ) -> Result<Ended> {
+        let EntryOnTerminal { host, entry } = entry;
+        tokio::select! {
+            running = self.services.running() => {
+                if let Err(why) = running {
+                    bail!("cannot run {entry}: {why}");
+                }
+            }
+            _ = stop.requested() => return Ok(Ended::Interrupted),
+        }
+        let (tx, exit) = oneshot::channel();
+        let pid = self
+            .node
+            .spawn(SpawnOptions::new(entry, host).args(args).on_exit(tx))
+            .map_err(|err| anyhow::anyhow!("cannot start {entry}: {err}"))?;
+        tracing::debug!(%pid, "running {entry} on the terminal");
+        Ok(tokio::select! {
+            reason = exit => {
+                let reason = reason.unwrap_or(ExitReason::Error("lost track of the process".into()));
+                Ended::Exited(pid, reason)
+            }
+            _ = stop.requested() => {
+                self.node.terminate(&pid, ExitReason::Killed("Ctrl+C".into()));
+                Ended::Interrupted
+            }
+            why = self.services.failed() => {
+                self.node.terminate(&pid, ExitReason::Killed(why.clone()));
+                Ended::Failed(why)
+            }
+        })
+    }
+
+    /// Stops the services, each within its `stop_timeout`; a stop requested meanwhile
+    /// stops waiting for them. `announce` says so on the log first.
+    pub async fn stop(self, stop: &mut impl StopRequests, announce: bool) -> Stopped {
+        if announce {
+            tracing::info!("stopping (Ctrl+C again to force)");
+        }
+        tokio::select! {
+            _ = self.services.stop() => Stopped::Cleanly,
+            _ = stop.requested() => {
+                tracing::warn!("forced: services still stopping end with wasmhost");
+                Stopped::Forced
+            }
+        }
+    }
+}
+
+/// Answers `wasmhost ps` while the node runs, or says why it cannot.
+async fn serve_control(node: &Arc<Node>, services: &Services, started: Instant) -> Option<Serving> {
+    let (app_root, tree) = (node.app().root.clone(), services.tree());
+    let node = node.clone();
+    let snapshot = Arc::new(move || Snapshot::take(&node, &tree, started.elapsed()));
+    match control::serve(&app_root, snapshot).await {
+        Ok(serving) => {
+            tracing::debug!(socket = %serving.path().display(), "answering `wasmhost ps`");
+            Some(serving)
+        }
+        Err(err) => {
+            tracing::warn!("`wasmhost ps` will not see this node: {err:#}");
+            None
+        }
+    }
+}
