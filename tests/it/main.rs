@@ -9,6 +9,7 @@ mod measure;
 #[path = "../../host/benches/suite/scenarios.rs"]
 mod scenarios;
 
+mod architecture;
 mod bench_suite;
 mod echo;
 mod embedding;
