@@ -1,6 +1,8 @@
 //! Embedding wasmhost: an application builds a node with host interfaces of its own. Here a
-//! test replaces the standard `logger` with one that records lines, and with one that panics
-//! (a bug in a host interface), and runs the echo relay — which logs — on each.
+//! test replaces the standard `logger` with one that records lines — keeping them in the
+//! node's state for it and counting each process's lines in that process's state, with no
+//! statics — and with one that panics (a bug in a host interface), and runs the echo relay —
+//! which logs — on each.
 
 use crate::common;
 
@@ -18,41 +20,63 @@ use wasmhost::wasmtime::component::{HasData, Linker};
 
 const HOST: &str = "app:processes";
 
-/// A node for the echo app whose `logger` interface is `logger`.
-fn echo_node(logger: HostInterface) -> Arc<Node> {
+/// A node for the echo app whose `logger` interface is `logger`, with `state` for it.
+fn echo_node(logger: HostInterface, state: Recorded) -> Arc<Node> {
     common::build_guests();
     let app = common::load(&common::repo().join("guests/echo"));
     Node::builder(app)
         .config(NodeConfig::default())
         .interfaces(wasmhost::abi::INTERFACES)
         .interfaces(&[logger])
+        .state(state)
         .build()
         .unwrap_or_else(|err| panic!("{err}"))
 }
 
-/// Lines the recording logger received, and a signal for each.
-static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
-static LOGGED: Notify = Notify::const_new();
-
-/// A logger that keeps what it is given.
-struct Recording;
-
-impl HasData for Recording {
-    type Data<'a> = Recording;
+/// The recording logger's state of the node's: the lines it received, each with the number
+/// its process gave it, and a signal for each.
+#[derive(Default)]
+struct Recorded {
+    lines: Mutex<Vec<(u64, String)>>,
+    logged: Notify,
 }
 
-impl Host for Recording {
+/// The recording logger's state of each process's: how many lines it logged.
+#[derive(Default)]
+struct Logged(u64);
+
+/// A logger that keeps what it is given, numbering each process's lines.
+struct Recording<'a> {
+    recorded: Option<Arc<Recorded>>,
+    logged: &'a mut Logged,
+}
+
+/// Says that the recording logger works on a `Recording` made from the process's state.
+struct HasRecording;
+
+impl HasData for HasRecording {
+    type Data<'a> = Recording<'a>;
+}
+
+impl Host for Recording<'_> {
     fn log(
         &mut self,
         _level: Level,
         message: String,
         _fields: Vec<(String, Vec<u8>)>,
     ) -> wasmhost::wasmtime::Result<()> {
-        LINES
+        self.logged.0 += 1;
+        let Some(recorded) = &self.recorded else {
+            return Err(wasmhost::wasmtime::Error::msg(
+                "the node has no Recorded state",
+            ));
+        };
+        recorded
+            .lines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(message);
-        LOGGED.notify_one();
+            .push((self.logged.0, message));
+        recorded.logged.notify_one();
         Ok(())
     }
 
@@ -62,7 +86,12 @@ impl Host for Recording {
 }
 
 fn link_recording(linker: &mut Linker<ProcessState>) -> wasmhost::wasmtime::Result<()> {
-    wasmhost::abi::bindings::logger::add_to_linker::<ProcessState, Recording>(linker, |_| Recording)
+    wasmhost::abi::bindings::logger::add_to_linker::<ProcessState, HasRecording>(linker, |state| {
+        Recording {
+            recorded: state.node_state::<Recorded>(),
+            logged: state.process_state::<Logged>(),
+        }
+    })
 }
 
 /// A logger with a bug: it panics.
@@ -102,20 +131,25 @@ fn logger(link: wasmhost::runtime::LinkFn) -> HostInterface {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_embedder_can_give_processes_a_host_interface_of_its_own() {
-    let node = echo_node(logger(link_recording));
+    let node = echo_node(logger(link_recording), Recorded::default());
+    let recorded = node
+        .state::<Recorded>()
+        .expect("the node keeps the logger's state");
     let (tx, exit) = oneshot::channel();
     let relay = node
         .spawn(SpawnOptions::new("app:relay", HOST).on_exit(tx))
         .expect("spawning the relay");
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            let logged = LOGGED.notified();
-            if LINES
+            let logged = recorded.logged.notified();
+            let lines = recorded
+                .lines
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .any(|l| l == "relay started")
-            {
+                .clone();
+            if lines.iter().any(|(_, line)| line == "relay started") {
+                // The relay's first line is its first: the process's own count says so.
+                assert_eq!(lines.first(), Some(&(1, "relay started".to_string())));
                 return;
             }
             logged.await;
@@ -132,7 +166,7 @@ async fn an_embedder_can_give_processes_a_host_interface_of_its_own() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_in_a_host_interface_ends_only_the_process_that_called_it() {
-    let node = echo_node(logger(link_panicking));
+    let node = echo_node(logger(link_panicking), Recorded::default());
     let (tx, exit) = oneshot::channel();
     node.spawn(SpawnOptions::new("app:relay", HOST).on_exit(tx))
         .expect("spawning the relay");

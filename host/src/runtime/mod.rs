@@ -14,6 +14,7 @@ mod ctx;
 mod denied;
 mod engine;
 mod exit;
+mod extensions;
 mod inspect;
 mod interfaces;
 mod ledger;

@@ -12,6 +12,7 @@ use wasmtime::Engine;
 
 use super::compile_cache::{CompileCache, CompileProgress};
 use super::config::{ConfigError, NodeConfig};
+use super::extensions::NodeState;
 use super::interfaces::HostInterface;
 use super::ledger::{Account, NodeLedger};
 use super::limits::check_against_pool;
@@ -45,6 +46,8 @@ pub struct Node {
     /// Where the processes of hosts without threads of their own run; `None` if the node was
     /// built outside an async runtime, which processes need for time and I/O.
     pub(super) shared: Option<Threads>,
+    /// The state of an embedder's host interfaces (`NodeBuilder::state`).
+    pub(super) state: NodeState,
 }
 
 /// The threads processes run on.
@@ -123,6 +126,7 @@ pub struct NodeBuilder {
     terminal: Option<Arc<Terminal>>,
     runtime: Option<Handle>,
     progress: Option<Arc<dyn CompileProgress>>,
+    state: NodeState,
 }
 
 impl NodeBuilder {
@@ -154,6 +158,14 @@ impl NodeBuilder {
     /// single-threaded runtime, those of hosts without `workers` run as its tasks instead.
     pub fn runtime(mut self, handle: Handle) -> Self {
         self.runtime = Some(handle);
+        self
+    }
+
+    /// State for the node's host interfaces, one value per type: an embedder's interface
+    /// reaches it from a process with `ProcessState::node_state`, and the embedder with
+    /// `Node::state`. A later value of the same type replaces an earlier one.
+    pub fn state<T: std::any::Any + Send + Sync>(mut self, value: T) -> Self {
+        self.state.insert(value);
         self
     }
 
@@ -223,6 +235,7 @@ impl NodeBuilder {
             names: Names::default(),
             terminal: self.terminal.unwrap_or_default(),
             shared,
+            state: self.state,
         }))
     }
 }
@@ -269,7 +282,13 @@ impl Node {
             terminal: None,
             runtime: None,
             progress: None,
+            state: NodeState::default(),
         }
+    }
+
+    /// The state of type `T` given to the builder (`NodeBuilder::state`).
+    pub fn state<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.state.get()
     }
 
     pub fn app(&self) -> &Arc<App> {

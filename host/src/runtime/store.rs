@@ -16,6 +16,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::cpu::Throttle;
 use super::ctx::ProcessCtx;
+use super::extensions::ProcessExtensions;
 use super::node::Node;
 use super::process::Process;
 use super::stderr::StderrTail;
@@ -40,9 +41,23 @@ pub struct ProcessState {
     table: ResourceTable,
     /// The guest's stderr (outside the terminal), kept to explain a panic.
     stderr: Option<StderrTail>,
+    /// The state an embedder's host interfaces keep for this process (`extensions.rs`).
+    extensions: ProcessExtensions,
 }
 
 impl ProcessState {
+    /// The node's state of type `T`, set with `NodeBuilder::state`: for an embedder's host
+    /// interface, what its processes share (`tests/it/embedding.rs` shows one).
+    pub fn node_state<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.ctx.node().state::<T>()
+    }
+
+    /// This process's state of type `T`, made with `T::default()` at its first use and
+    /// dropped with the process: for an embedder's host interface, what it keeps per process.
+    pub fn process_state<T: std::any::Any + Send + Default>(&mut self) -> &mut T {
+        self.extensions.get_or_default()
+    }
+
     /// The limit the process broke, if that is why its call failed.
     pub(super) fn take_limit_broken(&mut self) -> Option<String> {
         self.ctx.take_limit_broken()
@@ -208,6 +223,7 @@ pub fn new_store(engine: &Engine, node: &Arc<Node>, process: &Arc<Process>) -> S
         wasi: wasi.build(),
         table,
         stderr,
+        extensions: ProcessExtensions::default(),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|state| state);
