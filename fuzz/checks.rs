@@ -1,6 +1,6 @@
 //! What must hold for any input to the parts of wasmhost that read untrusted text or bytes.
 //! Shared by the fuzz targets (`fuzz_targets/`, cargo-fuzz on nightly) and by
-//! `tests/properties.rs` (random and corpus inputs, on stable, in every test run).
+//! `tests/it/properties.rs` (random and corpus inputs, on stable, in every test run).
 
 #![allow(dead_code)]
 

@@ -4,7 +4,7 @@
 //! host does not panic, every process the script made ends and is gone, what the host holds
 //! goes back to nothing, and the host's memory stays within the node's budget and a fixed
 //! slack. Shared by the fuzz target (`fuzz_targets/host_calls.rs`, which also bounds each
-//! call's time) and `tests/properties.rs` (the corpus and random scripts, on stable).
+//! call's time) and `tests/it/properties.rs` (the corpus and random scripts, on stable).
 
 #![allow(dead_code)]
 
@@ -29,6 +29,9 @@ namespace: fuzz
 entries:
   - name: procs
     kind: process.host
+  - name: script
+    kind: process.host
+    workers: 1
   - name: other
     kind: process.host
   - name: host-calls
@@ -36,6 +39,8 @@ entries:
     source: "{component}"
     modules: [process, time, logger]
     names: [reserved]
+    authority:
+      hosts: [fuzz:procs]
     limits:
       memory: 16MiB
       cpu: 5s
@@ -130,7 +135,7 @@ impl Harness {
         let script = script.to_vec();
         let outcome = self.runtime.block_on(async move {
             let (tx, exit) = tokio::sync::oneshot::channel();
-            let options = SpawnOptions::new("fuzz:host-calls", "fuzz:procs")
+            let options = SpawnOptions::new("fuzz:host-calls", "fuzz:script")
                 .args(vec![script])
                 .on_exit(tx);
             node.spawn(options).expect("a script process starts");
