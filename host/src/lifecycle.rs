@@ -26,6 +26,9 @@ pub trait StopRequests {
 pub struct Signals {
     int: Signal,
     term: Signal,
+    /// Whether a Ctrl+C came (a shell reports that as exit 130; a stop by SIGTERM is a
+    /// service manager's normal stop).
+    interrupted: bool,
 }
 
 impl Signals {
@@ -35,14 +38,20 @@ impl Signals {
         Ok(Signals {
             int: signal(SignalKind::interrupt()).context("listening for Ctrl+C (SIGINT)")?,
             term: signal(SignalKind::terminate()).context("listening for SIGTERM")?,
+            interrupted: false,
         })
+    }
+
+    /// Whether a Ctrl+C (SIGINT) was one of the requests.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
     }
 }
 
 impl StopRequests for Signals {
     async fn requested(&mut self) {
         tokio::select! {
-            _ = self.int.recv() => {}
+            _ = self.int.recv() => self.interrupted = true,
             _ = self.term.recv() => {}
         }
     }
@@ -57,15 +66,23 @@ pub struct EntryOnTerminal {
 
 impl EntryOnTerminal {
     /// Reads `app:terminal/app:cli` as host and entry; a bare entry runs on the app's only
-    /// terminal host. Checked against the app, so a mistyped entry is found before anything
-    /// boots.
+    /// terminal host, and a name without its namespace (`cli`) is the app's one entry of that
+    /// name. Checked against the app, so a mistyped entry is found before anything boots,
+    /// with the nearest name suggested.
     pub fn resolve(app: &App, spec: &str) -> Result<EntryOnTerminal> {
         let (host, entry) = match spec.split_once('/') {
-            Some((host, entry)) => (host.to_string(), entry.to_string()),
+            Some((host, entry)) => (
+                qualified(
+                    host,
+                    app.terminals.keys(),
+                    ("terminal.host", "terminal hosts"),
+                )?,
+                entry,
+            ),
             None => {
                 let mut terminals = app.terminals.keys();
                 match (terminals.next(), terminals.next()) {
-                    (Some(host), None) => (host.clone(), spec.to_string()),
+                    (Some(host), None) => (host.clone(), spec),
                     (None, _) => bail!(
                         "the app has no terminal.host to run {spec} on\n  hint: add an entry with `kind: terminal.host`"
                     ),
@@ -75,17 +92,55 @@ impl EntryOnTerminal {
                 }
             }
         };
-        if !app.terminals.contains_key(&host) {
-            bail!("`{host}` is not a terminal.host of this app");
-        }
-        if !app.processes.contains_key(&entry) {
-            let known: Vec<_> = app.processes.keys().map(String::as_str).collect();
-            bail!(
-                "no process entry `{entry}`\n  hint: process entries: {}",
-                known.join(", ")
-            );
-        }
+        let entry = qualified(
+            entry,
+            app.processes.keys(),
+            ("process entry", "process entries"),
+        )?;
         Ok(EntryOnTerminal { host, entry })
+    }
+}
+
+/// `name` as one of `known` (`namespace:name`): itself, or the one entry whose name it is
+/// without the namespace. Otherwise an error naming the nearest.
+fn qualified<'a>(
+    name: &str,
+    known: impl Iterator<Item = &'a String> + Clone,
+    (what, whats): (&str, &str),
+) -> Result<String> {
+    if known.clone().any(|id| id == name) {
+        return Ok(name.to_string());
+    }
+    let bare = |id: &&String| id.split_once(':').map(|(_, n)| n) == Some(name);
+    let matching: Vec<&String> = known.clone().filter(bare).collect();
+    match matching.as_slice() {
+        [one] => return Ok((*one).clone()),
+        [] => {}
+        several => bail!(
+            "`{name}` is in several namespaces; name one: {}",
+            several
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+    let nearest = known
+        .clone()
+        .map(|id| {
+            let bare = id.split_once(':').map_or(id.as_str(), |(_, n)| n);
+            let distance = strsim::levenshtein(id, name).min(strsim::levenshtein(bare, name));
+            (distance, id)
+        })
+        .min();
+    let all: Vec<&str> = known.map(String::as_str).collect();
+    match nearest {
+        Some((distance, id)) if distance <= 2.max(name.len() / 3) => bail!(
+            "no {what} `{name}`\n  hint: did you mean `{id}`? ({whats}: {})",
+            all.join(", ")
+        ),
+        _ if all.is_empty() => bail!("no {what} `{name}`: the app has none"),
+        _ => bail!("no {what} `{name}`\n  hint: {whats}: {}", all.join(", ")),
     }
 }
 

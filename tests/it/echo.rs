@@ -12,8 +12,13 @@ use rexpect::session::PtySession;
 
 /// Starts `wasmhost run app:cli` in `app` with stdin, stdout and stderr piped.
 fn spawn_piped(app: &std::path::Path) -> std::process::Child {
+    spawn_piped_entry(app, "app:cli")
+}
+
+/// Starts `wasmhost run ENTRY` in `app` with stdin, stdout and stderr piped.
+fn spawn_piped_entry(app: &std::path::Path, entry: &str) -> std::process::Child {
     wasmhost()
-        .args(["run", "app:cli"])
+        .args(["run", entry])
         .current_dir(app)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -112,6 +117,47 @@ fn piped_lines_come_back_upper_cased_from_distinct_workers() {
     assert!(pids.iter().all(|p| is_worker_pid(p)), "{pids:?}");
     assert_ne!(pids[0], pids[1], "each line gets its own worker");
     assert!(stdout.ends_with("\nGoodbye!\n"), "{stdout}");
+}
+
+#[test]
+fn an_entry_is_found_without_its_namespace() {
+    let app = echo_app(|r| r);
+    let mut child = spawn_piped_entry(app.path(), "cli");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(b"bare name\n\n")
+        .expect("writing stdin");
+    let out = child.wait_with_output().expect("waiting for wasmhost");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("  BARE NAME\n"), "{stdout}");
+    assert!(
+        worker_pids(&stdout).iter().all(|p| is_worker_pid(p)),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_mistyped_entry_is_reported_with_the_nearest_before_anything_boots() {
+    let app = echo_app(|r| r);
+    let out = wasmhost()
+        .args(["-v", "run", "clii"])
+        .current_dir(app.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("running wasmhost");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: no process entry `clii`\n  hint: did you mean `app:cli`? (process entries: app:cli, app:relay,"
+        ),
+        "{stderr}"
+    );
+    // Nothing was compiled or started: the debug log is silent.
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
 }
 
 #[test]
@@ -241,6 +287,28 @@ fn run_without_an_entry_serves_until_ctrl_c_then_stops_the_services() {
         .exp_string("relay started")
         .expect("the relay starts");
     session.send_control('c').expect("pressing Ctrl+C");
+    session
+        .exp_string("service stopped")
+        .expect("the relay is stopped");
+    session.exp_eof().expect("wasmhost exits");
+    let status = session.process().wait().expect("exit status");
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 130)),
+        "{status:?}"
+    );
+}
+
+#[test]
+fn run_without_an_entry_stopped_by_sigterm_exits_cleanly() {
+    let app = echo_app(|r| r);
+    let mut session = pty_session(app.path(), &["run"]);
+    session
+        .exp_string("relay started")
+        .expect("the relay starts");
+    session
+        .process_mut()
+        .signal(rexpect::process::Signal::SIGTERM)
+        .expect("sending SIGTERM");
     session
         .exp_string("service stopped")
         .expect("the relay is stopped");

@@ -185,10 +185,20 @@ async fn start_times(
     service: &str,
     starts: usize,
 ) -> Vec<std::time::Duration> {
+    starts_and_waits(services, service, starts).await.0
+}
+
+/// `start_times`, and how long each restart's backoff said it would wait (`restarting`,
+/// as `ps` shows it).
+async fn starts_and_waits(
+    services: &wasmhost::services::Services,
+    service: &str,
+    starts: usize,
+) -> (Vec<std::time::Duration>, Vec<std::time::Duration>) {
     use wasmhost::services::State;
     let mut state = services.state(service).expect("the service");
     let first = tokio::time::Instant::now();
-    let mut times = Vec::new();
+    let (mut times, mut waits) = (Vec::new(), Vec::new());
     // Bounded in the paused clock's time, which runs ahead whenever every task waits.
     let watched = tokio::time::timeout(std::time::Duration::from_secs(600), async {
         while times.len() < starts {
@@ -196,6 +206,9 @@ async fn start_times(
             let now = state.borrow_and_update().clone();
             match now {
                 State::Running => times.push(first.elapsed()),
+                State::Restarting { at } => {
+                    waits.push(at.saturating_duration_since(tokio::time::Instant::now()))
+                }
                 State::Failed(_) => break,
                 _ => {}
             }
@@ -203,7 +216,7 @@ async fn start_times(
     })
     .await;
     assert!(watched.is_ok(), "after 600 s: {times:?}");
-    times
+    (times, waits)
 }
 
 fn seconds(times: &[std::time::Duration]) -> Vec<f64> {
@@ -232,10 +245,12 @@ async fn restarts_back_off_by_the_factor_up_to_the_cap_then_give_up() {
         max_attempts: 4
 "#,
     );
-    let times = start_times(&services, "app:flaky", 10).await;
+    let (times, waits) = starts_and_waits(&services, "app:flaky", 10).await;
     // Each run lasts 1 ms (so each start is seen before the failure that follows it); the
-    // delays are 1 s, 2 s, then capped at 3 s; after the fourth restart it gives up.
+    // delays are 1 s, 2 s, then capped at 3 s; after the fourth restart it gives up. While
+    // it waits, it is `restarting` and knows when it starts again.
     assert_eq!(seconds(&times), [0.0, 1.001, 3.002, 6.003, 9.004]);
+    assert_eq!(seconds(&waits), [1.0, 2.0, 3.0, 3.0]);
     let state = services.state("app:flaky").expect("the service");
     assert_eq!(
         *state.borrow(),

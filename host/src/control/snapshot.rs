@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::values::show_size;
 use crate::runtime::Node;
 use crate::services::{State, Tree, UnitKind};
+use tokio::time::Instant;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -42,7 +43,7 @@ pub struct UnitRow {
     pub kind: String,
     /// The supervisor that owns it.
     pub parent: Option<String>,
-    /// `starting`, `running`, `exited`, `failed`, `stopping` or `stopped`.
+    /// `starting`, `restarting`, `running`, `exited`, `failed`, `stopping` or `stopped`.
     pub state: String,
     /// Why it failed, when it has.
     pub reason: Option<String>,
@@ -51,6 +52,9 @@ pub struct UnitRow {
     pub restarts: u32,
     /// How long it has been in `state`.
     pub for_ms: u64,
+    /// While `restarting`: how long until it starts again.
+    #[serde(default)]
+    pub restart_in_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -104,6 +108,12 @@ impl Snapshot {
                     pid: u.pid.map(|p| p.to_string()),
                     restarts: u.restarts,
                     for_ms: millis(u.for_),
+                    restart_in_ms: match u.state {
+                        State::Restarting { at } => {
+                            Some(millis(at.saturating_duration_since(Instant::now())))
+                        }
+                        _ => None,
+                    },
                     parent: u.parent,
                     id: u.id,
                 }
@@ -183,6 +193,9 @@ impl Snapshot {
                 );
                 if let Some(why) = &u.reason {
                     let _ = write!(out, "  ({why})");
+                }
+                if let Some(ms) = u.restart_in_ms {
+                    let _ = write!(out, "  (starts again in {})", show_ms(ms));
                 }
                 out.push('\n');
             }
@@ -293,6 +306,7 @@ mod tests {
             pid: None,
             restarts: 0,
             for_ms: 1_500,
+            restart_in_ms: (state == "restarting").then_some(4_200),
         }
     }
 
@@ -314,6 +328,7 @@ mod tests {
                 unit("app:b", Some("app:inner"), "failed"),
                 unit("app:c", Some("app:inner"), "running"),
                 unit("app:alone", None, "exited"),
+                unit("app:again", None, "restarting"),
             ],
             processes: vec![ProcessRow {
                 pid: "{app:processes|0x00001}".into(),
@@ -340,6 +355,7 @@ app:top       running         1.5s         0  -
    ├─ app:b   failed          1.5s         0  -  (error: broken)
    └─ app:c   running         1.5s         0  -
 app:alone     exited          1.5s         0  -
+app:again     restarting      1.5s         0  -  (starts again in 4.2s)
 
 PID                      ENTRY      HOST           SERVICE    UPTIME  MAILBOX      MEMORY        HELD        CPU
 {app:processes|0x00001}  app:child  app:processes  app:a        1.5s        2     1.0 MiB     2.0 KiB      0.4ms

@@ -66,9 +66,14 @@ pub async fn run(
         } else {
             tracing::warn!(service = %id, %reason, attempt, delay = ?delay, "service failed; restarting");
         }
-        unit.set(State::Starting);
+        unit.set(State::Restarting {
+            at: Instant::now() + delay,
+        });
         tokio::select! {
-            _ = tokio::time::sleep(delay) => unit.restarted(),
+            _ = tokio::time::sleep(delay) => {
+                unit.restarted();
+                unit.set(State::Starting);
+            }
             _ = stopped(&mut stop) => {
                 unit.set(State::Stopped);
                 return;

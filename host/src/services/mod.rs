@@ -26,9 +26,11 @@ use crate::runtime::{Node, Pid};
 /// Where a service or supervisor is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
-    /// Spawned (or waiting for what it requires, or for a restart), not ready yet; a
-    /// supervisor: starting its children.
+    /// Spawned (or waiting for what it requires), not ready yet; a supervisor: starting its
+    /// children.
     Starting,
+    /// Waiting out its restart backoff (`lifecycle.restart`): it starts again at `at`.
+    Restarting { at: Instant },
     /// Ready: its process has registered the names its entry reserves; a supervisor: all
     /// its children have started.
     Running,
@@ -45,9 +47,15 @@ pub enum State {
 }
 
 impl State {
+    /// Not settled yet: starting, or about to start again.
+    pub fn is_starting(&self) -> bool {
+        matches!(self, State::Starting | State::Restarting { .. })
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             State::Starting => "starting",
+            State::Restarting { .. } => "restarting",
             State::Running => "running",
             State::Exited => "exited",
             State::Failed(_) => "failed",
@@ -245,7 +253,7 @@ impl Services {
     pub async fn running(&self) -> Result<(), String> {
         for Running { unit, .. } in &self.top {
             let mut state = unit.state();
-            let settled = state.wait_for(|s| *s != State::Starting).await;
+            let settled = state.wait_for(|s| !s.is_starting()).await;
             let what = match unit.kind {
                 UnitKind::Service => "service",
                 UnitKind::Supervisor => "supervisor",
@@ -335,7 +343,7 @@ async fn wait_for_required(
 ) -> Result<(), State> {
     for (required, mut state) in requires {
         tokio::select! {
-            settled = state.wait_for(|s| *s != State::Starting) => {
+            settled = state.wait_for(|s| !s.is_starting()) => {
                 match settled.as_deref() {
                     Ok(State::Running | State::Exited) => {}
                     Ok(State::Failed(why)) => {

@@ -252,7 +252,7 @@ impl Run {
             });
             self.live[j] = Some(Live { stop: switch, task });
             tokio::select! {
-                _ = state.wait_for(|s| *s != State::Starting) => {}
+                _ = state.wait_for(|s| !s.is_starting()) => {}
                 _ = stopped(stop) => return false,
             }
         }

@@ -43,10 +43,11 @@ struct Cli {
 enum Command {
     /// Boot the app's hosts and auto-start services, and run ENTRY on the terminal.
     ///
-    /// ENTRY is a process entry such as `app:cli`, optionally with its terminal host
-    /// (`app:terminal/app:cli`), and arguments for its entry point after `--`. The exit code
-    /// is the process's: a returned number, 1 for an error. Without ENTRY, runs the services
-    /// until Ctrl+C (a second Ctrl+C forces).
+    /// ENTRY is a process entry such as `app:cli` (or `cli`, if one namespace has it),
+    /// optionally with its terminal host (`app:terminal/app:cli`), and arguments for its
+    /// entry point after `--`. The exit code is the process's: a returned number, 1 for an
+    /// error, 130 after Ctrl+C. Without ENTRY, runs the services until Ctrl+C (exit 130; a
+    /// second Ctrl+C forces) or SIGTERM (exit 0).
     Run(run::RunArgs),
     /// Validate the registry and the components without running anything.
     Check,

@@ -84,9 +84,11 @@ async fn run_node(
                 eprintln!("error: {why}");
                 ExitCode::FAILURE
             }
+            // Ctrl+C is reported as a shell reports it; SIGTERM, a service manager's stop,
+            // ends it cleanly.
             _ => match running.stop(&mut signals, true).await {
-                Stopped::Cleanly => ExitCode::SUCCESS,
-                Stopped::Forced => ExitCode::from(INTERRUPTED),
+                Stopped::Cleanly if !signals.interrupted() => ExitCode::SUCCESS,
+                _ => ExitCode::from(INTERRUPTED),
             },
         });
     };
