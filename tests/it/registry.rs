@@ -217,6 +217,40 @@ fn run_outside_an_app_explains_how_to_make_one() {
     );
 }
 
+/// With stderr not a terminal (no spinner), a compile that runs for more than a second is
+/// logged when it starts and when it ends: a cold start is never silent.
+#[test]
+fn a_long_compile_is_logged_when_stderr_is_not_a_terminal() {
+    let cache = tempfile::tempdir().expect("a temporary folder");
+    // The echo app up to its Python worker, whose compile takes seconds.
+    let app = common::echo_app(|r| {
+        let after = r.find("  - name: relay-py");
+        r[..after.expect("the echo registry has a Python relay")].to_string()
+    });
+    let out = common::wasmhost()
+        .arg("--app")
+        .arg(app.path())
+        .arg("--compile-cache")
+        .arg(cache.path())
+        .arg("check")
+        .output()
+        .expect("running wasmhost check");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    let python = common::python_artifacts().join("echo_worker.wasm");
+    let python = python.display().to_string();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("INFO compiling ") && l.contains(&python)),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("INFO compiled in ") && l.contains(&python)),
+        "{log}"
+    );
+}
+
 #[test]
 fn check_compiles_once_then_loads_from_the_compile_cache() {
     let cache = tempfile::tempdir().expect("a temporary folder");
@@ -246,11 +280,12 @@ fn check_compiles_once_then_loads_from_the_compile_cache() {
         first.contains(": 0 of 3 components loaded from it"),
         "{first}"
     );
-    let (second, _) = check();
+    let (second, log) = check();
     assert!(
         second.contains(": 3 of 3 components loaded from it"),
         "{second}"
     );
+    assert!(!log.contains("compiling "), "nothing is compiled: {log}");
 
     // A damaged entry is noticed, compiled again and replaced.
     let entry = std::fs::read_dir(cache.path())
