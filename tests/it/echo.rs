@@ -279,19 +279,25 @@ fn in_a_terminal_ctrl_c_stops_the_app_cleanly() {
     );
 }
 
-#[test]
-fn run_without_an_entry_serves_until_ctrl_c_then_stops_the_services() {
+/// `wasmhost run` without an entry, in a pseudo-terminal, stopped by `stop` once the relay
+/// runs: it stops the relay, then exits with the status returned.
+fn serve_then_stop(stop: impl FnOnce(&mut PtySession)) -> rexpect::process::WaitStatus {
     let app = echo_app(|r| r);
     let mut session = pty_session(app.path(), &["run"]);
     session
         .exp_string("relay started")
         .expect("the relay starts");
-    session.send_control('c').expect("pressing Ctrl+C");
+    stop(&mut session);
     session
         .exp_string("service stopped")
         .expect("the relay is stopped");
     session.exp_eof().expect("wasmhost exits");
-    let status = session.process().wait().expect("exit status");
+    session.process().wait().expect("exit status")
+}
+
+#[test]
+fn run_without_an_entry_serves_until_ctrl_c_then_stops_the_services() {
+    let status = serve_then_stop(|session| session.send_control('c').expect("pressing Ctrl+C"));
     assert!(
         matches!(status, rexpect::process::WaitStatus::Exited(_, 130)),
         "{status:?}"
@@ -300,20 +306,12 @@ fn run_without_an_entry_serves_until_ctrl_c_then_stops_the_services() {
 
 #[test]
 fn run_without_an_entry_stopped_by_sigterm_exits_cleanly() {
-    let app = echo_app(|r| r);
-    let mut session = pty_session(app.path(), &["run"]);
-    session
-        .exp_string("relay started")
-        .expect("the relay starts");
-    session
-        .process_mut()
-        .signal(rexpect::process::Signal::SIGTERM)
-        .expect("sending SIGTERM");
-    session
-        .exp_string("service stopped")
-        .expect("the relay is stopped");
-    session.exp_eof().expect("wasmhost exits");
-    let status = session.process().wait().expect("exit status");
+    let status = serve_then_stop(|session| {
+        session
+            .process_mut()
+            .signal(rexpect::process::Signal::SIGTERM)
+            .expect("sending SIGTERM")
+    });
     assert!(
         matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
         "{status:?}"

@@ -217,6 +217,22 @@ fn run_outside_an_app_explains_how_to_make_one() {
     );
 }
 
+/// `wasmhost check` of `app` with its compile cache in `cache`, which must pass: its stdout
+/// and its log.
+fn check_with_cache(app: &Path, cache: &Path) -> (String, String) {
+    let out = common::wasmhost()
+        .arg("--app")
+        .arg(app)
+        .arg("--compile-cache")
+        .arg(cache)
+        .arg("check")
+        .output()
+        .expect("running wasmhost check");
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), log)
+}
+
 /// With stderr not a terminal (no spinner), a compile that runs for more than a second is
 /// logged when it starts and when it ends: a cold start is never silent.
 #[test]
@@ -227,16 +243,7 @@ fn a_long_compile_is_logged_when_stderr_is_not_a_terminal() {
         let after = r.find("  - name: relay-py");
         r[..after.expect("the echo registry has a Python relay")].to_string()
     });
-    let out = common::wasmhost()
-        .arg("--app")
-        .arg(app.path())
-        .arg("--compile-cache")
-        .arg(cache.path())
-        .arg("check")
-        .output()
-        .expect("running wasmhost check");
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{log}");
+    let (_, log) = check_with_cache(app.path(), cache.path());
     let python = common::python_artifacts().join("echo_worker.wasm");
     let python = python.display().to_string();
     assert!(
@@ -260,21 +267,7 @@ fn check_compiles_once_then_loads_from_the_compile_cache() {
         let others = r.find("  - name: worker-py");
         r[..others.expect("the echo registry has a Python worker")].to_string()
     });
-    let check = || {
-        let out = common::wasmhost()
-            .arg("--app")
-            .arg(app.path())
-            .arg("--compile-cache")
-            .arg(cache.path())
-            .arg("check")
-            .output()
-            .expect("running wasmhost check");
-        assert_eq!(out.status.code(), Some(0), "{out:?}");
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let check = || check_with_cache(app.path(), cache.path());
     let (first, _) = check();
     assert!(
         first.contains(": 0 of 3 components loaded from it"),
