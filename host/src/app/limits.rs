@@ -23,6 +23,19 @@ pub trait LimitKind {
     fn read(written: &Self::Written) -> Result<Self::Value, String>;
     /// As the docs show it: `64 MiB`, `100 000`.
     fn show(value: Self::Value) -> String;
+    /// The value as a number a minimum applies to, if it is one (counts and sizes).
+    fn number(_value: Self::Value) -> Option<u64> {
+        None
+    }
+}
+
+/// The minimum `value` is below, with why there is one.
+fn below<K: LimitKind>(
+    value: K::Value,
+    at_least: Option<(u64, &'static str)>,
+) -> Option<(u64, &'static str)> {
+    let (least, why) = at_least?;
+    (K::number(value)? < least).then_some((least, why))
 }
 
 /// Bytes: `"64MiB"`.
@@ -41,6 +54,9 @@ impl LimitKind for Size {
     fn read(written: &String) -> Result<u64, String> {
         parse_size(written)
     }
+    fn number(value: u64) -> Option<u64> {
+        Some(value)
+    }
     fn show(value: u64) -> String {
         show_size(value).replace(".0 ", " ")
     }
@@ -52,6 +68,9 @@ impl LimitKind for Count {
     const HINT: &'static str = "write a whole number";
     fn read(written: &u64) -> Result<u64, String> {
         Ok(*written)
+    }
+    fn number(value: u64) -> Option<u64> {
+        Some(value)
     }
     fn show(value: u64) -> String {
         // Grouped by thousands with spaces, as the docs write numbers.
@@ -157,10 +176,7 @@ pub(super) fn read_one<K: LimitKind, L: Located<Inner = K::Written>>(
     written: &Option<L>,
     at_least: Option<(u64, &'static str)>,
     problems: &mut Vec<LimitProblem>,
-) -> Option<K::Value>
-where
-    K::Value: Into<Least>,
-{
+) -> Option<K::Value> {
     let written = written.as_ref()?;
     let problem = |message: String, hint: &'static str| LimitProblem {
         field,
@@ -170,9 +186,7 @@ where
     };
     match K::read(written.inner()) {
         Ok(value) => {
-            if let (Some((least, why)), Least(Some(n))) = (at_least, value.into())
-                && n < least
-            {
+            if let Some((least, why)) = below::<K>(value, at_least) {
                 problems.push(problem(
                     format!("`{prefix}{field}` must be at least {least}"),
                     why,
@@ -185,25 +199,6 @@ where
             problems.push(problem(format!("`{prefix}{field}`: {message}"), K::HINT));
             None
         }
-    }
-}
-
-/// A value as a number a minimum applies to, if it is one (counts and sizes).
-pub struct Least(Option<u64>);
-
-impl From<u64> for Least {
-    fn from(n: u64) -> Least {
-        Least(Some(n))
-    }
-}
-impl From<u32> for Least {
-    fn from(_: u32) -> Least {
-        Least(None)
-    }
-}
-impl From<Duration> for Least {
-    fn from(_: Duration) -> Least {
-        Least(None)
     }
 }
 
@@ -319,17 +314,16 @@ macro_rules! limits {
         impl LimitOverrides {
             /// Each limit set below its minimum: (`limits.field`, minimum, why).
             pub fn below_minimum(&self) -> Vec<(&'static str, u64, &'static str)> {
-                let mut below = Vec::new();
+                let mut found = Vec::new();
                 $(
-                    let at_least: Option<(u64, &'static str)> = limits!(@least $($least, $why)?);
-                    if let (Some(value), Some((least, why))) = (self.$name, at_least)
-                        && let Least(Some(n)) = value.into()
-                        && n < least
+                    if let Some((least, why)) = self
+                        .$name
+                        .and_then(|value| below::<$kind>(value, limits!(@least $($least, $why)?)))
                     {
-                        below.push((concat!("limits.", stringify!($name)), least, why));
+                        found.push((concat!("limits.", stringify!($name)), least, why));
                     }
                 )*
-                below
+                found
             }
 
             /// `self` where set, else `fallback`.
