@@ -129,7 +129,7 @@ async fn instantiate_call_drop(
     for i in 0..warmup + runs {
         let mut marks = [Instant::now(); 6];
         let pid = Pid::new(HOST, u64::MAX - i as u64);
-        let process = Arc::new(Process::detached(pid, program, limits.clone()));
+        let process = Arc::new(Process::detached(pid, program.identity(), limits.clone()));
         let mut store = new_store(engine, node, &process);
         marks[1] = Instant::now();
         let instance = program

@@ -1,7 +1,9 @@
 //! docs/architecture.md's tables, checked against the code: every module of the host crate
 //! has a row, and every module a file uses (a sibling through `super::`, a part of the crate
-//! through `crate::`) is in its row's "may call" cell. The table says what may call what;
-//! this keeps it from drifting.
+//! through `crate::`) is in its row's "may call" cell; a file of a runtime subsystem
+//! (`runtime/<folder>/`) uses another subsystem only if its folder's row says so. The tables
+//! say what may call what; this keeps them from drifting. Tests inside a file (`mod tests`)
+//! are not counted: they may build what they need from anywhere.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -51,10 +53,24 @@ fn rows(doc: &str) -> Vec<Row> {
     rows
 }
 
-/// The modules `source` uses: siblings (`super::x`, `use super::{x, Y}`) and parts of the
-/// crate (`crate::x`). Names that start with a capital are items, not modules.
-fn uses(source: &str) -> (BTreeSet<String>, BTreeSet<String>) {
-    let (mut siblings, mut parts) = (BTreeSet::new(), BTreeSet::new());
+/// What `source` uses, leaving out its `#[cfg(test)] mod tests`.
+struct Uses {
+    /// Siblings (`super::x`, `use super::{x, Y}`).
+    siblings: BTreeSet<String>,
+    /// Parts of the crate (`crate::x`).
+    parts: BTreeSet<String>,
+    /// Parts of the runtime (`crate::runtime::x`).
+    runtime: BTreeSet<String>,
+}
+
+/// The modules `source` uses. Names that start with a capital are items, not modules.
+fn uses(source: &str) -> Uses {
+    let source = match source.find("#[cfg(test)]\nmod tests") {
+        Some(at) => &source[..at],
+        None => source,
+    };
+    let (mut siblings, mut parts, mut runtime) =
+        (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     let word = |s: &str| -> String {
         s.chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -62,7 +78,11 @@ fn uses(source: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     };
     for line in source.lines() {
         let code = line.split("//").next().unwrap_or_default();
-        for (prefix, into) in [("super::", &mut siblings), ("crate::", &mut parts)] {
+        for (prefix, into) in [
+            ("super::", &mut siblings),
+            ("crate::", &mut parts),
+            ("crate::runtime::", &mut runtime),
+        ] {
             let mut rest = code;
             while let Some(at) = rest.find(prefix) {
                 rest = &rest[at + prefix.len()..];
@@ -84,7 +104,11 @@ fn uses(source: &str) -> (BTreeSet<String>, BTreeSet<String>) {
             }
         }
     }
-    (siblings, parts)
+    Uses {
+        siblings,
+        parts,
+        runtime,
+    }
 }
 
 #[test]
@@ -99,8 +123,12 @@ fn every_module_uses_only_what_its_row_says_it_may_call() {
     let mut files = Vec::new();
     collect(&src, &src, &mut files);
     for file in &files {
+        // A folder's row stands for its files only where it says it is one row (`bin/`).
         let listed = rows.iter().any(|row| {
-            &row.file == file || (row.file.ends_with('/') && file.starts_with(&row.file))
+            &row.file == file
+                || (row.file.ends_with('/')
+                    && row.may_call.contains("everything above")
+                    && file.starts_with(&row.file))
         });
         if !listed && file != "lib.rs" && !file.ends_with("mod.rs") {
             problems.push(format!("{file} has no row"));
@@ -118,21 +146,49 @@ fn every_module_uses_only_what_its_row_says_it_may_call() {
         let path = Path::new(&row.file);
         let folder = path.parent().map(|p| p.to_string_lossy().into_owned());
         let own = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-        let nested = row.file.matches('/').count() > 1 || row.file.ends_with("mod.rs");
+        let door = row.file.ends_with("mod.rs");
         let mentions = |name: &str| {
             row.may_call.contains(&format!("`{name}`"))
                 || row.may_call.contains(&format!("`{name}::"))
                 || row.may_call.contains(&format!("`{name}.rs`"))
                 || row.may_call.contains(&format!("`{name}/"))
         };
-        let (siblings, parts) = uses(&source);
-        if !nested && !row.may_call.contains("the files below") {
+        let Uses {
+            siblings,
+            parts,
+            runtime,
+        } = uses(&source);
+        if !door && !row.may_call.contains("the files below") {
             let dir = src.join(folder.as_deref().unwrap_or_default());
             let is_module =
                 |name: &str| dir.join(format!("{name}.rs")).exists() || dir.join(name).is_dir();
             for sibling in siblings.iter().filter(|s| is_module(s)) {
                 if Some(sibling) != own.as_ref() && !mentions(sibling) {
                     problems.push(format!("{} uses `{sibling}`, not in its row", row.file));
+                }
+            }
+        }
+        // A file of a runtime subsystem: other subsystems through its folder's row.
+        if let Some(folder) = subsystem(&row.file) {
+            let folder_row = rows
+                .iter()
+                .find(|r| r.file == format!("runtime/{folder}/"))
+                .map(|r| r.may_call.as_str());
+            let Some(folder_row) = folder_row else {
+                problems.push(format!("runtime/{folder}/ has no row"));
+                continue;
+            };
+            let runtime_dir = src.join("runtime");
+            for other in &runtime {
+                let is_subsystem = runtime_dir.join(other).is_dir()
+                    || runtime_dir.join(format!("{other}.rs")).exists();
+                let named = folder_row.contains(&format!("`{other}/`"))
+                    || folder_row.contains(&format!("`{other}.rs`"));
+                if is_subsystem && other != folder && !named {
+                    problems.push(format!(
+                        "{} uses `runtime::{other}`, not in runtime/{folder}/'s row",
+                        row.file
+                    ));
                 }
             }
         }
@@ -149,6 +205,15 @@ fn every_module_uses_only_what_its_row_says_it_may_call() {
         "docs/architecture.md and the code disagree:\n{}",
         problems.join("\n")
     );
+}
+
+/// The runtime subsystem (`runtime/<folder>/…`) a file belongs to, if any.
+fn subsystem(file: &str) -> Option<&str> {
+    let mut parts = file.split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("runtime"), Some(folder), Some(_)) => Some(folder),
+        _ => None,
+    }
 }
 
 /// Every `.rs` file under `dir`, as a path from `root`; the binary's folder is one row.

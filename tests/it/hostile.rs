@@ -663,6 +663,15 @@ fn monitors_made_by_spawn_monitored_count_against_events_and_cannot_drift() {
 }
 
 #[test]
+fn a_spawn_monitored_past_the_events_limit_is_refused() {
+    // 20 live monitors, its limit, then `spawn-monitored`: the 21st would drift past it.
+    refused(
+        "spawn-past-events",
+        "watcher: error: limit: events: {app:processes|0x",
+    );
+}
+
+#[test]
 fn a_component_with_a_64_bit_table_is_refused_before_anything_starts() {
     let app = common::app_with(
         r#"

@@ -97,7 +97,7 @@ impl Queues {
 
 /// A set of worker threads and the tasks they run. Dropping it (or shutting down the runtime
 /// it takes time from) cancels the tasks and ends the threads.
-pub(crate) struct Scheduler {
+pub(super) struct Scheduler {
     shared: Arc<Shared>,
 }
 

@@ -84,8 +84,10 @@ async fn main((client, line): (Pid, String)) -> Result<Exit, String> {
         "many-args" => many_args(),
         "aliased-args" => aliased_args(),
         "spawn-other-host" => shown(process::spawn(WORKER, "app:trusted", (process::pid(), "x"))),
-        "monitor-drift" => watch_drift().await,
+        "monitor-drift" => watched("drift").await,
         "drift" => return Ok(Exit::Code(drift().await)),
+        "spawn-past-events" => watched("spawn-past").await,
+        "spawn-past" => return spawn_past_events(),
         "leave-behind" => leave_behind().await,
         "watch-and-go" => return Ok(Exit::Code(watch_and_go())),
         // Children of the spawn bomb and the cancel flood: wait to be cancelled.
@@ -409,8 +411,9 @@ fn aliased_args() -> String {
 }
 
 /// Runs `app:watcher` (an `events` limit of 20) with "drift" and reports how it ended.
-async fn watch_drift() -> String {
-    let watcher = match process::spawn_monitored("app:watcher", HOST, (process::pid(), "drift")) {
+/// Runs `attack` in an `app:watcher` (allowed 20 events) and reports how it ended.
+async fn watched(attack: &str) -> String {
+    let watcher = match process::spawn_monitored("app:watcher", HOST, (process::pid(), attack)) {
         Ok(pid) => pid,
         Err(err) => return err.to_string(),
     };
@@ -421,6 +424,20 @@ async fn watch_drift() -> String {
         {
             return format!("watcher: {reason}");
         }
+    }
+}
+
+/// Monitors 20 live processes, its `events` limit, then asks for a monitored child: the spawn
+/// is refused, as a `monitor` past the limit would be, and its text is the exit's reason.
+fn spawn_past_events() -> Result<Exit, String> {
+    let me = process::pid();
+    for _ in 0..20 {
+        let pid = process::spawn("app:watcher", HOST, (me.clone(), "wait")).map_err(|e| e.to_string())?;
+        process::monitor(&pid);
+    }
+    match process::spawn_monitored("app:watcher", HOST, (me, "x")) {
+        Ok(pid) => Err(format!("spawned {pid}, a 21st monitor")),
+        Err(err) => Err(err.to_string()),
     }
 }
 

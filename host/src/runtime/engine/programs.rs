@@ -18,7 +18,6 @@ use wasmtime::component::{
     Component, ComponentExportIndex, InstancePre, Linker, types::ComponentItem,
 };
 
-use super::authority::Privileges;
 use super::compile_cache::{
     CompileCache, CompileProgress, Compiled, compile as compile_uncached, digest,
 };
@@ -27,6 +26,7 @@ use super::interfaces::{HostInterface, module_names, row_for};
 use super::pool::Share;
 use super::store::ProcessState;
 use crate::app::{App, Diagnostic, Diagnostics, ProcessEntry};
+use crate::runtime::process::Privileges;
 
 /// A compiled, linked process entry.
 pub struct Program {

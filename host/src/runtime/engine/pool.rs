@@ -47,7 +47,7 @@ fn core_instances(bytes: &[u8]) -> u32 {
 
 /// Why a process does not fit.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Full {
+pub(in crate::runtime) enum Full {
     /// Every process the pool holds is running (beyond those kept).
     Processes { capacity: u32 },
     /// Its core instances, memories or tables would not fit beside the others'.
@@ -66,14 +66,14 @@ struct Used {
     share: Share,
 }
 
-pub(super) struct Pool {
+pub(in crate::runtime) struct Pool {
     used: Mutex<Used>,
     capacity: u32,
 }
 
 /// A process's place in the pool, given back when dropped: after its instance is torn down,
 /// which is after its exit is reported.
-pub(super) struct Reserved {
+pub(in crate::runtime) struct Reserved {
     pool: Arc<Pool>,
     share: Share,
 }

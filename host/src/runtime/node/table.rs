@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
 
-use super::pool::{Full, Pool, Reserved, Share};
-use super::process::Process;
+use crate::runtime::engine::{Full, Pool, Reserved, Share};
+use crate::runtime::process::Process;
 
-pub(super) struct ProcessTable {
+pub(in crate::runtime) struct ProcessTable {
     processes: DashMap<u64, Arc<Process>>,
     next_id: AtomicU64,
     pool: Arc<Pool>,
@@ -48,7 +48,7 @@ impl ProcessTable {
 
     /// The live process `pid` names: its id and its host must both match, so a pid made up
     /// with another host does not reach the process that has its id.
-    pub fn find(&self, pid: &super::Pid) -> Option<Arc<Process>> {
+    pub fn find(&self, pid: &wasmhost_types::Pid) -> Option<Arc<Process>> {
         self.get(pid.id).filter(|p| p.pid() == pid)
     }
 

@@ -5,16 +5,16 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use tokio::sync::watch;
 
-use super::ledger::{Charge, OVERHEAD};
 use super::node::Node;
-use super::process::Process;
-use super::{Pid, RegisterError};
+use crate::runtime::process::Process;
+use crate::runtime::process::{Charge, OVERHEAD};
+use wasmhost_types::{Pid, RegisterError};
 
 pub use crate::app::MAX_NAME_LEN;
 
 /// Name → id of the holder (with its receipt for the entry), and a counter of
 /// registrations that waiters watch.
-pub(super) struct Names {
+pub(in crate::runtime) struct Names {
     held: DashMap<String, (u64, Charge)>,
     registered: watch::Sender<u64>,
 }
@@ -30,7 +30,11 @@ impl Default for Names {
 
 impl Node {
     /// Registers `name` for `process`. Registering a name it holds already succeeds.
-    pub(super) fn register(&self, process: &Process, name: &str) -> Result<(), RegisterError> {
+    pub(in crate::runtime) fn register(
+        &self,
+        process: &Process,
+        name: &str,
+    ) -> Result<(), RegisterError> {
         if name.is_empty() || name.len() > MAX_NAME_LEN {
             return Err(RegisterError::Invalid(format!(
                 "a name must be 1 to {MAX_NAME_LEN} bytes, not {}",
@@ -46,7 +50,7 @@ impl Node {
         // The name's shard stays locked from the check to the insert, so two processes
         // registering it at once cannot both get it.
         let entry = self.names.held.entry(name.to_string());
-        let held = process.control().names.len() as u64;
+        let held = process.names_held();
         if let Entry::Occupied(holder) = &entry {
             if holder.get().0 == id {
                 return Ok(());
@@ -74,7 +78,7 @@ impl Node {
                 vacant.insert((id, receipt));
             }
         }
-        process.control().names.push(name.to_string());
+        process.hold_name(name);
         self.names.registered.send_modify(|n| *n += 1);
         Ok(())
     }
@@ -101,7 +105,7 @@ impl Node {
     }
 
     /// The id of the holder of `name`, live or not yet cleaned up.
-    pub(super) fn holder(&self, name: &str) -> Option<u64> {
+    pub(in crate::runtime) fn holder(&self, name: &str) -> Option<u64> {
         self.names.held.get(name).map(|held| held.0)
     }
 
@@ -116,12 +120,12 @@ impl Node {
         {
             return false;
         }
-        process.control().names.retain(|n| n != name);
+        process.drop_name(name);
         true
     }
 
     /// Releases the names an exited process held.
-    pub(super) fn release_names(&self, id: u64, held: Vec<String>) {
+    pub(in crate::runtime) fn release_names(&self, id: u64, held: Vec<String>) {
         for name in held {
             self.names
                 .held

@@ -12,19 +12,19 @@ use wasmtime::component::ResourceTableError;
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi::I32Exit;
 
-use super::ExitReason;
-use super::ctx::Fault;
 use super::denied::NotGranted;
-use super::ledger::Charge;
-use super::node::Node;
 use super::pool::Reserved;
-use super::process::Process;
 use super::programs::Program;
 use super::store::{ProcessState, component_handles, hostcall_fuel, new_store};
+use crate::runtime::node::Fault;
+use crate::runtime::node::Node;
+use crate::runtime::process::Charge;
+use crate::runtime::process::Process;
+use wasmhost_types::ExitReason;
 
 type EntryPoint = (Result<Vec<u8>, String>,);
 
-pub(super) async fn run(
+pub(in crate::runtime) async fn run(
     node: Arc<Node>,
     program: Arc<Program>,
     process: Arc<Process>,
@@ -32,7 +32,7 @@ pub(super) async fn run(
     args_receipt: Charge,
     slot: Reserved,
 ) {
-    let mut store = new_store(&node.engine, &node, &process);
+    let mut store = new_store(node.engine(), &node, &process);
     // Built and awaited in one expression: a future bound to a name and then awaited (or
     // moved into the awaited one) keeps a slot of its own in this task, and every live
     // process would hold its body twice (≈ 3 KiB; `docs/engine.md`, idle memory).
@@ -123,7 +123,7 @@ async fn execute(
 const MAX_REASON: usize = 4 << 10;
 
 /// `text`, cut at `MAX_REASON` bytes (on a character boundary).
-pub(super) fn bounded(mut text: String) -> String {
+pub(in crate::runtime) fn bounded(mut text: String) -> String {
     if text.len() > MAX_REASON {
         let mut end = MAX_REASON;
         while !text.is_char_boundary(end) {
@@ -196,7 +196,7 @@ mod tests {
     use super::*;
     use crate::app::App;
     use crate::runtime::Event;
-    use crate::runtime::testing::test_process;
+    use crate::runtime::node::test_process;
 
     #[tokio::test]
     async fn a_host_panic_while_running_a_process_still_reports_its_exit() {
@@ -207,7 +207,7 @@ mod tests {
         node.register(&process, "holder").expect("registered");
         node.monitor(&watcher, process.pid());
         let (tx, exit) = tokio::sync::oneshot::channel();
-        process.control().on_exit = Some(tx);
+        process.on_exit(tx);
 
         let task = {
             let (node, process) = (node.clone(), process.clone());

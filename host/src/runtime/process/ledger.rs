@@ -26,7 +26,7 @@ use crate::app::values::show_size;
 /// one budget. Two counters, so `ps` can show each; each is checked against the budget with
 /// the other's value at that moment (two charges racing may pass it by the smaller one).
 #[derive(Debug)]
-pub(super) struct NodeLedger {
+pub(in crate::runtime) struct NodeLedger {
     linear: AtomicU64,
     held: AtomicU64,
     budget: u64,
@@ -131,7 +131,7 @@ impl fmt::Display for Refused {
 }
 
 impl Account {
-    pub(super) fn new(limit: u64, node: &Arc<NodeLedger>) -> Arc<Account> {
+    pub(in crate::runtime) fn new(limit: u64, node: &Arc<NodeLedger>) -> Arc<Account> {
         Arc::new(Account {
             held: AtomicU64::new(0),
             limit,

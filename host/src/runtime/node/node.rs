@@ -10,20 +10,21 @@ use std::sync::Arc;
 use tokio::runtime::{Handle, RuntimeFlavor};
 use wasmtime::Engine;
 
-use super::compile_cache::{CompileCache, CompileProgress};
-use super::config::{ConfigError, NodeConfig};
-use super::extensions::NodeState;
-use super::interfaces::HostInterface;
-use super::ledger::{Account, NodeLedger};
-use super::limits::check_against_pool;
 use super::names::Names;
-use super::programs::{Compiler, Program, compile_all};
-use super::scheduler::Scheduler;
 use super::table::ProcessTable;
-use super::{Pid, engine};
 use crate::app::Limits;
 use crate::app::{App, Diagnostics, LimitOverrides};
+use crate::runtime::engine;
+use crate::runtime::engine::HostInterface;
+use crate::runtime::engine::NodeState;
+use crate::runtime::engine::check_against_pool;
+use crate::runtime::engine::{CompileCache, CompileProgress};
+use crate::runtime::engine::{Compiler, Program, compile_all};
+use crate::runtime::engine::{ConfigError, NodeConfig};
+use crate::runtime::process::{Account, NodeLedger};
+use crate::runtime::scheduler::Scheduler;
 use crate::terminal::Terminal;
+use wasmhost_types::Pid;
 
 /// One wasmhost node. Built with [`Node::builder`].
 pub struct Node {
@@ -33,7 +34,7 @@ pub struct Node {
     pub(super) programs: HashMap<String, Arc<Program>>,
     pub(super) hosts: HashMap<String, Host>,
     pub(super) defaults: Limits,
-    pub(super) table: ProcessTable,
+    pub(in crate::runtime) table: ProcessTable,
     pub(super) names: Names,
     /// Names the registry reserves, with the entries that may register them.
     pub(super) reserved: HashMap<String, Vec<String>>,
@@ -41,8 +42,8 @@ pub struct Node {
     /// the node's budget.
     pub(super) ledger: Arc<NodeLedger>,
     /// What the node itself makes the host hold (messages it sends, cancels it asks for).
-    pub(super) account: Arc<Account>,
-    pub(super) terminal: Arc<Terminal>,
+    pub(in crate::runtime) account: Arc<Account>,
+    pub(in crate::runtime) terminal: Arc<Terminal>,
     /// Where the processes of hosts without threads of their own run; `None` if the node was
     /// built outside an async runtime, which processes need for time and I/O.
     pub(super) shared: Option<Threads>,
@@ -51,7 +52,7 @@ pub struct Node {
 }
 
 /// The threads processes run on.
-pub(super) enum Threads {
+pub(in crate::runtime) enum Threads {
     /// The node's own scheduler (`scheduler.rs`).
     Own(Scheduler),
     /// The tasks of a single-threaded tokio runtime, the one the node was built in.
@@ -76,7 +77,7 @@ impl Threads {
 }
 
 /// A host entry as the node runs it.
-pub(super) struct Host {
+pub(in crate::runtime) struct Host {
     /// The host's id, shared by the pids of its processes.
     pub id: Arc<str>,
     pub limits: LimitOverrides,
@@ -319,11 +320,11 @@ impl Node {
     }
 
     /// Charges `bytes` of linear memory to the node's budget, if it has them.
-    pub(super) fn charge_memory(&self, bytes: u64) -> bool {
+    pub(in crate::runtime) fn charge_memory(&self, bytes: u64) -> bool {
         self.ledger.take_linear(bytes)
     }
 
-    pub(super) fn release_memory(&self, bytes: u64) {
+    pub(in crate::runtime) fn release_memory(&self, bytes: u64) {
         self.ledger.give_back_linear(bytes);
     }
 
@@ -340,6 +341,14 @@ impl Node {
 
     /// The host entry `name` names, shared by the pids of its processes; `None` if the app
     /// has no such host.
+    /// The runtime that gives processes time: the caller's, or the node's own threads'.
+    pub(in crate::runtime) fn clock(&self) -> Option<Handle> {
+        Handle::try_current().ok().or_else(|| {
+            let threads = self.shared.as_ref()?;
+            Some(threads.clock().clone())
+        })
+    }
+
     pub(super) fn host_id(&self, name: &str) -> Option<&Arc<str>> {
         self.hosts.get(name).map(|host| &host.id)
     }

@@ -14,14 +14,14 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::cpu::Throttle;
-use super::ctx::ProcessCtx;
 use super::extensions::ProcessExtensions;
-use super::node::Node;
-use super::process::Process;
 use super::stderr::StderrTail;
 use crate::app::Limits;
 use crate::app::values::show_size;
+use crate::runtime::node::Node;
+use crate::runtime::node::ProcessCtx;
+use crate::runtime::process::Process;
+use crate::runtime::process::Throttle;
 
 /// What host interfaces see of a process's store.
 pub trait ProcessView: Send {
@@ -59,16 +59,16 @@ impl ProcessState {
     }
 
     /// The limit the process broke, if that is why its call failed.
-    pub(super) fn take_limit_broken(&mut self) -> Option<String> {
+    pub(in crate::runtime) fn take_limit_broken(&mut self) -> Option<String> {
         self.ctx.take_limit_broken()
     }
 
-    pub(super) fn limits(&self) -> &Limits {
+    pub(in crate::runtime) fn limits(&self) -> &Limits {
         self.ctx.process().limits()
     }
 
     /// Ends the process with `limit: {message}` (see `ProcessCtx::break_limit`).
-    pub(super) fn break_limit(&mut self, message: String) -> wasmtime::Error {
+    pub(in crate::runtime) fn break_limit(&mut self, message: String) -> wasmtime::Error {
         self.ctx.break_limit(message)
     }
 
@@ -271,7 +271,7 @@ pub fn new_store(engine: &Engine, node: &Arc<Node>, process: &Arc<Process>) -> S
 mod tests {
     use super::*;
     use crate::app::App;
-    use crate::runtime::testing::test_process;
+    use crate::runtime::node::test_process;
 
     /// Every order of wasmtime's callbacks: a failure after an allowed growth, a failure
     /// without one (an overflowing table), and growths that succeed.

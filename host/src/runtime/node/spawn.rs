@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use super::authority::may_spawn;
-use super::ledger::OVERHEAD;
 use super::names::MAX_NAME_LEN;
 use super::node::Node;
-use super::pool::Full;
-use super::process::Process;
-use super::run::run;
-use super::{ExitReason, Pid, SpawnError};
+use crate::runtime::engine::Full;
+use crate::runtime::engine::run;
+use crate::runtime::process::OVERHEAD;
+use crate::runtime::process::Process;
+use crate::runtime::process::may_spawn;
+use wasmhost_types::{ExitReason, Pid, SpawnError};
 
 /// The most arguments an entry point takes (Erlang's largest arity).
 pub const MAX_ARGS: usize = 255;
@@ -91,7 +91,7 @@ impl SpawnOptions {
     }
 
     /// The child of `parent`, which counts it against its `children` and watches it so.
-    pub(super) fn child_of(mut self, parent: &Arc<Process>, watch: Watch) -> Self {
+    pub(in crate::runtime) fn child_of(mut self, parent: &Arc<Process>, watch: Watch) -> Self {
         self.parent = Some((parent.clone(), watch));
         self
     }
@@ -116,7 +116,12 @@ impl Node {
             return Err(SpawnError::UnknownHost(shown(host)));
         };
         if let Some((parent, _)) = &parent {
-            may_spawn(parent, &program, &host.id, host.terminal)?;
+            may_spawn(
+                parent,
+                (&program.id, &program.privileges),
+                &host.id,
+                host.terminal,
+            )?;
         }
         let limits = self.defaults.resolve(&program.entry.limits, &host.limits);
         if args.len() > MAX_ARGS {
@@ -179,22 +184,16 @@ impl Node {
                 ),
             })
         })?;
-        if let Some((parent, _)) = &parent {
-            let mut control = parent.control();
-            if control.children >= parent.limits().children {
-                return Err(SpawnError::Limit(format!(
-                    "children: {} already has {} live children, its limit",
-                    parent.pid(),
-                    control.children
-                )));
-            }
-            control.children += 1;
+        if let Some((parent, how)) = &parent {
+            parent
+                .add_child(matches!(how, Watch::Monitor))
+                .map_err(SpawnError::Limit)?;
         }
 
         let id = self.table.next_id();
         if host.terminal && !self.terminal.bind(id) {
             if let Some((parent, _)) = &parent {
-                parent.control().children -= 1;
+                parent.child_gone();
             }
             return Err(SpawnError::Limit(format!(
                 "terminal: {} is already bound to another process",
@@ -212,18 +211,16 @@ impl Node {
             parent.as_ref().map(|(p, _)| p),
             &self.ledger,
         ));
-        process.control().on_exit = on_exit;
+        if let Some(on_exit) = on_exit {
+            process.on_exit(on_exit);
+        }
         // No one else sees the child before it is in the table: no exit can be missed, and
         // no lock is held across another.
         if let Some((parent, how)) = &parent {
             match (how, watch) {
-                (Watch::Monitor, (Some(receipt), _)) => {
-                    process.control().monitors.insert(parent.pid().id, receipt);
-                    parent.control().watching.insert(id);
-                }
+                (Watch::Monitor, (Some(receipt), _)) => parent.watch_child(&process, receipt),
                 (Watch::Link, (Some(mine), Some(theirs))) => {
-                    process.control().links.insert(parent.pid().id, theirs);
-                    parent.control().links.insert(id, mine);
+                    parent.link_child(&process, (mine, theirs))
                 }
                 _ => {}
             }

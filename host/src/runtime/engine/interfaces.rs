@@ -37,7 +37,7 @@ pub struct HostInterface {
 
 impl HostInterface {
     /// Whether `self` takes the place of `other` in a table.
-    pub(super) fn replaces(&self, other: &HostInterface) -> bool {
+    pub(in crate::runtime) fn replaces(&self, other: &HostInterface) -> bool {
         self.provides == other.provides
             && (self.provides != Provides::InGuest || self.module == other.module)
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 /// The node's extension state: one value per type.
 #[derive(Default)]
-pub(super) struct NodeState(HashMap<TypeId, Arc<dyn Any + Send + Sync>>);
+pub(in crate::runtime) struct NodeState(HashMap<TypeId, Arc<dyn Any + Send + Sync>>);
 
 impl NodeState {
     pub fn insert<T: Any + Send + Sync>(&mut self, value: T) {

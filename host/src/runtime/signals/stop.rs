@@ -4,12 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::runtime::Handle;
-
-use super::node::Node;
-use super::process::Process;
-use super::run::bounded;
-use super::{Event, ExitReason, Pid};
+use crate::runtime::engine::bounded;
+use crate::runtime::node::Node;
+use crate::runtime::process::Process;
+use wasmhost_types::{Event, ExitReason, Pid};
 
 /// What a pending cancel's grace timer costs whoever asked for it, besides its reason: a
 /// task and a timer entry.
@@ -32,7 +30,7 @@ impl Node {
     /// and the grace timer until the target ends. The reason is cut at 4 KiB, as an exit
     /// reason's message is; the timer holds the target weakly and stops when it ends, so a
     /// long grace keeps nothing of an ended process alive.
-    pub(super) fn cancel_by(
+    pub(in crate::runtime) fn cancel_by(
         &self,
         canceller: Option<&Process>,
         target: &Pid,
@@ -42,14 +40,10 @@ impl Node {
         let Some(process) = self.table.find(target) else {
             return false;
         };
-        {
-            let mut control = process.control();
-            if control.exited {
-                return false;
-            }
-            if std::mem::replace(&mut control.cancel_pending, true) {
-                return true;
-            }
+        match process.start_cancel() {
+            None => return false,
+            Some(false) => return true,
+            Some(true) => {}
         }
         let reason = bounded(reason);
         let account = canceller.map_or(&self.account, |c| c.account());
@@ -66,8 +60,7 @@ impl Node {
             reason: reason.clone(),
         };
         self.deliver(&process, event, canceller);
-        let clock = || self.shared.as_ref().map(|threads| threads.clock().clone());
-        let Some(runtime) = Handle::try_current().ok().or_else(clock) else {
+        let Some(runtime) = self.clock() else {
             // Without an async runtime there is no clock to keep the grace period on.
             process.kill(ExitReason::Cancelled(reason));
             return true;
@@ -80,13 +73,8 @@ impl Node {
             }
             drop(receipt);
         });
-        let mut control = process.control();
-        if control.exited {
-            // It ended while the timer was being set: `exited` found none to stop.
-            timer.abort();
-        } else {
-            control.grace = Some(timer.abort_handle());
-        }
+        // It may have ended while the timer was being set: then it is stopped here.
+        process.keep_grace_timer(timer.abort_handle());
         true
     }
 }

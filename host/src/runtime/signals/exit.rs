@@ -4,32 +4,24 @@
 //! timer, the messages waiting in its mailbox (their senders get their bytes back) and its
 //! events.
 
-use super::authority::Reach;
-use super::node::Node;
-use super::process::Process;
-use super::{Event, ExitReason};
+use crate::runtime::node::Node;
+use crate::runtime::process::Process;
+use crate::runtime::process::{Ended, Reach};
+use wasmhost_types::{Event, ExitReason};
 
 impl Node {
     /// A process ended with `reason`: it leaves the table, its names and the terminal are
     /// freed, its parent counts one child less, its monitors hear why (as much of it as each
     /// may know), and its links follow it if the exit was abnormal.
-    pub(super) fn exited(&self, process: &Process, reason: ExitReason) {
+    pub(in crate::runtime) fn exited(&self, process: &Process, reason: ExitReason) {
         let id = process.pid().id;
-        let (monitors, watching, links, names, on_exit, grace) = {
-            let mut control = process.control();
-            control.exited = true;
-            (
-                std::mem::take(&mut control.monitors),
-                std::mem::take(&mut control.watching),
-                std::mem::take(&mut control.links),
-                std::mem::take(&mut control.names),
-                control.on_exit.take(),
-                control.grace.take(),
-            )
-        };
-        if let Some(grace) = grace {
-            grace.abort();
-        }
+        let Ended {
+            monitors,
+            watching,
+            links,
+            names,
+            on_exit,
+        } = process.end();
         process.lineage().ended();
         process.mailbox().clear();
         process.events().clear();
@@ -37,23 +29,22 @@ impl Node {
         self.terminal.unbind(id);
         self.release_names(id, names);
         if let Some(parent) = process.parent() {
-            let mut control = parent.control();
-            control.children = control.children.saturating_sub(1);
+            parent.child_gone();
         }
         for target in watching.into_iter().filter_map(|t| self.table.get(t)) {
-            target.control().monitors.remove(&id);
+            target.remove_watcher(id);
         }
         let reach = Reach::of(process);
-        for watcher in monitors.into_keys().filter_map(|w| self.table.get(w)) {
-            watcher.control().watching.remove(&id);
+        for watcher in monitors.into_iter().filter_map(|w| self.table.get(w)) {
+            watcher.unwatch(id);
             let event = Event::Exit {
                 from: process.pid().clone(),
                 reason: reach.reason_for(&watcher, &reason),
             };
             self.deliver(&watcher, event, Some(&watcher));
         }
-        for linked in links.into_keys().filter_map(|l| self.table.get(l)) {
-            linked.control().links.remove(&id);
+        for linked in links.into_iter().filter_map(|l| self.table.get(l)) {
+            linked.remove_link(id);
             if !reason.is_normal() {
                 self.link_broken(&linked, process.pid(), &reason);
             }
@@ -70,7 +61,7 @@ mod tests {
 
     use super::*;
     use crate::app::App;
-    use crate::runtime::testing::test_process;
+    use crate::runtime::node::test_process;
 
     fn node() -> std::sync::Arc<Node> {
         Node::builder(App::default()).build().expect("a node")
@@ -82,16 +73,13 @@ mod tests {
         let target = test_process(&node, None);
         let watcher = test_process(&node, None);
         node.monitor(&watcher, target.pid());
-        assert_eq!(target.control().monitors.len(), 1);
+        assert_eq!(target.watchers(), 1);
         assert!(
             watcher.account().held() > 0,
             "a monitor is charged to its watcher"
         );
         node.exited(&watcher, ExitReason::Normal(vec![0xf6]));
-        assert!(
-            target.control().monitors.is_empty(),
-            "left in its target's set"
-        );
+        assert!(target.watchers() == 0, "left in its target's set");
         assert_eq!(watcher.account().held(), 0);
     }
 
@@ -152,16 +140,10 @@ mod tests {
         // A child monitored as `spawn-monitored` makes it, then its exit.
         let child = test_process(&node, Some(&parent));
         let receipt = parent.account().charge(64).expect("charged");
-        child.control().monitors.insert(parent.pid().id, receipt);
-        parent.control().watching.insert(child.pid().id);
+        parent.watch_child(&child, receipt);
         node.exited(&child, ExitReason::Normal(vec![0xf6]));
         assert_eq!(
-            parent
-                .control()
-                .watching
-                .iter()
-                .copied()
-                .collect::<Vec<_>>(),
+            parent.watched(),
             vec![other.pid().id],
             "it still watches the other one, and only it"
         );

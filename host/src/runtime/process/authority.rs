@@ -9,9 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::process::Process;
-use super::programs::Program;
-use super::{Denied, ExitReason, SpawnError};
 use crate::app::{Authority, ProcessEntry};
+use wasmhost_types::{Denied, ExitReason, SpawnError};
 
 /// What an entry's processes are granted.
 #[derive(Debug, Clone, Default)]
@@ -212,13 +211,13 @@ impl<'a> Reach<'a> {
     }
 }
 
-/// Whether `parent` may spawn `program` on `host`: never on a terminal host (only
+/// Whether `parent` may spawn the entry `id`, granted `privileges`, on `host`: never on a terminal host (only
 /// `wasmhost run` binds a process to the terminal), on a host other than its own only if its
 /// `authority.hosts` names it, and only an entry granted no more than its own unless its
 /// `authority.spawn` names it.
 pub fn may_spawn(
     parent: &Process,
-    program: &Program,
+    (id, privileges): (&str, &Privileges),
     host: &str,
     terminal: bool,
 ) -> Result<(), SpawnError> {
@@ -234,15 +233,15 @@ pub fn may_spawn(
             parent.pid().host
         )));
     }
-    if parent.privileges().authority.spawn.covers(&program.id) {
+    if parent.privileges().authority.spawn.covers(id) {
         return Ok(());
     }
-    match parent.privileges().excess(&program.privileges) {
+    match parent.privileges().excess(privileges) {
         None => Ok(()),
         Some(excess) => Err(SpawnError::Denied(format!(
             "{} may not spawn {}: {excess}, which {} is not (the registry can allow it with `authority.spawn`)",
             parent.entry(),
-            program.id,
+            id,
             parent.entry()
         ))),
     }

@@ -2,11 +2,11 @@
 //! receiver, within the receiver's limits (`message_size`, and the mailbox's own) and the
 //! sender's (`host_memory`: a waiting message is charged to whoever sent it, `ledger.rs`).
 
-use super::ledger::Account;
-use super::mailbox::{Message, cost};
-use super::names::MAX_NAME_LEN;
-use super::node::Node;
-use super::{Destination, Pid, SendError};
+use crate::runtime::node::MAX_NAME_LEN;
+use crate::runtime::node::Node;
+use crate::runtime::process::Account;
+use crate::runtime::process::{Message, cost};
+use wasmhost_types::{Destination, Pid, SendError};
 
 /// The longest topic, in bytes: a topic names what a message is, like a registered name.
 pub const MAX_TOPIC: usize = 255;
@@ -15,7 +15,7 @@ impl Node {
     /// Delivers a message from `from` (paid for by `payer`; the node's own account for the
     /// node's messages). Sending to a pid that has exited drops the message (as in Erlang);
     /// sending to a name nobody holds is an error.
-    pub(super) fn send_from(
+    pub(in crate::runtime) fn send_from(
         &self,
         from: Option<&Pid>,
         payer: &std::sync::Arc<Account>,

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use super::{Node, Pid};
+use super::Node;
+use wasmhost_types::Pid;
 
 /// One live process, seen from outside.
 #[derive(Debug, Clone)]

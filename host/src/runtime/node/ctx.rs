@@ -5,14 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::authority::may_signal;
-use super::ledger::Charge;
-use super::log::{self, LogBudget};
 use super::node::Node;
-use super::process::Process;
 use super::spawn::{SpawnOptions, Watch};
-use super::{Denied, Destination, ExitReason, Pid, RegisterError, SendError, SpawnError};
+use crate::runtime::process::Charge;
+use crate::runtime::process::Process;
+use crate::runtime::process::may_signal;
+use crate::runtime::process::{LogBudget, log};
 use crate::terminal::Terminal;
+use wasmhost_types::{Denied, Destination, ExitReason, Pid, RegisterError, SendError, SpawnError};
 
 /// A call the guest got wrong (an argument no process could mean): the call traps, and the
 /// process's exit reason is `trap` with this message.
@@ -34,7 +34,7 @@ pub struct ProcessCtx {
 pub const MAX_PID_HOST: usize = crate::app::MAX_NAME_LEN * 2 + 1;
 
 impl ProcessCtx {
-    pub(super) fn new(node: Arc<Node>, me: Arc<Process>) -> Self {
+    pub(in crate::runtime) fn new(node: Arc<Node>, me: Arc<Process>) -> Self {
         let log = LogBudget::new(me.limits().log_rate);
         ProcessCtx {
             node,
@@ -62,7 +62,7 @@ impl ProcessCtx {
     }
 
     /// The limit the process broke, if that is why its call failed.
-    pub(super) fn take_limit_broken(&mut self) -> Option<String> {
+    pub(in crate::runtime) fn take_limit_broken(&mut self) -> Option<String> {
         self.limit_broken.take()
     }
 
@@ -103,7 +103,7 @@ impl ProcessCtx {
         &self.me
     }
 
-    pub(super) fn node(&self) -> &Arc<Node> {
+    pub(in crate::runtime) fn node(&self) -> &Arc<Node> {
         &self.node
     }
 
@@ -180,7 +180,7 @@ impl ProcessCtx {
     /// Whether abnormal exits of linked processes arrive as events instead of ending this
     /// one.
     pub fn trap_links(&self, enabled: bool) {
-        self.me.control().trap_links = enabled;
+        self.me.set_trap_links(enabled);
     }
 
     /// Ends `target` at once; its reason names this process.

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use super::Pid;
-use super::node::Node;
-use super::process::Process;
+use super::Node;
+use crate::runtime::process::Process;
+use wasmhost_types::Pid;
 
 /// A process registered by hand in a node (which needs no programs for it).
 pub fn test_process(node: &Arc<Node>, parent: Option<&Arc<Process>>) -> Arc<Process> {

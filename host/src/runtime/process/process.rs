@@ -1,21 +1,20 @@
 //! A process as the rest of the node sees it: its pid, mailbox, events, links and monitors.
 //! The guest's own state (its store) lives only in the task that runs it.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 
 use super::authority::{Lineage, Privileges};
+use super::control::Control;
 use super::cpu::CpuMeter;
-use super::ledger::{Account, Charge, Charged, NodeLedger};
+use super::ledger::{Account, Charged, NodeLedger};
 use super::mailbox::Mailbox;
-use super::programs::Program;
 use super::queue::Queue;
-use super::{Event, ExitReason, Pid};
 use crate::app::Limits;
+use wasmhost_types::{Event, ExitReason, Pid};
 
 /// The shared half of a process.
 pub struct Process {
@@ -39,37 +38,8 @@ pub struct Process {
     parent: Option<Weak<Process>>,
 }
 
-/// What links, monitors, names and children need; guarded by one lock per process. Every
-/// entry another process made here carries that process's receipt, so whichever path
-/// removes the entry gives its bytes back.
-#[derive(Default)]
-pub(super) struct Control {
-    /// The processes monitoring this one, each with the receipt its watcher paid.
-    pub monitors: HashMap<u64, Charge>,
-    /// The processes this one monitors: their `monitors` to leave when it ends, and how many
-    /// (its `events` limit counts them).
-    pub watching: HashSet<u64>,
-    /// The processes linked to this one, each with the receipt of whoever made the link.
-    pub links: HashMap<u64, Charge>,
-    pub trap_links: bool,
-    /// Names this process holds.
-    pub names: Vec<String>,
-    /// Live children.
-    pub children: u64,
-    /// A cancel is pending (the first one wins).
-    pub cancel_pending: bool,
-    /// The pending cancel's grace timer, stopped when the process ends first.
-    pub grace: Option<tokio::task::AbortHandle>,
-    /// Set once: why the process must stop (terminate, cancel timeout, link down).
-    pub kill: Option<ExitReason>,
-    /// Set once the process has ended; monitors and links added after see it.
-    pub exited: bool,
-    /// Who hears of the exit besides monitors (a supervisor, `wasmhost run`).
-    pub on_exit: Option<oneshot::Sender<ExitReason>>,
-}
-
 impl Process {
-    pub(super) fn new(
+    pub(in crate::runtime) fn new(
         pid: Pid,
         (entry, privileges): (Arc<str>, Arc<Privileges>),
         limits: Limits,
@@ -98,15 +68,9 @@ impl Process {
     }
 
     /// A process in no node's table, for timing the engine alone (the benchmark does).
-    pub fn detached(pid: Pid, program: &Program, limits: Limits) -> Self {
+    pub fn detached(pid: Pid, identity: (Arc<str>, Arc<Privileges>), limits: Limits) -> Self {
         let budget = limits.memory.saturating_add(limits.host_memory);
-        Process::new(
-            pid,
-            program.identity(),
-            limits,
-            None,
-            &NodeLedger::new(budget),
-        )
+        Process::new(pid, identity, limits, None, &NodeLedger::new(budget))
     }
 
     pub fn pid(&self) -> &Pid {
@@ -118,11 +82,11 @@ impl Process {
         &self.entry
     }
 
-    pub(super) fn privileges(&self) -> &Privileges {
+    pub(in crate::runtime) fn privileges(&self) -> &Privileges {
         &self.privileges
     }
 
-    pub(super) fn lineage(&self) -> &Arc<Lineage> {
+    pub(in crate::runtime) fn lineage(&self) -> &Arc<Lineage> {
         &self.lineage
     }
 
@@ -150,7 +114,7 @@ impl Process {
         self.memory.load(Ordering::Relaxed)
     }
 
-    pub(super) fn set_memory(&self, bytes: u64) {
+    pub(in crate::runtime) fn set_memory(&self, bytes: u64) {
         self.memory.store(bytes, Ordering::Relaxed);
     }
 
@@ -164,7 +128,7 @@ impl Process {
         &self.events
     }
 
-    pub(super) fn parent(&self) -> Option<Arc<Process>> {
+    pub(in crate::runtime) fn parent(&self) -> Option<Arc<Process>> {
         self.parent.as_ref().and_then(Weak::upgrade)
     }
 
@@ -174,7 +138,7 @@ impl Process {
 
     /// Orders the process to stop with `reason` (the first order wins). Returns false if it
     /// had already ended.
-    pub(super) fn kill(&self, reason: ExitReason) -> bool {
+    pub(in crate::runtime) fn kill(&self, reason: ExitReason) -> bool {
         {
             let mut control = self.control();
             if control.exited {
@@ -187,7 +151,7 @@ impl Process {
     }
 
     /// Resolves with the kill reason once `kill` has been called.
-    pub(super) async fn killed(&self) -> ExitReason {
+    pub(in crate::runtime) async fn killed(&self) -> ExitReason {
         loop {
             if let Some(reason) = self.control().kill.clone() {
                 return reason;

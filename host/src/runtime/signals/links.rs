@@ -1,19 +1,14 @@
 //! Monitors (one-way: the watcher hears of the exit) and links (two-way: an abnormal exit
 //! takes the other down, unless it traps links), as in Erlang, and the delivery of the
-//! events they produce within the receiver's `events` limit.
-//!
-//! Each entry lives on both sides (a target's `monitors` and its watcher's `watching`; a
-//! link in both processes' `links`), so either one's exit finds and removes the other side:
-//! nothing is left behind, and what a process watches is counted by the set itself, which
-//! cannot drift. Each entry carries the receipt of the process that made it (`ledger.rs`).
+//! events they produce within the receiver's `events` limit. Each entry lives on both sides,
+//! kept in step by `process/control.rs`; each carries the receipt of the process that made it.
 
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
-use super::ledger::{Charged, OVERHEAD};
-use super::node::Node;
-use super::process::Process;
-use super::{Event, ExitReason, Pid};
+use crate::runtime::node::Node;
+use crate::runtime::process::Process;
+use crate::runtime::process::{AtLimit, Charged, OVERHEAD};
+use wasmhost_types::{Event, ExitReason, Pid};
 
 /// What a monitor or one side of a link costs its maker: a map entry and its receipt.
 const ENTRY_COST: u64 = OVERHEAD;
@@ -68,45 +63,34 @@ impl Node {
     }
 
     /// `watcher` monitors `target`; an exit already past is reported at once.
-    pub(super) fn monitor(&self, watcher: &Process, target: &Pid) {
-        let me = watcher.pid().id;
-        {
-            let mut control = watcher.control();
-            if control.watching.contains(&target.id) {
-                return;
-            }
-            let limit = watcher.limits().events;
-            if control.watching.len() as u64 >= limit {
-                drop(control);
+    pub(in crate::runtime) fn monitor(&self, watcher: &Process, target: &Pid) {
+        // Its side first: a target that ends from here on finds it and removes it.
+        match watcher.watch(target.id) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(AtLimit { limit }) => {
                 watcher.kill(ExitReason::Limit(format!(
                     "events: {} monitors {limit} processes, its limit",
                     watcher.pid()
                 )));
                 return;
             }
-            // Its side first: a target that ends from here on finds it and removes it.
-            control.watching.insert(target.id);
         }
         let receipt = match watcher.account().charge(ENTRY_COST) {
             Ok(receipt) => receipt,
             Err(refused) => {
-                watcher.control().watching.remove(&target.id);
+                watcher.unwatch(target.id);
                 watcher.kill(ExitReason::Limit(refused.to_string()));
                 return;
             }
         };
-        let added = self.table.find(target).is_some_and(|t| {
-            let mut control = t.control();
-            if control.exited {
-                return false;
-            }
-            if let Entry::Vacant(entry) = control.monitors.entry(me) {
-                entry.insert(receipt);
-            }
-            true
-        });
+        let me = watcher.pid().id;
+        let added = self
+            .table
+            .find(target)
+            .is_some_and(|t| t.add_watcher(me, receipt));
         if !added {
-            watcher.control().watching.remove(&target.id);
+            watcher.unwatch(target.id);
             let event = Event::Exit {
                 from: target.clone(),
                 reason: ExitReason::NoProcess,
@@ -115,18 +99,18 @@ impl Node {
         }
     }
 
-    pub(super) fn unmonitor(&self, watcher: &Process, target: &Pid) {
-        if !watcher.control().watching.remove(&target.id) {
+    pub(in crate::runtime) fn unmonitor(&self, watcher: &Process, target: &Pid) {
+        if !watcher.unwatch(target.id) {
             return;
         }
         if let Some(t) = self.table.get(target.id) {
-            t.control().monitors.remove(&watcher.pid().id);
+            t.remove_watcher(watcher.pid().id);
         }
     }
 
     /// Links `a` and `target`. Linking to a process that is gone counts as its abnormal
     /// exit.
-    pub(super) fn link(&self, a: &Arc<Process>, target: &Pid) {
+    pub(in crate::runtime) fn link(&self, a: &Arc<Process>, target: &Pid) {
         let me = a.pid().id;
         if me == target.id {
             return;
@@ -143,32 +127,28 @@ impl Node {
             }
         };
         // Its side first, as for a monitor: a target that ends from here on removes it.
-        a.control().links.entry(target.id).or_insert(mine);
-        let linked = self.table.find(target).is_some_and(|b| {
-            let mut control = b.control();
-            if !control.exited {
-                control.links.entry(me).or_insert(theirs);
-            }
-            !control.exited
-        });
+        a.add_link(target.id, mine);
+        let linked = self
+            .table
+            .find(target)
+            .is_some_and(|b| b.add_link(me, theirs));
         if !linked {
-            a.control().links.remove(&target.id);
+            a.remove_link(target.id);
             self.link_broken(a, target, &ExitReason::NoProcess);
         }
     }
 
-    pub(super) fn unlink(&self, a: &Process, target: &Pid) {
-        a.control().links.remove(&target.id);
+    pub(in crate::runtime) fn unlink(&self, a: &Process, target: &Pid) {
+        a.remove_link(target.id);
         if let Some(b) = self.table.find(target) {
-            b.control().links.remove(&a.pid().id);
+            b.remove_link(a.pid().id);
         }
     }
 
     /// Tells `survivor` that a linked process ended abnormally: an event if it traps
     /// links, else it ends too.
     pub(super) fn link_broken(&self, survivor: &Process, from: &Pid, reason: &ExitReason) {
-        let traps = survivor.control().trap_links;
-        if traps {
+        if survivor.traps_links() {
             let event = Event::LinkDown {
                 from: from.clone(),
                 reason: reason.clone(),

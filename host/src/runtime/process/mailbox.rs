@@ -8,10 +8,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
-use super::Pid;
 use super::ledger::{Charge, OVERHEAD};
 use super::queue::Readiness;
 use crate::app::Limits;
+use wasmhost_types::Pid;
 
 /// A message in a mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,7 +159,7 @@ impl Mailbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::config::NodeConfig;
+    use crate::runtime::engine::NodeConfig;
 
     fn limits(mailbox: u64, mailbox_bytes: u64) -> Limits {
         Limits {
@@ -171,7 +171,7 @@ mod tests {
 
     /// A receipt from an account without limits.
     fn receipt() -> Charge {
-        use crate::runtime::ledger::{Account, NodeLedger};
+        use crate::runtime::process::ledger::{Account, NodeLedger};
         Account::new(u64::MAX, &NodeLedger::new(u64::MAX))
             .charge(1)
             .expect("no limits")

@@ -1,0 +1,26 @@
+//! A process as the rest of the node sees it, and what it is charged for: its pid, entry,
+//! privileges and lineage, mailbox, events, links and monitors (`Control`), its account
+//! with the host, its CPU time, its log budget. A leaf: it calls nothing else in the runtime.
+
+mod authority;
+mod control;
+mod cpu;
+mod ledger;
+pub(in crate::runtime) mod log;
+mod mailbox;
+mod process;
+mod queue;
+
+pub use authority::Privileges;
+pub use cpu::CpuMeter;
+pub use ledger::{Account, Charge, Charged, Refused};
+pub use mailbox::{Mailbox, Message};
+pub use process::Process;
+pub use queue::Queue;
+
+pub(in crate::runtime) use authority::{Reach, may_signal, may_spawn};
+pub(in crate::runtime) use control::{AtLimit, Ended};
+pub(in crate::runtime) use cpu::Throttle;
+pub(in crate::runtime) use ledger::{NodeLedger, OVERHEAD};
+pub(in crate::runtime) use log::LogBudget;
+pub(in crate::runtime) use mailbox::cost;

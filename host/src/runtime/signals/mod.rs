@@ -1,0 +1,8 @@
+//! Erlang's signal layer: messages (`send`), monitors and links and the events they deliver
+//! (`links`), stop orders (`stop`: terminate, cancel) and the exit protocol (`exit`). Each
+//! is a set of `Node` methods over the node's table and names; a remote node plugs in here.
+
+mod exit;
+mod links;
+mod send;
+mod stop;
