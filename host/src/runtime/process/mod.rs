@@ -8,6 +8,7 @@ mod cpu;
 mod ledger;
 pub(in crate::runtime) mod log;
 mod mailbox;
+#[allow(clippy::module_inception)]
 mod process;
 mod queue;
 
