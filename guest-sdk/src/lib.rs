@@ -16,9 +16,9 @@
 //! # fn main() {}
 //! ```
 //!
-//! Inside a process: [`process`] (pid, send, inbox, events, spawn, monitor, link, names),
+//! Inside a process: [`process`] (pid, send, mailbox, events, spawn, monitor, link, names),
 //! [`time`] (sleep, after, ticker), [`logger`], [`io`] (the terminal), [`channel`]
-//! (in-process channels), [`spawn`] (a concurrent task sharing the process's memory) and
+//! (in-process channels), [`spawn_task`] (a concurrent task sharing the process's memory) and
 //! [`select!`] (wait for whichever of several sources is ready first).
 
 #[doc(hidden)]
@@ -44,12 +44,12 @@ pub mod time;
 
 pub use entry::{FromArgs, IntoArgs, IntoExit};
 pub use process::{Event, ExitReason, Message, Pid};
-pub use rt::spawn;
+pub use rt::spawn_task;
 
 /// Everything a guest usually needs.
 pub mod prelude {
     pub use crate::process::{self, Event, ExitReason, Message, Pid};
-    pub use crate::{channel, entry, fields, io, logger, select, spawn, time};
+    pub use crate::{channel, entry, fields, io, logger, select, spawn_task, time};
 }
 
 #[doc(hidden)]
@@ -86,10 +86,10 @@ macro_rules! entry {
 /// use wasmhost_guest::prelude::*;
 ///
 /// async fn wait_for_reply() -> Option<String> {
-///     let inbox = process::inbox();
+///     let mailbox = process::mailbox();
 ///     let events = process::events();
 ///     select! {
-///         msg = inbox.recv() => { msg.payload().ok() }
+///         msg = mailbox.recv() => { msg.payload().ok() }
 ///         event = events.recv() => {
 ///             if let Event::Exit { from, reason } = event {
 ///                 logger::warn("exited", fields! { from, reason });

@@ -14,7 +14,7 @@ use crate::bindings::wasmhost::abi::process as abi;
 use crate::bindings::wasmhost::abi::types as wit;
 use crate::entry::IntoArgs;
 use crate::payload::{self, DecodeError};
-use crate::rt::{wait_for, wait_for_inbox};
+use crate::rt::{wait_for, wait_for_mailbox};
 
 pub use wasmhost_types::{Denied, Destination, Event, ExitReason, Pid, SendError, SpawnError};
 
@@ -75,7 +75,7 @@ impl Message {
         &self.topic
     }
 
-    /// The sender; `None` for messages from the host.
+    /// Who sent it; `None` for messages from the node.
     pub fn from(&self) -> Option<&Pid> {
         self.from.as_ref()
     }
@@ -125,8 +125,8 @@ impl<H> OnFirstUse<H> {
 pub struct Mailbox(OnFirstUse<abi::Mailbox>);
 
 /// Returns this process's mailbox.
-pub fn inbox() -> Mailbox {
-    Mailbox(OnFirstUse::new(abi::inbox, abi::Mailbox::subscribe))
+pub fn mailbox() -> Mailbox {
+    Mailbox(OnFirstUse::new(abi::Mailbox::new, abi::Mailbox::subscribe))
 }
 
 /// How many waiting messages one host call takes at most.
@@ -152,7 +152,7 @@ fn taken() -> Option<Message> {
 fn message_from_wit(m: abi::Message) -> Message {
     Message {
         topic: m.topic,
-        from: m.sender.map(pid_from_wit),
+        from: m.from.map(pid_from_wit),
         payload: m.payload,
     }
 }
@@ -171,13 +171,13 @@ impl Mailbox {
     /// Waits for the next message. Nothing taken yet means a wait without asking the host
     /// first: if this is all the process waits for, the executor waits in `receive-many`,
     /// which hands the message over (one host call); else it polls, and the message is taken
-    /// once the inbox is ready.
+    /// once the mailbox is ready.
     pub async fn recv(&self) -> Message {
         loop {
             if let Some(message) = taken() {
                 return message;
             }
-            wait_for_inbox(self.0.ready(), self.0.handle()).await;
+            wait_for_mailbox(self.0.ready(), self.0.handle()).await;
             if let Some(message) = self.try_recv() {
                 return message;
             }
@@ -214,14 +214,14 @@ fn event_from_wit(event: wit::Event) -> Event {
 
 /// This process's lifecycle events (the seed's `process.events()`): `EXIT`, `LINK_DOWN`,
 /// `CANCEL`.
-pub struct EventStream(OnFirstUse<abi::EventStream>);
+pub struct Events(OnFirstUse<abi::Events>);
 
-/// Returns this process's events channel.
-pub fn events() -> EventStream {
-    EventStream(OnFirstUse::new(abi::events, abi::EventStream::subscribe))
+/// Returns this process's events.
+pub fn events() -> Events {
+    Events(OnFirstUse::new(abi::Events::new, abi::Events::subscribe))
 }
 
-impl EventStream {
+impl Events {
     /// The oldest event, if there is one.
     pub fn try_recv(&self) -> Option<Event> {
         self.0.handle().try_receive().map(event_from_wit)

@@ -1,6 +1,6 @@
 //! The process's executor: runs the entry point and the tasks it spawns on the process's
 //! single thread, and when every task waits, blocks in one `wasi:io/poll` call on all the
-//! pollables they wait for (inbox, events, timers), then wakes the tasks whose pollables
+//! pollables they wait for (mailbox, events, timers), then wakes the tasks whose pollables
 //! are ready.
 
 use std::cell::RefCell;
@@ -24,7 +24,7 @@ struct Wait {
     pollable: Rc<Pollable>,
     waker: Waker,
     /// The mailbox, when `pollable` is its readiness: a lone wait on it takes the message.
-    inbox: Option<Rc<Mailbox>>,
+    mailbox: Option<Rc<Mailbox>>,
 }
 
 #[derive(Default)]
@@ -42,7 +42,7 @@ thread_local! {
 /// Runs `task` concurrently with the rest of the process: it shares the process's memory
 /// and runs whenever the others wait. Tasks end when the entry point returns (the seed's
 /// `coroutine.spawn`).
-pub fn spawn(task: impl Future<Output = ()> + 'static) {
+pub fn spawn_task(task: impl Future<Output = ()> + 'static) {
     REACTOR.with(|r| r.borrow_mut().spawned.push(Box::pin(task)));
 }
 
@@ -123,14 +123,14 @@ pub fn block_on<F: Future>(main: F) -> F::Output {
 }
 
 /// Blocks until at least one waited-for pollable is ready, then wakes its tasks. When all
-/// the process waits for is its inbox, it waits in `receive-many` instead, which hands over
+/// the process waits for is its mailbox, it waits in `receive-many` instead, which hands over
 /// the messages it waited for.
 fn wait_for_pollables() {
-    let lone_inbox = REACTOR.with(|r| match r.borrow().waits.as_slice() {
-        [wait] => wait.inbox.clone(),
+    let lone_mailbox = REACTOR.with(|r| match r.borrow().waits.as_slice() {
+        [wait] => wait.mailbox.clone(),
         _ => None,
     });
-    if let Some(mailbox) = lone_inbox {
+    if let Some(mailbox) = lone_mailbox {
         crate::process::keep_taken(mailbox.receive_many(crate::process::TAKE_AT_ONCE));
         let woken = REACTOR.with(|r| std::mem::take(&mut r.borrow_mut().waits));
         for wait in woken {
@@ -170,24 +170,24 @@ fn wait_for_pollables() {
 pub(crate) struct WaitFor {
     pollable: Rc<Pollable>,
     key: Option<u64>,
-    inbox: Option<Rc<Mailbox>>,
+    mailbox: Option<Rc<Mailbox>>,
 }
 
 pub(crate) fn wait_for(pollable: &Rc<Pollable>) -> WaitFor {
     WaitFor {
         pollable: pollable.clone(),
         key: None,
-        inbox: None,
+        mailbox: None,
     }
 }
 
-/// A future that resolves once the inbox whose readiness is `pollable` holds a message, or
+/// A future that resolves once the mailbox whose readiness is `pollable` holds a message, or
 /// once the executor has taken messages from it for this wait.
-pub(crate) fn wait_for_inbox(pollable: &Rc<Pollable>, inbox: &Rc<Mailbox>) -> WaitFor {
+pub(crate) fn wait_for_mailbox(pollable: &Rc<Pollable>, mailbox: &Rc<Mailbox>) -> WaitFor {
     WaitFor {
         pollable: pollable.clone(),
         key: None,
-        inbox: Some(inbox.clone()),
+        mailbox: Some(mailbox.clone()),
     }
 }
 
@@ -219,7 +219,7 @@ impl Future for WaitFor {
             return Poll::Ready(());
         }
         let pollable = self.pollable.clone();
-        let inbox = self.inbox.clone();
+        let mailbox = self.mailbox.clone();
         let key = REACTOR.with(|r| {
             let mut reactor = r.borrow_mut();
             reactor.next_key += 1;
@@ -228,7 +228,7 @@ impl Future for WaitFor {
                 key,
                 pollable,
                 waker: cx.waker().clone(),
-                inbox,
+                mailbox,
             });
             key
         });

@@ -54,7 +54,7 @@ pub struct Timer {
 
 /// Returns a timer that fires `d` from now (the seed's `time.after`).
 pub fn after(d: impl IntoDuration) -> Timer {
-    let timer = abi::after(nanos(d.into_duration()));
+    let timer = abi::Timer::new(nanos(d.into_duration()));
     let ready = Rc::new(timer.subscribe());
     Timer {
         wait: wait_for(&ready),
@@ -80,7 +80,7 @@ pub struct Ticker {
 
 /// Returns a ticker that ticks every `period`.
 pub fn ticker(period: impl IntoDuration) -> Ticker {
-    let ticker = abi::every(nanos(period.into_duration()));
+    let ticker = abi::Ticker::new(nanos(period.into_duration()));
     Ticker {
         ready: Rc::new(ticker.subscribe()),
         ticker,

@@ -69,7 +69,7 @@ impl CheckReport {
                     imports: program
                         .imports
                         .iter()
-                        .map(|import| (import.name.clone(), import.denied.map(str::to_string)))
+                        .map(|import| (import.name.clone(), import.not_granted.map(str::to_string)))
                         .collect(),
                     reserves: entry.names.clone(),
                     authority: (entry.authority != Authority::default())

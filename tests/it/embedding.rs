@@ -1,7 +1,8 @@
 //! Embedding wasmhost: an application builds a node with host interfaces of its own. Here a
 //! test replaces the standard `logger` with one that records lines — keeping them in the
 //! node's state for it and counting each process's lines in that process's state, with no
-//! statics — and with one that panics (a bug in a host interface), and runs the echo relay —
+//! statics, charging what it keeps to the process and bounding how many lines each may
+//! record — and with one that panics (a bug in a host interface), and runs the echo relay —
 //! which logs — on each.
 
 use crate::common;
@@ -14,7 +15,8 @@ use wasmhost::abi::bindings::logger::{Host, Level};
 
 use wasmhost::payload;
 use wasmhost::runtime::{
-    ExitReason, HostInterface, Node, NodeConfig, ProcessState, Provides, SpawnOptions,
+    Charge, Destination, ExitReason, HostInterface, Node, NodeConfig, ProcessState, Provides,
+    SpawnOptions,
 };
 use wasmhost::wasmtime::component::{HasData, Linker};
 
@@ -34,22 +36,25 @@ fn echo_node(logger: HostInterface, state: Recorded) -> Arc<Node> {
 }
 
 /// The recording logger's state of the node's: the lines it received, each with the number
-/// its process gave it, and a signal for each.
+/// its process gave it, a signal for each, and how many lines a process may record (its
+/// bound of its own, as the node's limits are).
 #[derive(Default)]
 struct Recorded {
     lines: Mutex<Vec<(u64, String)>>,
     logged: Notify,
+    most: Option<u64>,
 }
 
-/// The recording logger's state of each process's: how many lines it logged.
+/// The recording logger's state of each process's: how many lines it logged, and the
+/// receipts of what it keeps for them, charged to the process until it ends.
 #[derive(Default)]
-struct Logged(u64);
+struct Logged {
+    count: u64,
+    receipts: Vec<Charge>,
+}
 
 /// A logger that keeps what it is given, numbering each process's lines.
-struct Recording<'a> {
-    recorded: Option<Arc<Recorded>>,
-    logged: &'a mut Logged,
-}
+struct Recording<'a>(&'a mut ProcessState);
 
 /// Says that the recording logger works on a `Recording` made from the process's state.
 struct HasRecording;
@@ -65,17 +70,25 @@ impl Host for Recording<'_> {
         message: String,
         _fields: Vec<(String, Vec<u8>)>,
     ) -> wasmhost::wasmtime::Result<()> {
-        self.logged.0 += 1;
-        let Some(recorded) = &self.recorded else {
+        let Some(recorded) = self.0.node_state::<Recorded>() else {
             return Err(wasmhost::wasmtime::Error::msg(
                 "the node has no Recorded state",
             ));
         };
+        let count = self.0.process_state::<Logged>().count;
+        if recorded.most.is_some_and(|most| count >= most) {
+            let message = format!("lines: {count} recorded, its limit");
+            return Err(self.0.break_limit(message));
+        }
+        let receipt = self.0.hold(message.len() as u64)?;
+        let logged = self.0.process_state::<Logged>();
+        logged.count += 1;
+        logged.receipts.push(receipt);
         recorded
             .lines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((self.logged.0, message));
+            .push((logged.count, message));
         recorded.logged.notify_one();
         Ok(())
     }
@@ -87,10 +100,7 @@ impl Host for Recording<'_> {
 
 fn link_recording(linker: &mut Linker<ProcessState>) -> wasmhost::wasmtime::Result<()> {
     wasmhost::abi::bindings::logger::add_to_linker::<ProcessState, HasRecording>(linker, |state| {
-        Recording {
-            recorded: state.node_state::<Recorded>(),
-            logged: state.process_state::<Logged>(),
-        }
+        Recording(state)
     })
 }
 
@@ -161,6 +171,57 @@ async fn an_embedder_can_give_processes_a_host_interface_of_its_own() {
     assert_eq!(
         exit.await.expect("an exit"),
         ExitReason::Normal(payload::encode(&0))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bound_of_an_embedders_interface_ends_the_process_that_passes_it() {
+    let recorded = Recorded {
+        most: Some(1),
+        ..Recorded::default()
+    };
+    let node = echo_node(logger(link_recording), recorded);
+    let (tx, exit) = oneshot::channel();
+    node.spawn(SpawnOptions::new("app:relay", HOST).on_exit(tx))
+        .expect("spawning the relay");
+    let relay = node.state::<Recorded>().expect("the logger's state");
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let logged = relay.logged.notified();
+            if !relay
+                .lines
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+            {
+                return;
+            }
+            logged.await;
+        }
+    })
+    .await
+    .expect("the relay's first line is recorded");
+    // `!crash` makes the relay log a second line, one more than it may record.
+    let echo: std::collections::BTreeMap<&str, &str> =
+        [("sender", "{app:processes|0x00001}"), ("data", "!crash")].into();
+    node.send(
+        &Destination::Name("relay".into()),
+        "echo".into(),
+        payload::encode(&echo),
+    )
+    .expect("the relay takes the message");
+    let reason = tokio::time::timeout(Duration::from_secs(20), exit)
+        .await
+        .expect("the relay ends")
+        .expect("its exit is reported");
+    assert_eq!(
+        reason,
+        ExitReason::Limit("lines: 1 recorded, its limit".into())
+    );
+    assert_eq!(
+        relay.lines.lock().unwrap_or_else(|e| e.into_inner()).len(),
+        1,
+        "the line past the bound is not recorded"
     );
 }
 

@@ -15,10 +15,6 @@ use std::time::{Duration, Instant};
 
 /// The echo registry with the hostile worker in the worker's place.
 const REGISTRY: &str = r#"
-version: "1.0"
-namespace: app
-
-entries:
   - name: terminal
     kind: terminal.host
 
@@ -675,9 +671,6 @@ fn a_spawn_monitored_past_the_events_limit_is_refused() {
 fn a_component_with_a_64_bit_table_is_refused_before_anything_starts() {
     let app = common::app_with(
         r#"
-version: "1.0"
-namespace: app
-entries:
   - name: processes
     kind: process.host
   - name: grower

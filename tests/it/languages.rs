@@ -18,9 +18,6 @@ use wasmhost::runtime::{ExitReason, Node, NodeConfig, SpawnOptions};
 use common::runtime;
 
 const REGISTRY: &str = r#"
-version: "1.0"
-namespace: app
-entries:
   - name: terminal
     kind: terminal.host
   - name: processes

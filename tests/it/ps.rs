@@ -12,9 +12,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 const REGISTRY: &str = r#"
-version: "1.0"
-namespace: app
-entries:
   - name: processes
     kind: process.host
   - name: child

@@ -345,9 +345,6 @@ fn run_passes_the_arguments_after_the_double_dash_as_yaml_values() {
     common::build_guests();
     let app = common::app_with(
         r#"
-version: "1.0"
-namespace: app
-entries:
   - name: terminal
     kind: terminal.host
   - name: child

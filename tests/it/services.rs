@@ -23,9 +23,6 @@ fn position(log: &str, text: &str) -> usize {
 }
 
 const ENTRIES: &str = r#"
-version: "1.0"
-namespace: app
-entries:
   - name: terminal
     kind: terminal.host
   - name: processes

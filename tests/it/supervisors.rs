@@ -12,9 +12,6 @@ use wasmhost::runtime::{ExitReason, Node, Pid};
 use wasmhost::services::{Services, State};
 
 const ENTRIES: &str = r#"
-version: "1.0"
-namespace: app
-entries:
   - name: terminal
     kind: terminal.host
   - name: processes

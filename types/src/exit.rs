@@ -236,7 +236,7 @@ impl<'de> Visitor<'de> for ReasonVisitor {
     }
 }
 
-/// A lifecycle event, delivered on a process's events channel (`event` in the WIT).
+/// A lifecycle event, delivered on a process's events (`event` in the WIT).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A monitored process ended (the seed's `EXIT`).

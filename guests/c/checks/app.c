@@ -28,14 +28,14 @@ static bool send_by_name(out_t *out) {
     cbor_encode_text_stringz(&map, "n");
     cbor_encode_int(&map, 1);
     cbor_encode_text_stringz(&map, "pid");
-    wh_pid self = wh_self();
+    wh_pid self = wh_pid_self();
     wh_encode_pid(&map, &self);
     cbor_encoder_close_container(&e, &map);
     wh_payload payload = {buf, cbor_encoder_get_buffer_size(&e, buf)};
     if (!wh_send_name("c-checks", "greeting", payload, &err)) return failed(out, err.message);
     wh_message message;
     if (!wh_receive(10000, &message)) return failed(out, "no message");
-    /* [topic, payload, sender == self]: the payload is copied back as the map it is. */
+    /* [topic, payload, from == self]: the payload is copied back as the map it is. */
     CborEncoder array, copy;
     cbor_encoder_create_array(&out->encoder, &array, 3);
     cbor_encode_text_stringz(&array, message.topic);
@@ -53,7 +53,7 @@ static bool send_by_name(out_t *out) {
         return failed(out, "no pid in the payload");
     cbor_encode_text_string(&copy, pid_text, pid_len);
     cbor_encoder_close_container(&array, &copy);
-    cbor_encode_boolean(&array, message.has_sender && wh_pid_equal(&message.sender, &self));
+    cbor_encode_boolean(&array, message.has_from && wh_pid_equal(&message.from, &self));
     cbor_encoder_close_container(&out->encoder, &array);
     wh_message_free(&message);
     wh_pid_free(&self);
@@ -80,7 +80,7 @@ static bool select_timeout(out_t *out) {
     /* Nothing comes within 20 ms; then a message to itself is what select finds. */
     wh_ready first = wh_select(20);
     uint8_t hi[] = {0x62, 'h', 'i'};
-    wh_pid self = wh_self();
+    wh_pid self = wh_pid_self();
     wh_send_pid(&self, "note", (wh_payload){hi, sizeof hi}, NULL);
     wh_pid_free(&self);
     wh_ready second = wh_select(10000);
@@ -110,7 +110,7 @@ static int64_t number_of(const wh_message *message) {
  * `wh_receive` (which takes a run at once), `wh_select` then `wh_receive(0)`, and
  * `wh_receive` with a timeout. Returns [numbers, whether nothing was left]. */
 static bool fifo(out_t *out, int64_t count) {
-    wh_pid self = wh_self();
+    wh_pid self = wh_pid_self();
     for (int64_t i = 0; i < count; i++) {
         uint8_t buf[16];
         CborEncoder e;
@@ -216,7 +216,7 @@ static bool log_fields(out_t *out) {
     uint8_t pid[320];
     CborEncoder e;
     cbor_encoder_init(&e, pid, sizeof pid, 0);
-    wh_pid self = wh_self();
+    wh_pid self = wh_pid_self();
     wh_encode_pid(&e, &self);
     wh_pid_free(&self);
     wh_field fields[] = {
@@ -243,7 +243,7 @@ static bool file(out_t *out) {
 
 static bool ungranted(out_t *out) {
     uint8_t note[] = {0x66, 'b', 'e', 'f', 'o', 'r', 'e'};
-    wh_pid self = wh_self();
+    wh_pid self = wh_pid_self();
     wh_send_pid(&self, "note", (wh_payload){note, sizeof note}, NULL);
     wh_pid_free(&self);
     wh_sleep_ms(1);

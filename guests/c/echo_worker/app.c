@@ -32,7 +32,7 @@ bool wh_main(const wh_payload *args, size_t n, uint8_t *result, size_t cap, size
     cbor_encode_text_stringz(&map, "data");
     cbor_encode_text_stringz(&map, data);
     cbor_encode_text_stringz(&map, "worker");
-    wh_pid self = wh_self();
+    wh_pid self = wh_pid_self();
     wh_encode_pid(&map, &self);
     cbor_encoder_close_container(&encoder, &map);
     wh_payload response = {buf, cbor_encoder_get_buffer_size(&encoder, buf)};

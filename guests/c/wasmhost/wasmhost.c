@@ -35,7 +35,7 @@ static wasmhost_abi_types_pid_t wit_of(const wh_pid *pid) {
     return wit;
 }
 
-wh_pid wh_self(void) {
+wh_pid wh_pid_self(void) {
     wasmhost_abi_types_pid_t wit;
     wasmhost_abi_process_self_pid(&wit);
     wh_pid pid = pid_of(&wit);
@@ -138,14 +138,14 @@ bool wh_send_pid(const wh_pid *pid, const char *topic, wh_payload payload, wh_er
 
 /* --- waiting --------------------------------------------------------------------------- */
 
-static bool have_inbox, have_events;
+static bool have_mailbox, have_events;
 /* Messages taken from the host in one call (`try-receive-many`, `receive-many`) and not
  * handed out yet: the rest of a run of waiting messages costs no host call. */
 #define WH_TAKE_AT_ONCE 32
 static wasmhost_abi_process_list_message_t taken;
 static size_t taken_next;
-static wasmhost_abi_process_own_mailbox_t inbox;
-static wasmhost_abi_process_own_event_stream_t events;
+static wasmhost_abi_process_own_mailbox_t the_mailbox;
+static wasmhost_abi_process_own_events_t events;
 
 /* Polls `source` (and a timer when `timeout_ms` >= 0) until `source` may be ready; false
  * once the timer fires first. */
@@ -157,7 +157,7 @@ static bool wait_for(wasi_io_poll_own_pollable_t source, int64_t timeout_ms,
     wasi_io_poll_own_pollable_t timer_pollable;
     if (timeout_ms >= 0) {
         if (!*have_timer) {
-            *timer = wasmhost_abi_time_after((uint64_t)timeout_ms * 1000000u);
+            *timer = wasmhost_abi_time_constructor_timer((uint64_t)timeout_ms * 1000000u);
             *have_timer = true;
         }
         timer_pollable = wasmhost_abi_time_method_timer_subscribe(
@@ -174,32 +174,32 @@ static bool wait_for(wasi_io_poll_own_pollable_t source, int64_t timeout_ms,
              wasmhost_abi_time_method_timer_fired(wasmhost_abi_time_borrow_timer(*timer)));
 }
 
-static void open_inbox(void) {
-    if (!have_inbox) {
-        inbox = wasmhost_abi_process_inbox();
-        have_inbox = true;
+static void open_mailbox(void) {
+    if (!have_mailbox) {
+        the_mailbox = wasmhost_abi_process_constructor_mailbox();
+        have_mailbox = true;
     }
 }
 
 static void open_events(void) {
     if (!have_events) {
-        events = wasmhost_abi_process_events();
+        events = wasmhost_abi_process_constructor_events();
         have_events = true;
     }
 }
 
 wh_ready wh_select(int64_t timeout_ms) {
-    open_inbox();
+    open_mailbox();
     open_events();
     if (taken_next < taken.len) return WH_MESSAGE;
     wasmhost_abi_time_own_timer_t timer;
     wasi_io_poll_own_pollable_t own[3];
-    own[0] = wasmhost_abi_process_method_mailbox_subscribe(wasmhost_abi_process_borrow_mailbox(inbox));
-    own[1] = wasmhost_abi_process_method_event_stream_subscribe(
-        wasmhost_abi_process_borrow_event_stream(events));
+    own[0] = wasmhost_abi_process_method_mailbox_subscribe(wasmhost_abi_process_borrow_mailbox(the_mailbox));
+    own[1] = wasmhost_abi_process_method_events_subscribe(
+        wasmhost_abi_process_borrow_events(events));
     size_t n = 2;
     if (timeout_ms >= 0) {
-        timer = wasmhost_abi_time_after((uint64_t)timeout_ms * 1000000u);
+        timer = wasmhost_abi_time_constructor_timer((uint64_t)timeout_ms * 1000000u);
         own[n++] = wasmhost_abi_time_method_timer_subscribe(wasmhost_abi_time_borrow_timer(timer));
     }
     wasi_io_poll_borrow_pollable_t borrowed_pollables[3];
@@ -224,8 +224,8 @@ static bool next_taken(wh_message *out) {
     if (taken_next >= taken.len) return false;
     wasmhost_abi_process_message_t *m = &taken.ptr[taken_next++];
     out->topic = owned_text(&m->topic);
-    out->has_sender = m->sender.is_some;
-    if (m->sender.is_some) out->sender = pid_of(&m->sender.val);
+    out->has_from = m->from.is_some;
+    if (m->from.is_some) out->from = pid_of(&m->from.val);
     out->payload = malloc(m->payload.len ? m->payload.len : 1);
     if (out->payload) memcpy(out->payload, m->payload.ptr, m->payload.len);
     out->len = m->payload.len;
@@ -240,9 +240,9 @@ static bool next_taken(wh_message *out) {
 }
 
 bool wh_receive(int64_t timeout_ms, wh_message *out) {
-    open_inbox();
+    open_mailbox();
     if (next_taken(out)) return true;
-    wasmhost_abi_process_borrow_mailbox_t mailbox = wasmhost_abi_process_borrow_mailbox(inbox);
+    wasmhost_abi_process_borrow_mailbox_t mailbox = wasmhost_abi_process_borrow_mailbox(the_mailbox);
     if (timeout_ms < 0) {
         /* Nothing but a message ends the wait: one host call waits and takes. */
         wasmhost_abi_process_method_mailbox_receive_many(mailbox, WH_TAKE_AT_ONCE, &taken);
@@ -266,7 +266,7 @@ bool wh_receive(int64_t timeout_ms, wh_message *out) {
 void wh_message_free(wh_message *message) {
     free(message->topic);
     free(message->payload);
-    if (message->has_sender) wh_pid_free(&message->sender);
+    if (message->has_from) wh_pid_free(&message->from);
 }
 
 static void reason_of(wasmhost_abi_types_exit_reason_t *r, wh_event *out) {
@@ -304,8 +304,8 @@ bool wh_next_event(int64_t timeout_ms, wh_event *out) {
     bool have_timer = false, got = false;
     for (;;) {
         wasmhost_abi_process_event_t e;
-        if (wasmhost_abi_process_method_event_stream_try_receive(
-                wasmhost_abi_process_borrow_event_stream(events), &e)) {
+        if (wasmhost_abi_process_method_events_try_receive(
+                wasmhost_abi_process_borrow_events(events), &e)) {
             memset(out, 0, sizeof *out);
             if (e.tag == WASMHOST_ABI_TYPES_EVENT_CANCEL) {
                 out->kind = WH_CANCEL;
@@ -319,8 +319,8 @@ bool wh_next_event(int64_t timeout_ms, wh_event *out) {
             got = true;
             break;
         }
-        wasi_io_poll_own_pollable_t ready = wasmhost_abi_process_method_event_stream_subscribe(
-            wasmhost_abi_process_borrow_event_stream(events));
+        wasi_io_poll_own_pollable_t ready = wasmhost_abi_process_method_events_subscribe(
+            wasmhost_abi_process_borrow_events(events));
         if (!wait_for(ready, timeout_ms, &timer, &have_timer)) break;
     }
     if (have_timer) wasmhost_abi_time_timer_drop_own(timer);

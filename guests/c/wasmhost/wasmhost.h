@@ -22,7 +22,8 @@ typedef struct {
     uint64_t id;
 } wh_pid;
 
-wh_pid wh_self(void);
+/* This process's pid (the seed's `process.pid()`; `self-pid` in the WIT). */
+wh_pid wh_pid_self(void);
 /* Reads `{app:processes|0x00004}`; false if `text` is not a pid. */
 bool wh_pid_parse(const char *text, size_t len, wh_pid *out);
 /* Writes the pid's text into `buf` (as snprintf: returns the length it needs). */
@@ -52,8 +53,8 @@ bool wh_send_pid(const wh_pid *pid, const char *topic, wh_payload payload, wh_er
 /* A received message (owned; wh_message_free). */
 typedef struct {
     char *topic;
-    bool has_sender;
-    wh_pid sender;
+    bool has_from;
+    wh_pid from;
     uint8_t *payload;
     size_t len;
 } wh_message;
@@ -66,7 +67,7 @@ void wh_message_free(wh_message *message);
 typedef enum { WH_TIMEOUT, WH_MESSAGE, WH_EVENT } wh_ready;
 
 /* Blocks until a message or an event waits, or `timeout_ms` passes (-1 waits forever): the
- * seed's select over inbox, events and a timer. Take what it found with `wh_receive(0, …)`
+ * seed's select over the mailbox, events and a timer. Take what it found with `wh_receive(0, …)`
  * or `wh_next_event(0, …)`. */
 wh_ready wh_select(int64_t timeout_ms);
 

@@ -7,8 +7,8 @@ const modes = {
   "send-by-name": () => {
     process.register("js-checks");
     process.send("js-checks", "greeting", { n: 1, pid: process.pid() });
-    const message = process.inbox().recv("10s");
-    return [message.topic, message.payload, message.sender.equals(process.pid())];
+    const message = process.mailbox().recv("10s");
+    return [message.topic, message.payload, message.from.equals(process.pid())];
   },
 
   "unknown-name": () => {
@@ -26,22 +26,22 @@ const modes = {
   fifo: (count) => {
     const me = process.pid();
     for (let i = 0; i < count; i++) process.send(me, "n", i);
-    const inbox = process.inbox();
-    const seen = [inbox.recv().payload];
+    const mailbox = process.mailbox();
+    const seen = [mailbox.recv().payload];
     while (seen.length < count) {
       const way = seen.length % 3;
       const got =
-        way === 0 ? inbox.tryRecv() : way === 1 ? select([inbox], { timeout: "10s" })[1] : inbox.recv("10s");
+        way === 0 ? mailbox.tryRecv() : way === 1 ? select([mailbox], { timeout: "10s" })[1] : mailbox.recv("10s");
       seen.push(got.payload);
     }
-    return [seen, inbox.tryRecv() === null];
+    return [seen, mailbox.tryRecv() === null];
   },
 
   "select-timeout": () => {
-    const inbox = process.inbox();
-    const timedOut = select([inbox], { timeout: "20ms" });
+    const mailbox = process.mailbox();
+    const timedOut = select([mailbox], { timeout: "20ms" });
     const timer = time.after("10ms");
-    const [source, fired] = select([inbox, timer]);
+    const [source, fired] = select([mailbox, timer]);
     return [timedOut, source === timer, fired];
   },
 

@@ -12,7 +12,7 @@
 // Payloads are CBOR (RFC 8949), encoded and decoded with cbor-x. Inside a payload a pid is
 // its text, `{app:processes|0x00004}` (`Pid.parse` reads it back), and an exit reason is the
 // returned value or a one-entry map such as `{error: "..."}`, as wit/wasmhost.wit documents.
-// Everything here blocks only where it says so; `select` waits on any mix of inbox, events,
+// Everything here blocks only where it says so; `select` waits on any mix of mailbox, events,
 // timers and tickers.
 
 import { Encoder } from "cbor-x";
@@ -164,11 +164,11 @@ function eventOf(wit) {
   return new kind(pidOf(wit.val.from), ExitReason.of(wit.val.reason));
 }
 
-/** A message: its topic, its sender (null when the node sent it) and its payload. */
+/** A message: its topic, who it is from (null when the node sent it) and its payload. */
 export class Message {
   constructor(wit) {
     this.topic = wit.topic;
-    this.sender = wit.sender ? pidOf(wit.sender) : null;
+    this.from = wit.from ? pidOf(wit.from) : null;
     this.raw = wit.payload;
   }
 
@@ -215,11 +215,11 @@ const registerError = (tag, val) => (tag === "taken" ? `the name is held by ${pi
 // --- waiting: sources and select ----------------------------------------------------------
 
 /**
- * Waits until one of `sources` (inbox, events, timers, tickers) has something; returns
+ * Waits until one of `sources` (mailbox, events, timers, tickers) has something; returns
  * `[source, value]`, or null if `options.timeout` (a duration) passes first. Blocks.
  */
 export function select(sources, options = {}) {
-  const deadline = options.timeout !== undefined ? hostTime.after(duration(options.timeout)) : null;
+  const deadline = options.timeout !== undefined ? new hostTime.Timer(duration(options.timeout)) : null;
   for (;;) {
     for (const source of sources) {
       const value = source.take();
@@ -246,15 +246,15 @@ class Source {
   }
 }
 
-// Messages taken from the host in one call and not handed out yet, shared by every Inbox as
+// Messages taken from the host in one call and not handed out yet, shared by every Mailbox as
 // they share the one mailbox: the rest of a run of waiting messages costs no host call.
 const TAKE_AT_ONCE = 32;
 const taken = [];
 
-export class Inbox extends Source {
+export class Mailbox extends Source {
   constructor() {
     super();
-    this.mailbox = host.inbox();
+    this.mailbox = new host.Mailbox();
   }
   pollable() {
     return this.mailbox.subscribe();
@@ -275,7 +275,7 @@ export class Inbox extends Source {
 export class Events extends Source {
   constructor() {
     super();
-    this.stream = host.events();
+    this.stream = new host.Events();
   }
   pollable() {
     return this.stream.subscribe();
@@ -289,7 +289,7 @@ export class Events extends Source {
 export class Timer extends Source {
   constructor(d) {
     super();
-    this.timer = hostTime.after(duration(d));
+    this.timer = new hostTime.Timer(duration(d));
     this.taken = false;
   }
   pollable() {
@@ -307,7 +307,7 @@ export class Timer extends Source {
 export class Ticker extends Source {
   constructor(period) {
     super();
-    this.ticker = hostTime.every(duration(period));
+    this.ticker = new hostTime.Ticker(duration(period));
   }
   pollable() {
     return this.ticker.subscribe();
@@ -320,7 +320,7 @@ export class Ticker extends Source {
 
 // --- the modules, named as the seed's -------------------------------------------------------
 
-let theInbox = null;
+let theMailbox = null;
 let theEvents = null;
 
 const destination = (dest) => (dest instanceof Pid ? { tag: "pid", val: witOf(dest) } : { tag: "name", val: String(dest) });
@@ -332,7 +332,8 @@ export const process = {
   pid: () => pidOf(host.selfPid()),
   /** Sends `data` (any value; encoded) to a pid or a registered name. */
   send: (dest, topic, data) => checked(() => host.send(destination(dest), topic, encode(data)), sendError),
-  inbox: () => (theInbox ??= new Inbox()),
+  /** This process's mailbox (the seed's `process.inbox()`). */
+  mailbox: () => (theMailbox ??= new Mailbox()),
   events: () => (theEvents ??= new Events()),
   spawn: spawnWith(host.spawn),
   /** Spawns and monitors: its `Exit` comes on `events()`. */
@@ -357,7 +358,7 @@ export const process = {
 export const time = {
   sleep: (d) => hostTime.sleep(duration(d)),
   after: (d) => new Timer(d),
-  every: (period) => new Ticker(period),
+  ticker: (period) => new Ticker(period),
 };
 
 const log = (level) => (message, fields = {}) =>

@@ -8,8 +8,8 @@ from wasmhost import Cancel, Exit, SendError, logger, process, select, time
 def send_by_name(_):
     process.register("py-checks")
     process.send("py-checks", "greeting", {"n": 1, "pid": process.pid()})
-    message = process.inbox().recv(timeout="10s")
-    return [message.topic, message.payload, message.sender == process.pid()]
+    message = process.mailbox().recv(timeout="10s")
+    return [message.topic, message.payload, message.from_ == process.pid()]
 
 
 def unknown_name(_):
@@ -21,10 +21,10 @@ def unknown_name(_):
 
 
 def select_timeout(_):
-    inbox = process.inbox()
-    timed_out = select(inbox, timeout="20ms")
+    mailbox = process.mailbox()
+    timed_out = select(mailbox, timeout="20ms")
     timer = time.after("10ms")
-    source, fired = select(inbox, timer)
+    source, fired = select(mailbox, timer)
     return [timed_out, source is timer, fired]
 
 
@@ -94,18 +94,18 @@ def fifo(count):
     me = process.pid()
     for i in range(count):
         process.send(me, "n", i)
-    inbox = process.inbox()
-    seen = [inbox.recv().payload]
+    mailbox = process.mailbox()
+    seen = [mailbox.recv().payload]
     while len(seen) < count:
         way = len(seen) % 3
         if way == 0:
-            got = inbox.try_recv()
+            got = mailbox.try_recv()
         elif way == 1:
-            got = select(inbox, timeout="10s")[1]
+            got = select(mailbox, timeout="10s")[1]
         else:
-            got = inbox.recv(timeout="10s")
+            got = mailbox.recv(timeout="10s")
         seen.append(got.payload)
-    return [seen, inbox.try_recv() is None]
+    return [seen, mailbox.try_recv() is None]
 
 
 MODES = {

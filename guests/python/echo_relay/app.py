@@ -8,15 +8,15 @@ from wasmhost import Cancel, Exit, SpawnError, logger, process, select, time
 
 
 def main(worker="app:worker"):
-    inbox = process.inbox()
+    mailbox = process.mailbox()
     events = process.events()
     process.register("relay")
     logger.info("relay started", pid=process.pid())
 
-    stats = time.every("5s")
+    stats = time.ticker("5s")
     messages = spawned = 0
     while True:
-        source, value = select(events, inbox, stats)
+        source, value = select(events, mailbox, stats)
         if source is events:
             if isinstance(value, Cancel):
                 return 0

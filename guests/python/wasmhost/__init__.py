@@ -15,7 +15,7 @@ Payloads are CBOR (RFC 8949), decoded to Python values (dicts, lists, str, int, 
 cbor2. Inside a payload a pid is its text, `{app:processes|0x00004}` (`Pid.parse` reads it
 back), and an exit reason is the returned value or a one-entry map such as
 `{"error": "..."}`, as the WIT (`wit/wasmhost.wit`) documents. Everything here blocks only
-where it says so; `select` waits on any mix of inbox, events, timers and tickers.
+where it says so; `select` waits on any mix of mailbox, events, timers and tickers.
 
 A call into a module the registry entry does not grant ends the process with a trap naming
 the module (the component imports every interface of the world; the host denies the ones
@@ -234,13 +234,14 @@ def _event(wit):
 
 
 class Message:
-    """A message: its topic, its sender (None when the node sent it) and its payload."""
+    """A message: its topic, who it is from (`from_`: None when the node sent it) and its
+    payload."""
 
-    __slots__ = ("topic", "sender", "raw")
+    __slots__ = ("topic", "from_", "raw")
 
     def __init__(self, wit):
         self.topic = wit.topic
-        self.sender = Pid._of(wit.sender) if wit.sender is not None else None
+        self.from_ = Pid._of(wit.from_) if wit.from_ is not None else None
         self.raw = wit.payload
 
     @property
@@ -249,7 +250,7 @@ class Message:
         return decode(self.raw)
 
     def __repr__(self) -> str:
-        return f"Message(topic={self.topic!r}, sender={self.sender}, payload={self.payload!r})"
+        return f"Message(topic={self.topic!r}, from_={self.from_}, payload={self.payload!r})"
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -338,10 +339,10 @@ class _Source:
 
 
 def select(*sources, timeout=None):
-    """Waits until one of `sources` (inbox, events, timers, tickers) has something, and
+    """Waits until one of `sources` (mailbox, events, timers, tickers) has something, and
     returns `(source, value)`; `None` if `timeout` (a duration) passes first. The first
     source that is ready wins."""
-    deadline = _time.after(duration(timeout)) if timeout is not None else None
+    deadline = _time.Timer(duration(timeout)) if timeout is not None else None
     try:
         while True:
             for source in sources:
@@ -363,17 +364,17 @@ def select(*sources, timeout=None):
             deadline.__exit__(None, None, None)
 
 
-# Messages taken from the host in one call and not handed out yet, shared by every Inbox as
+# Messages taken from the host in one call and not handed out yet, shared by every Mailbox as
 # they share the one mailbox: the rest of a run of waiting messages costs no host call.
 _TAKE_AT_ONCE = 32
 _taken = collections.deque()
 
 
-class Inbox(_Source):
+class Mailbox(_Source):
     """This process's messages, in the order they came (per sender)."""
 
     def __init__(self):
-        self._mailbox = _process.inbox()
+        self._mailbox = _process.Mailbox()
 
     def _pollable(self):
         return self._mailbox.subscribe()
@@ -404,7 +405,7 @@ class Events(_Source):
     """This process's lifecycle events: `Exit`, `LinkDown`, `Cancel`."""
 
     def __init__(self):
-        self._stream = _process.events()
+        self._stream = _process.Events()
 
     def _pollable(self):
         return self._stream.subscribe()
@@ -421,7 +422,7 @@ class Timer(_Source):
     """Fires once, after its duration; `recv` returns True then."""
 
     def __init__(self, d):
-        self._timer = _time.after(duration(d))
+        self._timer = _time.Timer(duration(d))
         self._taken = False
 
     def _pollable(self):
@@ -438,7 +439,7 @@ class Ticker(_Source):
     """Fires every period; `recv` returns how many ticks passed since the last one taken."""
 
     def __init__(self, period):
-        self._ticker = _time.every(duration(period))
+        self._ticker = _time.Ticker(duration(period))
 
     def _pollable(self):
         return self._ticker.subscribe()
@@ -453,11 +454,11 @@ class Ticker(_Source):
 class _ProcessModule:
     """Messaging, spawning, monitoring, links and names (module `process`)."""
 
-    Inbox = Inbox
+    Mailbox = Mailbox
     Events = Events
 
     def __init__(self):
-        self._inbox = None
+        self._mailbox = None
         self._events = None
 
     def pid(self) -> Pid:
@@ -472,10 +473,11 @@ class _ProcessModule:
         except Err as err:
             _raise_from(err, _SEND_ERRORS)
 
-    def inbox(self) -> Inbox:
-        if self._inbox is None:
-            self._inbox = Inbox()
-        return self._inbox
+    def mailbox(self) -> Mailbox:
+        """This process's mailbox (the seed's `process.inbox()`)."""
+        if self._mailbox is None:
+            self._mailbox = Mailbox()
+        return self._mailbox
 
     def events(self) -> Events:
         if self._events is None:
@@ -551,7 +553,7 @@ class _TimeModule:
     def after(self, d) -> Timer:
         return Timer(d)
 
-    def every(self, period) -> Ticker:
+    def ticker(self, period) -> Ticker:
         return Ticker(period)
 
 

@@ -16,7 +16,7 @@ use wasmtime::component::HasData;
 
 use crate::runtime::{HostInterface, ProcessCtxView, ProcessState, Provides};
 
-pub use process::{EventStreamHandle, MailboxHandle};
+pub use process::{EventsHandle, MailboxHandle};
 pub use time::{Ticker, Timer};
 
 wasmtime::component::bindgen!({
@@ -31,7 +31,7 @@ wasmtime::component::bindgen!({
     with: {
         "wasi:io": wasmtime_wasi::p2::bindings::io,
         "wasmhost:abi/process.mailbox": crate::abi::MailboxHandle,
-        "wasmhost:abi/process.event-stream": crate::abi::EventStreamHandle,
+        "wasmhost:abi/process.events": crate::abi::EventsHandle,
         "wasmhost:abi/time.timer": crate::abi::Timer,
         "wasmhost:abi/time.ticker": crate::abi::Ticker,
     },

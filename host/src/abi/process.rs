@@ -10,7 +10,7 @@ use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
 
 use super::HasProcess;
 use super::bindings::process::{
-    self as wit, Destination, Host, HostEventStream, HostMailbox, RegisterError,
+    self as wit, Destination, Host, HostEvents, HostMailbox, RegisterError,
 };
 use super::bindings::types::{Event, Pid as WitPid};
 use super::types::{event_to_wit, pid_to_wit};
@@ -25,8 +25,8 @@ pub fn add_to_linker<T: ProcessView + 'static>(linker: &mut Linker<T>) -> wasmti
 /// A guest's handle to its own mailbox (the WIT resource `mailbox`).
 pub struct MailboxHandle(Arc<Process>);
 
-/// A guest's handle to its own events (the WIT resource `event-stream`).
-pub struct EventStreamHandle(Arc<Process>);
+/// A guest's handle to its own events (the WIT resource `events`).
+pub struct EventsHandle(Arc<Process>);
 
 #[wasmtime_wasi::async_trait]
 impl Pollable for MailboxHandle {
@@ -36,7 +36,7 @@ impl Pollable for MailboxHandle {
 }
 
 #[wasmtime_wasi::async_trait]
-impl Pollable for EventStreamHandle {
+impl Pollable for EventsHandle {
     async fn ready(&mut self) {
         self.0.events().ready().await
     }
@@ -98,16 +98,6 @@ impl Host for ProcessCtxView<'_> {
             Destination::Name(name) => runtime::Destination::Name(name),
         };
         Ok(self.ctx.send(&to, topic, payload).map_err(send_error))
-    }
-
-    fn inbox(&mut self) -> Result<Resource<MailboxHandle>> {
-        Ok(self.table.push(MailboxHandle(self.ctx.process().clone()))?)
-    }
-
-    fn events(&mut self) -> Result<Resource<EventStreamHandle>> {
-        Ok(self
-            .table
-            .push(EventStreamHandle(self.ctx.process().clone()))?)
     }
 
     fn spawn(
@@ -204,7 +194,7 @@ const RECEIVE_MANY_PAYLOAD: usize = 64 << 10;
 fn message_to_wit(m: Message) -> wit::Message {
     wit::Message {
         topic: m.topic,
-        sender: m.from.as_ref().map(pid_to_wit),
+        from: m.from.as_ref().map(pid_to_wit),
         payload: m.payload,
     }
 }
@@ -221,6 +211,10 @@ fn take_many(process: &Process, max: u32) -> Vec<wit::Message> {
 }
 
 impl HostMailbox for ProcessCtxView<'_> {
+    fn new(&mut self) -> Result<Resource<MailboxHandle>> {
+        Ok(self.table.push(MailboxHandle(self.ctx.process().clone()))?)
+    }
+
     fn try_receive(&mut self, mailbox: Resource<MailboxHandle>) -> Result<Option<wit::Message>> {
         let process = &self.table.get(&mailbox)?.0;
         Ok(process.mailbox().pop().map(message_to_wit))
@@ -256,17 +250,21 @@ impl HostMailbox for ProcessCtxView<'_> {
     }
 }
 
-impl HostEventStream for ProcessCtxView<'_> {
-    fn try_receive(&mut self, events: Resource<EventStreamHandle>) -> Result<Option<Event>> {
+impl HostEvents for ProcessCtxView<'_> {
+    fn new(&mut self) -> Result<Resource<EventsHandle>> {
+        Ok(self.table.push(EventsHandle(self.ctx.process().clone()))?)
+    }
+
+    fn try_receive(&mut self, events: Resource<EventsHandle>) -> Result<Option<Event>> {
         let process = &self.table.get(&events)?.0;
         Ok(process.events().pop().map(|e| event_to_wit(e.into_inner())))
     }
 
-    fn subscribe(&mut self, events: Resource<EventStreamHandle>) -> Result<Resource<DynPollable>> {
+    fn subscribe(&mut self, events: Resource<EventsHandle>) -> Result<Resource<DynPollable>> {
         subscribe(self.table, events)
     }
 
-    fn drop(&mut self, events: Resource<EventStreamHandle>) -> Result<()> {
+    fn drop(&mut self, events: Resource<EventsHandle>) -> Result<()> {
         self.table.delete(events)?;
         Ok(())
     }

@@ -48,23 +48,6 @@ impl Pollable for Ticker {
 }
 
 impl Host for ProcessCtxView<'_> {
-    fn after(&mut self, d: u64) -> Result<Resource<Timer>> {
-        let deadline = Instant::now() + Duration::from_nanos(d);
-        let _receipt = self.ctx.hold(TIMER_COST)?;
-        Ok(self.table.push(Timer { deadline, _receipt })?)
-    }
-
-    fn every(&mut self, period: u64) -> Result<Resource<Ticker>> {
-        let period = Duration::from_nanos(period).max(MIN_PERIOD);
-        let next = Instant::now() + period;
-        let _receipt = self.ctx.hold(TIMER_COST)?;
-        Ok(self.table.push(Ticker {
-            next,
-            period,
-            _receipt,
-        })?)
-    }
-
     async fn sleep(&mut self, d: u64) -> Result<()> {
         tokio::time::sleep(Duration::from_nanos(d)).await;
         Ok(())
@@ -72,6 +55,12 @@ impl Host for ProcessCtxView<'_> {
 }
 
 impl HostTimer for ProcessCtxView<'_> {
+    fn new(&mut self, d: u64) -> Result<Resource<Timer>> {
+        let deadline = Instant::now() + Duration::from_nanos(d);
+        let _receipt = self.ctx.hold(TIMER_COST)?;
+        Ok(self.table.push(Timer { deadline, _receipt })?)
+    }
+
     fn subscribe(&mut self, timer: Resource<Timer>) -> Result<Resource<DynPollable>> {
         subscribe(self.table, timer)
     }
@@ -87,6 +76,17 @@ impl HostTimer for ProcessCtxView<'_> {
 }
 
 impl HostTicker for ProcessCtxView<'_> {
+    fn new(&mut self, period: u64) -> Result<Resource<Ticker>> {
+        let period = Duration::from_nanos(period).max(MIN_PERIOD);
+        let next = Instant::now() + period;
+        let _receipt = self.ctx.hold(TIMER_COST)?;
+        Ok(self.table.push(Ticker {
+            next,
+            period,
+            _receipt,
+        })?)
+    }
+
     fn subscribe(&mut self, ticker: Resource<Ticker>) -> Result<Resource<DynPollable>> {
         subscribe(self.table, ticker)
     }

@@ -387,7 +387,7 @@ limits! {
     message_size: Size = [8 << 20];
     /// Live children it may have.
     children: Count = [pool.max_processes];
-    /// Events that may wait in its event stream, and monitors it may hold.
+    /// Events that may wait in its events, and monitors it may hold.
     events: Count = [10_000], at least 1 ("it is how many events may wait");
     /// Names it may hold.
     names: Count = [16];

@@ -135,13 +135,21 @@ pub fn echo_app(edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
     dir
 }
 
-/// An app in a temporary folder whose registry is `registry`, with `{artifacts}` standing
-/// for the folder of the built guests.
+/// The registry's header for an app named `app`: a fragment given to `app_with` that starts
+/// with its entries (`  - name: …`) comes after it.
+const HEADER: &str = "version: \"1.0\"\nnamespace: app\nentries:\n";
+
+/// An app in a temporary folder whose registry is `registry` (a whole file, or the entries of
+/// the app `app` alone), with `{artifacts}` standing for the folder of the built guests.
 pub fn app_with(registry: &str) -> tempfile::TempDir {
     let artifacts = guest_artifacts();
     let dir = tempfile::tempdir().expect("a temporary folder");
     std::fs::create_dir_all(dir.path().join("src")).expect("creating src/");
     std::fs::write(dir.path().join("wasmhost.toml"), "").expect("writing wasmhost.toml");
+    let registry = match registry.trim_start().starts_with("- name:") {
+        true => format!("{HEADER}{registry}"),
+        false => registry.to_string(),
+    };
     let registry = registry
         .replace("{artifacts}", &artifacts.display().to_string())
         .replace("{python}", &python_artifacts().display().to_string())

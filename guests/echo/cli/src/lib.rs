@@ -32,7 +32,7 @@ async fn wait_for_relay() {
 }
 
 async fn main(_: ()) -> i32 {
-    let inbox = process::inbox();
+    let mailbox = process::mailbox();
 
     wait_for_relay().await;
 
@@ -58,7 +58,7 @@ async fn main(_: ()) -> i32 {
                 _ = timeout => {
                     io::print(&dim("  timeout"));
                 }
-                msg = inbox.recv() => {
+                msg = mailbox.recv() => {
                     if msg.topic() == "echo_response"
                         && let Ok(resp) = msg.payload::<Response>()
                     {

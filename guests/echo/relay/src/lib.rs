@@ -43,14 +43,14 @@ async fn main(args: Vec<Vec<u8>>) -> Result<i32, String> {
         Some(arg) => payload::decode::<String>(arg).map_err(|err| format!("argument 1: {err}"))?,
         None => "app:worker".to_string(),
     };
-    let inbox = process::inbox();
+    let mailbox = process::mailbox();
     let events = process::events();
 
     process::registry::register("relay").map_err(|err| err.to_string())?;
     logger::info("relay started", fields! { pid: process::pid() });
 
     let stats = Rc::new(Stats::default());
-    spawn(stats_reporter(stats.clone()));
+    spawn_task(stats_reporter(stats.clone()));
 
     loop {
         select! {
@@ -64,7 +64,7 @@ async fn main(args: Vec<Vec<u8>>) -> Result<i32, String> {
                     Event::LinkDown { .. } => {}
                 }
             }
-            msg = inbox.recv() => {
+            msg = mailbox.recv() => {
                 if msg.topic() == "echo"
                     && let Ok(echo) = msg.payload::<Echo>()
                 {

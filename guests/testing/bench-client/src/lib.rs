@@ -29,7 +29,7 @@ struct Echo<'a> {
 
 async fn main((mode, n, m): (String, u32, u32)) -> Result<Vec<u64>, String> {
     let fail = |e: &dyn std::fmt::Display| e.to_string();
-    let inbox = process::inbox();
+    let mailbox = process::mailbox();
     let mut times = Vec::with_capacity(n as usize);
     match mode.as_str() {
         "echo" => {
@@ -41,7 +41,7 @@ async fn main((mode, n, m): (String, u32, u32)) -> Result<Vec<u64>, String> {
                     data: "hello world",
                 };
                 process::send("relay", "echo", &line).map_err(|e| fail(&e))?;
-                let reply = inbox.recv().await;
+                let reply = mailbox.recv().await;
                 if reply.topic() != "echo_response" {
                     return Err(format!("unexpected reply {}", reply.topic()));
                 }
@@ -67,13 +67,13 @@ async fn main((mode, n, m): (String, u32, u32)) -> Result<Vec<u64>, String> {
             for _ in 0..n {
                 let start = Instant::now();
                 process::send(&partner, "ping", MESSAGE).map_err(|e| fail(&e))?;
-                inbox.recv().await;
+                mailbox.recv().await;
                 times.push(elapsed(start));
             }
             process::send(&partner, "stop", &()).map_err(|e| fail(&e))?;
         }
         "pong" => loop {
-            let msg = inbox.recv().await;
+            let msg = mailbox.recv().await;
             match (msg.topic(), msg.from()) {
                 ("ping", Some(from)) => {
                     let data: String = msg.payload().map_err(|e| fail(&e))?;
@@ -88,13 +88,13 @@ async fn main((mode, n, m): (String, u32, u32)) -> Result<Vec<u64>, String> {
             for _ in 0..n {
                 process::send(&sink, "data", MESSAGE).map_err(|e| fail(&e))?;
             }
-            inbox.recv().await;
+            mailbox.recv().await;
             times.push(elapsed(start));
         }
         "sink" => {
             let mut from = None;
             for _ in 0..n {
-                from = inbox.recv().await.from().cloned();
+                from = mailbox.recv().await.from().cloned();
             }
             if let Some(from) = from {
                 process::send(&from, "done", &()).map_err(|e| fail(&e))?;
@@ -113,16 +113,16 @@ async fn main((mode, n, m): (String, u32, u32)) -> Result<Vec<u64>, String> {
             let hops = u64::from(n) * u64::from(m);
             let start = Instant::now();
             process::send(&members[0], "token", &hops).map_err(|e| fail(&e))?;
-            inbox.recv().await;
+            mailbox.recv().await;
             times.push(elapsed(start));
             for member in &members {
                 process::send(member, "stop", &0u64).map_err(|e| fail(&e))?;
             }
         }
         "ring-member" => {
-            let (next, boss): (Pid, Pid) = inbox.recv().await.payload().map_err(|e| fail(&e))?;
+            let (next, boss): (Pid, Pid) = mailbox.recv().await.payload().map_err(|e| fail(&e))?;
             loop {
-                let msg = inbox.recv().await;
+                let msg = mailbox.recv().await;
                 let left: u64 = msg.payload().map_err(|e| fail(&e))?;
                 match (msg.topic(), left) {
                     ("token", 0) => process::send(&boss, "done", &()).map_err(|e| fail(&e))?,

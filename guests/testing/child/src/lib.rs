@@ -5,7 +5,7 @@ use wasmhost_guest::prelude::*;
 entry!(main);
 
 async fn main((mode, arg): (String, String)) -> Result<String, String> {
-    let inbox = process::inbox();
+    let mailbox = process::mailbox();
     match mode.as_str() {
         // Return `arg` (a normal exit).
         "return" => Ok(arg),
@@ -29,7 +29,7 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
         }
         // Answer one message with the same topic and payload.
         "echo" => {
-            let msg = inbox.recv().await;
+            let msg = mailbox.recv().await;
             let payload: String = msg.payload().map_err(|e| e.to_string())?;
             if let Some(from) = msg.from() {
                 let _ = process::send(from, msg.topic(), &payload);
@@ -39,10 +39,10 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
         // Register as `arg`, tell the parent, then echo one message.
         "register-echo" => {
             process::registry::register(&arg).map_err(|e| e.to_string())?;
-            let msg = inbox.recv().await;
+            let msg = mailbox.recv().await;
             let parent: Pid = msg.payload().map_err(|e| e.to_string())?;
             let _ = process::send(&parent, "ready", &());
-            let msg = inbox.recv().await;
+            let msg = mailbox.recv().await;
             let payload: String = msg.payload().map_err(|e| e.to_string())?;
             if let Some(from) = msg.from() {
                 let _ = process::send(from, msg.topic(), &payload);
@@ -55,7 +55,7 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
             let mut seen: Vec<u32> = Vec::new();
             let mut from = None;
             while seen.len() < n {
-                let msg = inbox.recv().await;
+                let msg = mailbox.recv().await;
                 from = msg.from().cloned();
                 seen.push(msg.payload().map_err(|e| e.to_string())?);
             }
@@ -66,7 +66,7 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
         }
         // Send `arg` to the parent (whose pid is the first message) after 50 ms.
         "send-later" => {
-            let parent: Pid = inbox.recv().await.payload().map_err(|e| e.to_string())?;
+            let parent: Pid = mailbox.recv().await.payload().map_err(|e| e.to_string())?;
             time::sleep("50ms").await;
             let _ = process::send(&parent, "later", &arg);
             Ok(String::new())
@@ -84,7 +84,7 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
         // Send `arg` to the pid in the first message, and tell that message's sender how the
         // send went.
         "send-to" => {
-            let msg = inbox.recv().await;
+            let msg = mailbox.recv().await;
             let target: Pid = msg.payload().map_err(|e| e.to_string())?;
             let outcome = match process::send(&target, "note", &arg) {
                 Ok(()) => "ok".to_string(),

@@ -165,13 +165,13 @@ impl Fuzz {
                 let _ = abi::send(&to, &topic, &payload(s.size()));
             }
             1 => {
-                let _ = abi::inbox().try_receive_many(s.pick(&[0, 1, 32, 1024, u32::MAX]));
+                let _ = abi::Mailbox::new().try_receive_many(s.pick(&[0, 1, 32, 1024, u32::MAX]));
             }
             2 => {
                 // Something to wait for first, so the wait ends.
                 let me = Destination::Pid(self.me.clone());
                 if abi::send(&me, "self", &payload(s.size())).is_ok() {
-                    let _ = abi::inbox().receive_many(s.pick(&[1, 32, u32::MAX]));
+                    let _ = abi::Mailbox::new().receive_many(s.pick(&[1, 32, u32::MAX]));
                 }
             }
             3 => self.spawn(s),
@@ -190,12 +190,12 @@ impl Fuzz {
             12 => drop(abi::unregister(&Self::name(s))),
             13 => self.log(s),
             14 => {
-                let timer = time::after(s.pick(&DURATIONS));
+                let timer = time::Timer::new(s.pick(&DURATIONS));
                 let _ = timer.fired();
                 self.timers.push(timer);
             }
             15 => {
-                let ticker = time::every(s.pick(&DURATIONS));
+                let ticker = time::Ticker::new(s.pick(&DURATIONS));
                 let _ = ticker.tick();
                 self.tickers.push(ticker);
             }
@@ -206,12 +206,12 @@ impl Fuzz {
             }
             17 => self.poll(s),
             18 => abi::trap_links(s.byte().is_multiple_of(2)),
-            19 => drop(abi::events().try_receive()),
+            19 => drop(abi::Events::new().try_receive()),
             20 => time::sleep(s.pick(&[0, 1, 1_000_000])),
             21 => self.aliased_spawn(s),
             22 => {
                 for _ in 0..s.pick(&[1, 100, 300]) {
-                    self.handles.push(abi::inbox());
+                    self.handles.push(abi::Mailbox::new());
                 }
             }
             _ => drop(abi::self_pid()),
@@ -301,10 +301,10 @@ impl Fuzz {
 
     fn poll(&mut self, s: &mut Script) {
         // A timer due at once is in every list, so the poll ends.
-        let due = time::after(0);
+        let due = time::Timer::new(0);
         let ready: Pollable = due.subscribe();
-        let inbox = abi::inbox();
-        let mailbox = inbox.subscribe();
+        let mailbox = abi::Mailbox::new();
+        let mailbox = mailbox.subscribe();
         let n = s.count().max(1);
         let mut list: Vec<&Pollable> = vec![&ready; n];
         if s.byte().is_multiple_of(2) {
@@ -323,10 +323,14 @@ impl Guest for Process {
             b"exit" => return Ok(vec![0]),
             b"wait" => {
                 // Until a message, an event (a cancel) or a minute.
-                let inbox = abi::inbox();
-                let events = abi::events();
-                let timer = time::after(60_000_000_000);
-                let _ = poll(&[&inbox.subscribe(), &events.subscribe(), &timer.subscribe()]);
+                let mailbox = abi::Mailbox::new();
+                let events = abi::Events::new();
+                let timer = time::Timer::new(60_000_000_000);
+                let _ = poll(&[
+                    &mailbox.subscribe(),
+                    &events.subscribe(),
+                    &timer.subscribe(),
+                ]);
                 return Ok(vec![0]);
             }
             b"trap" => unreachable!("a child that traps"),

@@ -266,7 +266,7 @@ fn invalid_pids() -> String {
 /// handle and the guest traps.
 fn use_after_drop() -> String {
     use wasmhost_guest::bindings::wasmhost::abi::process as abi;
-    let mailbox = abi::inbox();
+    let mailbox = abi::Mailbox::new();
     let handle = mailbox.handle();
     drop(mailbox);
     // SAFETY (for the test's purpose, deliberately unsound): `handle` was dropped above.
@@ -375,7 +375,7 @@ fn log_big() -> i32 {
 fn poll_flood() -> String {
     use wasmhost_guest::bindings::wasi::io::poll;
     use wasmhost_guest::bindings::wasmhost::abi::time as abi;
-    let timer = abi::after(0);
+    let timer = abi::Timer::new(0);
     let ready = timer.subscribe();
     let list: Vec<&poll::Pollable> = vec![&ready; 15_000];
     let got = poll::poll(&list);
@@ -432,7 +432,8 @@ async fn watched(attack: &str) -> String {
 fn spawn_past_events() -> Result<Exit, String> {
     let me = process::pid();
     for _ in 0..20 {
-        let pid = process::spawn("app:watcher", HOST, (me.clone(), "wait")).map_err(|e| e.to_string())?;
+        let pid =
+            process::spawn("app:watcher", HOST, (me.clone(), "wait")).map_err(|e| e.to_string())?;
         process::monitor(&pid);
     }
     match process::spawn_monitored("app:watcher", HOST, (me, "x")) {

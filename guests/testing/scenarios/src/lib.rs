@@ -15,20 +15,20 @@ const HOARDER: &str = "test:hoarder";
 const HOST: &str = "test:procs";
 
 async fn main((scenario, arg): (String, String)) -> Result<payload::Value, String> {
-    let inbox = process::inbox();
+    let mailbox = process::mailbox();
     let events = process::events();
     let out = match scenario.as_str() {
         "send-by-pid" => {
             let child = spawn(("echo", ""))?;
             send(&child, "ping", &arg)?;
-            encode(&reply(&inbox).await)
+            encode(&reply(&mailbox).await)
         }
         "send-by-name" => {
             let child = spawn(("register-echo", "echoer"))?;
             send(&child, "parent", &process::pid())?;
-            inbox.recv().await; // ready
+            mailbox.recv().await; // ready
             send("echoer", "ping", &arg)?;
-            encode(&reply(&inbox).await)
+            encode(&reply(&mailbox).await)
         }
         "send-to-unknown-name" => {
             let err = process::send("nobody", "ping", &arg).err();
@@ -40,7 +40,7 @@ async fn main((scenario, arg): (String, String)) -> Result<payload::Value, Strin
             for i in 0..n {
                 send(&child, "n", &i)?;
             }
-            let msg = inbox.recv().await;
+            let msg = mailbox.recv().await;
             encode(&msg.payload::<Vec<u32>>().map_err(|e| e.to_string())?)
         }
         // Spawn a monitored child in mode `arg` and return the EXIT it produced.
@@ -57,7 +57,7 @@ async fn main((scenario, arg): (String, String)) -> Result<payload::Value, Strin
             let child = process::spawn_monitored(CHILD, HOST, ("register-echo", "holder"))
                 .map_err(|e| e.to_string())?;
             send(&child, "parent", &process::pid())?;
-            inbox.recv().await; // the child holds the name now
+            mailbox.recv().await; // the child holds the name now
             let while_alive = process::registry::register("holder")
                 .err()
                 .map(|e| e.to_string());
@@ -73,11 +73,11 @@ async fn main((scenario, arg): (String, String)) -> Result<payload::Value, Strin
             let mut order = Vec::new();
             select! {
                 _ = time::after("2s") => { order.push("timer"); }
-                _ = inbox.recv() => { order.push("inbox"); }
+                _ = mailbox.recv() => { order.push("mailbox"); }
             }
             select! {
                 _ = time::after("50ms") => { order.push("timer"); }
-                _ = inbox.recv() => { order.push("inbox"); }
+                _ = mailbox.recv() => { order.push("mailbox"); }
             }
             encode(&order)
         }
@@ -85,7 +85,7 @@ async fn main((scenario, arg): (String, String)) -> Result<payload::Value, Strin
             let (tx, rx) = channel::new::<u32>(1);
             let counter = std::rc::Rc::new(std::cell::Cell::new(0));
             let seen = counter.clone();
-            wasmhost_guest::spawn(async move {
+            wasmhost_guest::spawn_task(async move {
                 while let Ok(n) = rx.recv().await {
                     seen.set(seen.get() + n);
                 }
@@ -106,7 +106,7 @@ async fn main((scenario, arg): (String, String)) -> Result<payload::Value, Strin
             loop {
                 select! {
                     _ = deadline.as_mut() => { break; }
-                    msg = inbox.recv() => {
+                    msg = mailbox.recv() => {
                         let name: String = msg.payload().map_err(|e| e.to_string())?;
                         *counts.entry(name).or_default() += 1;
                     }
@@ -195,7 +195,7 @@ async fn main((scenario, arg): (String, String)) -> Result<payload::Value, Strin
             let other =
                 process::spawn(CHILD, HOST, ("send-to", "hello")).map_err(|e| e.to_string())?;
             send(&other, "target", &hoarder)?;
-            let reply = inbox.recv().await;
+            let reply = mailbox.recv().await;
             outcomes.push(format!(
                 "other sender: {}",
                 reply.payload::<String>().map_err(|e| e.to_string())?
@@ -279,7 +279,7 @@ fn outcome(sent: Result<(), process::SendError>, pid: &Pid, name: &str) -> Strin
 }
 
 /// Cancels a monitored `wait-cancel` child and waits for its EXIT.
-async fn stop(child: &Pid, events: &process::EventStream) {
+async fn stop(child: &Pid, events: &process::Events) {
     // A child of this process: the cancel cannot be denied.
     let _ = process::cancel(child, "done", std::time::Duration::from_secs(5));
     loop {
@@ -291,8 +291,8 @@ async fn stop(child: &Pid, events: &process::EventStream) {
     }
 }
 
-async fn reply(inbox: &process::Mailbox) -> String {
-    let msg = inbox.recv().await;
+async fn reply(mailbox: &process::Mailbox) -> String {
+    let msg = mailbox.recv().await;
     msg.payload().unwrap_or_else(|e| e.to_string())
 }
 

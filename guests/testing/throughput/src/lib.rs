@@ -52,7 +52,7 @@ async fn driver(clients: u32, n: u32) -> Result<u64, String> {
 
 async fn client(n: u32) -> Result<u64, String> {
     let me = process::pid();
-    let inbox = process::inbox();
+    let mailbox = process::mailbox();
     let mut answered = 0;
     for i in 0..n {
         let data = if i % 100 == 99 {
@@ -72,7 +72,7 @@ async fn client(n: u32) -> Result<u64, String> {
         if data == "!trap" {
             continue;
         }
-        let reply = inbox.recv().await;
+        let reply = mailbox.recv().await;
         if reply.topic() != "echo_response" {
             return Err(format!("unexpected reply {}", reply.topic()));
         }

@@ -8,13 +8,13 @@
 
 mod compile_cache;
 mod config;
-mod denied;
 #[allow(clippy::module_inception)]
 mod engine;
 mod extensions;
 mod interfaces;
 mod limits;
 mod machine;
+mod not_granted;
 mod pool;
 mod programs;
 mod run;

@@ -1,7 +1,7 @@
 //! Programs: each `process.wasm` entry compiled once, checked against its entry (is it a
 //! component, does it match its hash, are its modules known, does it import only what
 //! wasmhost provides, does it export its method), linked from the node's interface table
-//! (what it imports but is not granted, denied), and pre-instantiated so a spawn only
+//! (what it imports but is not granted), and pre-instantiated so a spawn only
 //! allocates and runs.
 
 use std::cell::OnceCell;
@@ -21,8 +21,8 @@ use wasmtime::component::{
 use super::compile_cache::{
     CompileCache, CompileProgress, Compiled, compile as compile_uncached, digest,
 };
-use super::denied::link_denied;
 use super::interfaces::{HostInterface, module_names, row_for};
+use super::not_granted::link_not_granted;
 use super::pool::Share;
 use super::store::ProcessState;
 use crate::app::{App, Diagnostic, Diagnostics, ProcessEntry};
@@ -59,7 +59,7 @@ pub struct Import {
     /// The WIT interface, with its version: `wasmhost:abi/time@0.2.0`.
     pub name: String,
     /// The module that grants it, when the entry is not granted it: its calls fail.
-    pub denied: Option<&'static str>,
+    pub not_granted: Option<&'static str>,
 }
 
 /// How components are compiled: through a cache or not, and who hears of long compiles.
@@ -241,7 +241,7 @@ fn program(
     let problem = |message: String| problem(entry, message);
     let ty = component.component_type();
     let mut imports = Vec::new();
-    let mut denied = Vec::new();
+    let mut not_granted = Vec::new();
     for (name, item) in ty.imports(engine) {
         let Some(row) = row_for(interfaces, name) else {
             return Err(problem(format!(
@@ -251,15 +251,15 @@ fn program(
         };
         match row.module {
             Some(module) if !entry.grants(module) => {
-                denied.push((name.to_string(), item.ty, module));
+                not_granted.push((name.to_string(), item.ty, module));
                 imports.push(Import {
                     name: name.to_string(),
-                    denied: Some(module),
+                    not_granted: Some(module),
                 });
             }
             _ => imports.push(Import {
                 name: name.to_string(),
-                denied: None,
+                not_granted: None,
             }),
         }
     }
@@ -281,7 +281,7 @@ fn program(
         )));
     };
 
-    let linker = linker(engine, entry, interfaces, &denied)
+    let linker = linker(engine, entry, interfaces, &not_granted)
         .map_err(|err| problem(format!("cannot set up the host interfaces: {err:#}")))?;
     let pre = linker
         .instantiate_pre(component)
@@ -300,12 +300,12 @@ fn program(
 }
 
 /// A linker with every interface the entry is granted and those every process has; the
-/// imports it is not granted are linked denied (`denied.rs`).
+/// imports it is not granted are linked to traps (`not_granted.rs`).
 fn linker(
     engine: &Engine,
     entry: &ProcessEntry,
     interfaces: &[HostInterface],
-    denied: &[(String, ComponentItem, &str)],
+    not_granted: &[(String, ComponentItem, &str)],
 ) -> wasmtime::Result<Linker<ProcessState>> {
     let mut linker = Linker::new(engine);
     for row in interfaces {
@@ -314,8 +314,8 @@ fn linker(
             link(&mut linker)?;
         }
     }
-    for (import, item, module) in denied {
-        link_denied(&mut linker, engine, import, item, &entry.id, module)?;
+    for (import, item, module) in not_granted {
+        link_not_granted(&mut linker, engine, import, item, &entry.id, module)?;
     }
     Ok(linker)
 }

@@ -12,7 +12,7 @@ use wasmtime::component::ResourceTableError;
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi::I32Exit;
 
-use super::denied::NotGranted;
+use super::not_granted::NotGranted;
 use super::pool::Reserved;
 use super::programs::Program;
 use super::store::{ProcessState, component_handles, hostcall_fuel, new_store};

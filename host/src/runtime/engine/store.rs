@@ -3,7 +3,7 @@
 //! As in wasmtime-wasi, a host interface does not see the store's type: its `add_to_linker`
 //! takes any `T: ProcessView`, and its functions work on a [`ProcessCtxView`] — the calling
 //! process ([`ProcessCtx`]) and its resource table. Everything else here is the runtime's
-//! own: WASI (denied everything by default), the limiter (all memories and tables of a
+//! own: WASI (which gives nothing by default), the limiter (all memories and tables of a
 //! process against its `memory`, and all processes against the node's budget), the handle
 //! bound, and CPU accounting (`cpu`, `cpu_rate`) in the epoch callback.
 
@@ -20,8 +20,8 @@ use crate::app::Limits;
 use crate::app::values::show_size;
 use crate::runtime::node::Node;
 use crate::runtime::node::ProcessCtx;
-use crate::runtime::process::Process;
 use crate::runtime::process::Throttle;
+use crate::runtime::process::{Charge, Process};
 
 /// What host interfaces see of a process's store.
 pub trait ProcessView: Send {
@@ -67,9 +67,18 @@ impl ProcessState {
         self.ctx.process().limits()
     }
 
-    /// Ends the process with `limit: {message}` (see `ProcessCtx::break_limit`).
-    pub(in crate::runtime) fn break_limit(&mut self, message: String) -> wasmtime::Error {
+    /// Ends the process with `limit: {message}`: the error to return from the host call. An
+    /// embedder's interface with a bound of its own reports it so, as the node's limits are
+    /// (`message` names the limit first, e.g. `"lines: 3 lines, its limit"`).
+    pub fn break_limit(&mut self, message: String) -> wasmtime::Error {
         self.ctx.break_limit(message)
+    }
+
+    /// Charges `bytes` an interface keeps for this process to its `host_memory` and the
+    /// node's budget, until the receipt is dropped; past them, the process ends with `limit`
+    /// (return the error).
+    pub fn hold(&mut self, bytes: u64) -> wasmtime::Result<Charge> {
+        self.ctx.hold(bytes)
     }
 
     /// Its resource table, which WASI's handles share with the host interfaces'.

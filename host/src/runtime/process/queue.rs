@@ -1,4 +1,4 @@
-//! The queue behind an event stream — FIFO, many writers, one reader — and the readiness
+//! The queue behind a process's events — FIFO, many writers, one reader — and the readiness
 //! signal it shares with the mailbox (`mailbox.rs`), which a `wasi:io/poll` pollable waits
 //! on.
 

@@ -35,7 +35,7 @@ pub(super) fn event_cost(event: &Event) -> u64 {
 }
 
 impl Node {
-    /// Puts `event` in `to`'s event stream, paid for by `payer` (the node if `None`): what a
+    /// Puts `event` in `to`'s events, paid for by `payer` (the node if `None`): what a
     /// process is owed, so only its own `host_memory` refuses it, and a process past it
     /// ends. A process whose stream is full has watched more than it reads: it is ended,
     /// as for any broken limit.

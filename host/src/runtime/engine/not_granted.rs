@@ -12,18 +12,18 @@ use wasmtime_wasi::p2::DynPollable;
 
 use super::store::ProcessState;
 
-/// The type behind a denied interface's resources; none is ever made, as every function
+/// The type behind an interface not granted's resources; none is ever made, as every function
 /// that could make one traps.
-struct Denied;
+struct Ungranted;
 
-/// The error a denied call traps with.
+/// The error a call not granted traps with.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct NotGranted(String);
 
 /// Links every function of `import` (an instance the component imports) to a trap that says
 /// `entry` is not granted `module`.
-pub fn link_denied(
+pub fn link_not_granted(
     linker: &mut Linker<ProcessState>,
     engine: &Engine,
     import: &str,
@@ -51,7 +51,7 @@ pub fn link_denied(
                 linked.resource(name, ResourceType::host::<DynPollable>(), |_, _| Ok(()))?;
             }
             ComponentItem::Resource(_) => {
-                linked.resource(name, ResourceType::host::<Denied>(), |_, _| Ok(()))?;
+                linked.resource(name, ResourceType::host::<Ungranted>(), |_, _| Ok(()))?;
             }
             _ => {}
         }
