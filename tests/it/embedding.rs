@@ -98,6 +98,37 @@ impl Host for Recording<'_> {
     }
 }
 
+/// Waits (up to 20 s) until the recorded lines satisfy `done`, and returns them.
+async fn recorded_until(
+    recorded: &Recorded,
+    done: impl Fn(&[(u64, String)]) -> bool,
+) -> Vec<(u64, String)> {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let logged = recorded.logged.notified();
+            let lines = recorded
+                .lines
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            if done(&lines) {
+                return lines;
+            }
+            logged.await;
+        }
+    })
+    .await
+    .expect("the lines reach the recording logger")
+}
+
+/// The exit reason `exit` reports, within 20 s.
+async fn ended(exit: oneshot::Receiver<ExitReason>) -> ExitReason {
+    tokio::time::timeout(Duration::from_secs(20), exit)
+        .await
+        .expect("the process ends")
+        .expect("its exit is reported")
+}
+
 fn link_recording(linker: &mut Linker<ProcessState>) -> wasmhost::wasmtime::Result<()> {
     wasmhost::abi::bindings::logger::add_to_linker::<ProcessState, HasRecording>(linker, |state| {
         Recording(state)
@@ -149,24 +180,12 @@ async fn an_embedder_can_give_processes_a_host_interface_of_its_own() {
     let relay = node
         .spawn(SpawnOptions::new("app:relay", HOST).on_exit(tx))
         .expect("spawning the relay");
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let logged = recorded.logged.notified();
-            let lines = recorded
-                .lines
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            if lines.iter().any(|(_, line)| line == "relay started") {
-                // The relay's first line is its first: the process's own count says so.
-                assert_eq!(lines.first(), Some(&(1, "relay started".to_string())));
-                return;
-            }
-            logged.await;
-        }
+    let lines = recorded_until(&recorded, |lines| {
+        lines.iter().any(|(_, line)| line == "relay started")
     })
-    .await
-    .expect("the relay's first line reaches the recording logger");
+    .await;
+    // The relay's first line is its first: the process's own count says so.
+    assert_eq!(lines.first(), Some(&(1, "relay started".to_string())));
     node.cancel(&relay, "done".into(), Duration::from_secs(5));
     assert_eq!(
         exit.await.expect("an exit"),
@@ -185,22 +204,7 @@ async fn a_bound_of_an_embedders_interface_ends_the_process_that_passes_it() {
     node.spawn(SpawnOptions::new("app:relay", HOST).on_exit(tx))
         .expect("spawning the relay");
     let relay = node.state::<Recorded>().expect("the logger's state");
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let logged = relay.logged.notified();
-            if !relay
-                .lines
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_empty()
-            {
-                return;
-            }
-            logged.await;
-        }
-    })
-    .await
-    .expect("the relay's first line is recorded");
+    recorded_until(&relay, |lines| !lines.is_empty()).await;
     // `!crash` makes the relay log a second line, one more than it may record.
     let echo: std::collections::BTreeMap<&str, &str> =
         [("sender", "{app:processes|0x00001}"), ("data", "!crash")].into();
@@ -210,12 +214,8 @@ async fn a_bound_of_an_embedders_interface_ends_the_process_that_passes_it() {
         payload::encode(&echo),
     )
     .expect("the relay takes the message");
-    let reason = tokio::time::timeout(Duration::from_secs(20), exit)
-        .await
-        .expect("the relay ends")
-        .expect("its exit is reported");
     assert_eq!(
-        reason,
+        ended(exit).await,
         ExitReason::Limit("lines: 1 recorded, its limit".into())
     );
     assert_eq!(
@@ -231,12 +231,8 @@ async fn a_panic_in_a_host_interface_ends_only_the_process_that_called_it() {
     let (tx, exit) = oneshot::channel();
     node.spawn(SpawnOptions::new("app:relay", HOST).on_exit(tx))
         .expect("spawning the relay");
-    let reason = tokio::time::timeout(Duration::from_secs(20), exit)
-        .await
-        .expect("the relay ends")
-        .expect("its exit is reported");
     assert_eq!(
-        reason,
+        ended(exit).await,
         ExitReason::Trap("host panic: the logger broke".into())
     );
     assert_eq!(node.lookup("relay"), None, "the name it took is free again");
@@ -249,11 +245,5 @@ async fn a_panic_in_a_host_interface_ends_only_the_process_that_called_it() {
     ];
     node.spawn(SpawnOptions::new("app:worker", HOST).args(args).on_exit(tx))
         .expect("spawning a worker");
-    assert_eq!(
-        tokio::time::timeout(Duration::from_secs(20), exit)
-            .await
-            .expect("the worker ends")
-            .expect("an exit"),
-        ExitReason::Normal(payload::encode(&0))
-    );
+    assert_eq!(ended(exit).await, ExitReason::Normal(payload::encode(&0)));
 }

@@ -37,4 +37,4 @@ pub(in crate::runtime) use engine::engine;
 pub(in crate::runtime) use extensions::NodeState;
 pub(in crate::runtime) use limits::check_against_pool;
 pub(in crate::runtime) use pool::{Full, Pool, Reserved};
-pub(in crate::runtime) use run::{bounded, run};
+pub(in crate::runtime) use run::run;

@@ -16,10 +16,8 @@ use super::not_granted::NotGranted;
 use super::pool::Reserved;
 use super::programs::Program;
 use super::store::{ProcessState, component_handles, hostcall_fuel, new_store};
-use crate::runtime::node::Fault;
-use crate::runtime::node::Node;
-use crate::runtime::process::Charge;
-use crate::runtime::process::Process;
+use crate::runtime::node::{Fault, Node};
+use crate::runtime::process::{Charge, Process, bounded};
 use wasmhost_types::ExitReason;
 
 type EntryPoint = (Result<Vec<u8>, String>,);
@@ -117,22 +115,6 @@ async fn execute(
         Ok(Err(message)) => ExitReason::Error(bounded(message)),
         Err(err) => failure(err, store.data_mut()),
     }
-}
-
-/// The longest message an exit reason carries; a longer one is cut.
-const MAX_REASON: usize = 4 << 10;
-
-/// `text`, cut at `MAX_REASON` bytes (on a character boundary).
-pub(in crate::runtime) fn bounded(mut text: String) -> String {
-    if text.len() > MAX_REASON {
-        let mut end = MAX_REASON;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
-    text
 }
 
 /// Names a failed call: a broken limit, a trap (with the panic message if there was one),

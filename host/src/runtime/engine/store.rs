@@ -18,10 +18,8 @@ use super::extensions::ProcessExtensions;
 use super::stderr::StderrTail;
 use crate::app::Limits;
 use crate::app::values::show_size;
-use crate::runtime::node::Node;
-use crate::runtime::node::ProcessCtx;
-use crate::runtime::process::Throttle;
-use crate::runtime::process::{Charge, Process};
+use crate::runtime::node::{Node, ProcessCtx};
+use crate::runtime::process::{Charge, Process, Throttle};
 
 /// What host interfaces see of a process's store.
 pub trait ProcessView: Send {

@@ -7,10 +7,7 @@ use std::time::Duration;
 
 use super::node::Node;
 use super::spawn::{SpawnOptions, Watch};
-use crate::runtime::process::Charge;
-use crate::runtime::process::Process;
-use crate::runtime::process::may_signal;
-use crate::runtime::process::{LogBudget, log};
+use crate::runtime::process::{Charge, LogBudget, Process, log, may_signal};
 use crate::terminal::Terminal;
 use wasmhost_types::{Denied, Destination, ExitReason, Pid, RegisterError, SendError, SpawnError};
 

@@ -6,8 +6,7 @@ use dashmap::mapref::entry::Entry;
 use tokio::sync::watch;
 
 use super::node::Node;
-use crate::runtime::process::Process;
-use crate::runtime::process::{Charge, OVERHEAD};
+use crate::runtime::process::{Charge, OVERHEAD, Process};
 use wasmhost_types::{Pid, RegisterError};
 
 pub use crate::app::MAX_NAME_LEN;

@@ -15,12 +15,10 @@ use super::table::ProcessTable;
 use crate::app::Limits;
 use crate::app::{App, Diagnostics, LimitOverrides};
 use crate::runtime::engine;
-use crate::runtime::engine::HostInterface;
-use crate::runtime::engine::NodeState;
-use crate::runtime::engine::check_against_pool;
-use crate::runtime::engine::{CompileCache, CompileProgress};
-use crate::runtime::engine::{Compiler, Program, compile_all};
-use crate::runtime::engine::{ConfigError, NodeConfig};
+use crate::runtime::engine::{
+    CompileCache, CompileProgress, Compiler, ConfigError, HostInterface, NodeConfig, NodeState,
+    Program, check_against_pool, compile_all,
+};
 use crate::runtime::process::{Account, NodeLedger};
 use crate::runtime::scheduler::Scheduler;
 use crate::terminal::Terminal;

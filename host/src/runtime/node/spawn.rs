@@ -10,11 +10,8 @@ use tokio::sync::oneshot;
 
 use super::names::MAX_NAME_LEN;
 use super::node::Node;
-use crate::runtime::engine::Full;
-use crate::runtime::engine::run;
-use crate::runtime::process::OVERHEAD;
-use crate::runtime::process::Process;
-use crate::runtime::process::may_spawn;
+use crate::runtime::engine::{Full, run};
+use crate::runtime::process::{OVERHEAD, Process, cut, may_spawn};
 use wasmhost_types::{ExitReason, Pid, SpawnError};
 
 /// The most arguments an entry point takes (Erlang's largest arity).
@@ -25,16 +22,8 @@ const ARG_COST: u64 = 24;
 
 /// `text` as an error shows it: at most a name's length, so a refusal never echoes back a
 /// huge string.
-fn shown(mut text: String) -> String {
-    if text.len() > MAX_NAME_LEN {
-        let mut end = MAX_NAME_LEN;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push('…');
-    }
-    text
+fn shown(text: String) -> String {
+    cut(text, MAX_NAME_LEN)
 }
 
 /// What to spawn and who hears of it.

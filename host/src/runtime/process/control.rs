@@ -43,12 +43,9 @@ pub(super) struct Control {
     on_exit: Option<oneshot::Sender<ExitReason>>,
 }
 
-/// Why a process may not watch one more.
+/// Why a process may not watch one more: the text of its broken `events` limit.
 #[derive(Debug)]
-pub(in crate::runtime) struct AtLimit {
-    /// Its `events` limit, which it has reached.
-    pub limit: u64,
-}
+pub(in crate::runtime) struct AtLimit(pub String);
 
 /// Everything others must hear of when a process ends, taken from it at once.
 pub(in crate::runtime) struct Ended {
@@ -70,12 +67,21 @@ impl Process {
         if control.watching.contains(&target) {
             return Ok(false);
         }
-        let limit = self.limits().events;
-        if control.watching.len() as u64 >= limit {
-            return Err(AtLimit { limit });
-        }
+        self.may_watch_one_more(&control)?;
         control.watching.insert(target);
         Ok(true)
+    }
+
+    /// Whether it watches fewer processes than its `events` limit.
+    fn may_watch_one_more(&self, control: &Control) -> Result<(), AtLimit> {
+        let limit = self.limits().events;
+        match control.watching.len() as u64 >= limit {
+            true => Err(AtLimit(format!(
+                "events: {} monitors {limit} processes, its limit",
+                self.pid()
+            ))),
+            false => Ok(()),
+        }
     }
 
     /// Leaves the watcher's side; false if it did not watch `target`.
@@ -86,12 +92,7 @@ impl Process {
     /// The target's side of a monitor, paid by the watcher with `receipt`; false (and the
     /// receipt given back) if this process has ended.
     pub(in crate::runtime) fn add_watcher(&self, watcher: u64, receipt: Charge) -> bool {
-        let mut control = self.control();
-        if control.exited {
-            return false;
-        }
-        control.monitors.entry(watcher).or_insert(receipt);
-        true
+        self.add_unless_ended(|control| &mut control.monitors, watcher, receipt)
     }
 
     pub(in crate::runtime) fn remove_watcher(&self, watcher: u64) {
@@ -100,11 +101,22 @@ impl Process {
 
     /// This process's side of a link to `other`; false if it has ended.
     pub(in crate::runtime) fn add_link(&self, other: u64, receipt: Charge) -> bool {
+        self.add_unless_ended(|control| &mut control.links, other, receipt)
+    }
+
+    /// Adds `id` with its receipt to one of its sets (an entry already there is kept);
+    /// false if the process has ended.
+    fn add_unless_ended(
+        &self,
+        set: fn(&mut Control) -> &mut HashMap<u64, Charge>,
+        id: u64,
+        receipt: Charge,
+    ) -> bool {
         let mut control = self.control();
         if control.exited {
             return false;
         }
-        control.links.entry(other).or_insert(receipt);
+        set(&mut control).entry(id).or_insert(receipt);
         true
     }
 
@@ -132,12 +144,9 @@ impl Process {
                 control.children
             ));
         }
-        if watched && control.watching.len() as u64 >= limits.events {
-            return Err(format!(
-                "events: {} monitors {} processes, its limit",
-                self.pid(),
-                limits.events
-            ));
+        if watched {
+            self.may_watch_one_more(&control)
+                .map_err(|AtLimit(message)| message)?;
         }
         control.children += 1;
         Ok(())

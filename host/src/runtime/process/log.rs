@@ -14,6 +14,7 @@ use tracing::Level;
 use wasmhost_types::payload::{display_within, printable};
 
 use super::ledger::Account;
+use super::text::char_boundary;
 
 thread_local! {
     /// The process whose line `tracing` is writing on this thread, if any.
@@ -143,15 +144,6 @@ fn push_cut(out: &mut String, text: &str, max: usize) {
     if end < text.len() {
         out.push('…');
     }
-}
-
-/// The largest character boundary of `text` at or below `at`.
-fn char_boundary(text: &str, at: usize) -> usize {
-    let mut end = at.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    end
 }
 
 #[cfg(test)]

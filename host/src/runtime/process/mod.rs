@@ -11,6 +11,7 @@ mod mailbox;
 #[allow(clippy::module_inception)]
 mod process;
 mod queue;
+mod text;
 
 pub use authority::Privileges;
 pub use cpu::CpuMeter;
@@ -25,3 +26,4 @@ pub(in crate::runtime) use cpu::Throttle;
 pub(in crate::runtime) use ledger::{NodeLedger, OVERHEAD};
 pub(in crate::runtime) use log::LogBudget;
 pub(in crate::runtime) use mailbox::cost;
+pub(in crate::runtime) use text::{bounded, cut};

@@ -5,8 +5,7 @@
 //! events.
 
 use crate::runtime::node::Node;
-use crate::runtime::process::Process;
-use crate::runtime::process::{Ended, Reach};
+use crate::runtime::process::{Ended, Process, Reach};
 use wasmhost_types::{Event, ExitReason};
 
 impl Node {

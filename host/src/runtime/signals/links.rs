@@ -6,8 +6,7 @@
 use std::sync::Arc;
 
 use crate::runtime::node::Node;
-use crate::runtime::process::Process;
-use crate::runtime::process::{AtLimit, Charged, OVERHEAD};
+use crate::runtime::process::{AtLimit, Charged, OVERHEAD, Process};
 use wasmhost_types::{Event, ExitReason, Pid};
 
 /// What a monitor or one side of a link costs its maker: a map entry and its receipt.
@@ -68,11 +67,8 @@ impl Node {
         match watcher.watch(target.id) {
             Ok(true) => {}
             Ok(false) => return,
-            Err(AtLimit { limit }) => {
-                watcher.kill(ExitReason::Limit(format!(
-                    "events: {} monitors {limit} processes, its limit",
-                    watcher.pid()
-                )));
+            Err(AtLimit(message)) => {
+                watcher.kill(ExitReason::Limit(message));
                 return;
             }
         }

@@ -2,10 +2,8 @@
 //! receiver, within the receiver's limits (`message_size`, and the mailbox's own) and the
 //! sender's (`host_memory`: a waiting message is charged to whoever sent it, `ledger.rs`).
 
-use crate::runtime::node::MAX_NAME_LEN;
-use crate::runtime::node::Node;
-use crate::runtime::process::Account;
-use crate::runtime::process::{Message, cost};
+use crate::runtime::node::{MAX_NAME_LEN, Node};
+use crate::runtime::process::{Account, Message, cost};
 use wasmhost_types::{Destination, Pid, SendError};
 
 /// The longest topic, in bytes: a topic names what a message is, like a registered name.

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::runtime::engine::bounded;
 use crate::runtime::node::Node;
-use crate::runtime::process::Process;
+use crate::runtime::process::{Process, bounded};
 use wasmhost_types::{Event, ExitReason, Pid};
 
 /// What a pending cancel's grace timer costs whoever asked for it, besides its reason: a
