@@ -16,14 +16,24 @@ use crate::entry::IntoArgs;
 use crate::payload::{self, DecodeError};
 use crate::rt::{wait_for, wait_for_mailbox};
 
-pub use wasmhost_types::{Denied, Destination, Event, ExitReason, Pid, SendError, SpawnError};
+pub use wasmhost_types::{
+    Denied, Destination, Event, ExitReason, NodeId, Pid, SendError, SpawnError,
+};
 
 fn pid_from_wit(pid: wit::Pid) -> Pid {
-    Pid::new(pid.host, pid.id)
+    let node = pid.node.map(|node| NodeId {
+        name: node.name.into(),
+        incarnation: node.incarnation,
+    });
+    Pid::new(pid.host, pid.id).on(node)
 }
 
 fn pid_to_wit(pid: &Pid) -> wit::Pid {
     wit::Pid {
+        node: pid.node.as_ref().map(|node| wit::NodeId {
+            name: node.name.to_string(),
+            incarnation: node.incarnation,
+        }),
         host: pid.host.to_string(),
         id: pid.id,
     }
@@ -195,6 +205,7 @@ fn reason_from_wit(reason: wit::ExitReason) -> ExitReason {
         wit::ExitReason::Cancelled(m) => ExitReason::Cancelled(m),
         wit::ExitReason::LinkDown(pid) => ExitReason::LinkDown(pid_from_wit(pid)),
         wit::ExitReason::NoProcess => ExitReason::NoProcess,
+        wit::ExitReason::NoConnection(node) => ExitReason::NoConnection(node),
     }
 }
 

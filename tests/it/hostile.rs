@@ -547,6 +547,14 @@ fn a_pid_whose_host_is_longer_than_any_hosts_name_traps_the_caller() {
 }
 
 #[test]
+fn a_pid_whose_node_name_is_longer_than_any_nodes_traps_the_caller() {
+    ends_attacker(
+        "monitor-huge-nodes",
+        r#"result={trap: "invalid pid: its node's name is 1048576 bytes; no node's name is longer than 63"#,
+    );
+}
+
+#[test]
 fn a_topic_is_at_most_255_bytes() {
     refused(
         "topic-long",

@@ -126,6 +126,36 @@ fn text(s: &str) -> Value {
 }
 
 #[test]
+fn every_library_reads_and_writes_a_pid_of_a_cluster_and_of_a_lone_node() {
+    for text_ in [
+        "{app:processes|0x00004}",
+        "{b.7@app:processes|0x00004}",
+        "{node-2.18446744073709551615@app:processes|0x1234567}",
+    ] {
+        for language in LANGUAGES {
+            let seen = check(language, "pid", text(text_));
+            assert_eq!(
+                seen,
+                Value::Array(vec![text(text_), Value::Bool(true)]),
+                "{} reads {text_}",
+                language.entry
+            );
+        }
+    }
+    for not_a_pid in [
+        "{b@app:p|0x1}",
+        "{B.7@app:p|0x1}",
+        "{b.x@app:p|0x1}",
+        "{b.7@|0x1}",
+    ] {
+        for language in LANGUAGES {
+            let seen = check(language, "pid", text(not_a_pid));
+            assert_eq!(seen, Value::Null, "{} reads {not_a_pid}", language.entry);
+        }
+    }
+}
+
+#[test]
 fn a_message_sent_by_name_arrives_with_its_payload_and_sender() {
     for language in LANGUAGES {
         let seen = check(language, "send-by-name", Value::Null);
@@ -282,7 +312,7 @@ fn a_call_into_a_module_not_granted_ends_the_process_naming_it_and_the_node_goes
             ExitReason::Trap(message) => assert_eq!(
                 message,
                 format!(
-                    "wasmhost:abi/time@0.2.0#sleep: `time` is not granted to {denied} (add it \
+                    "wasmhost:abi/time@0.3.0#sleep: `time` is not granted to {denied} (add it \
                      to the entry's `modules`)"
                 )
             ),

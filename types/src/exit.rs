@@ -16,7 +16,8 @@ use crate::transcode::{Capture, Walk};
 /// Inside a payload (e.g. a log field, or a reason forwarded in a message) a normal exit is
 /// its returned value itself, and an abnormal one is a map with one entry naming it:
 /// `{"error": "…"}`, `{"trap": "…"}`, `{"limit": "…"}`, `{"killed": "…"}`,
-/// `{"cancelled": "…"}`, `{"link_down": "{app:processes|0x00004}"}`, `{"no_process": null}`.
+/// `{"cancelled": "…"}`, `{"link_down": "{app:processes|0x00004}"}`, `{"no_process": null}`,
+/// `{"no_connection": "b.7"}`.
 /// (A returned value that is itself such a one-entry map reads back as that reason.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExitReason {
@@ -36,6 +37,10 @@ pub enum ExitReason {
     LinkDown(Pid),
     /// The target of a `monitor` or `link` was already gone.
     NoProcess,
+    /// The process ran on another node of the cluster, and that node is down (it missed its
+    /// heartbeats, lost its connection, or a message from it was lost): what became of the
+    /// process is not known. Names the node (`b.7`).
+    NoConnection(String),
 }
 
 impl ExitReason {
@@ -72,6 +77,9 @@ impl fmt::Display for ExitReason {
             ExitReason::Cancelled(reason) => write!(f, "cancelled: {}", printable(reason)),
             ExitReason::LinkDown(pid) => write!(f, "linked process {pid} exited"),
             ExitReason::NoProcess => write!(f, "no such process"),
+            ExitReason::NoConnection(node) => {
+                write!(f, "no connection to node {}", printable(node))
+            }
         }
     }
 }
@@ -94,6 +102,7 @@ impl Serialize for ExitReason {
                 return map.end();
             }
             ExitReason::NoProcess => ("no_process", None),
+            ExitReason::NoConnection(node) => ("no_connection", Some(node)),
         };
         let mut map = serializer.serialize_map(Some(1))?;
         map.serialize_entry(key, &detail)?;
@@ -213,6 +222,7 @@ impl<'de> Visitor<'de> for ReasonVisitor {
             Some("limit") => return text(&mut map).map(ExitReason::Limit),
             Some("killed") => return text(&mut map).map(ExitReason::Killed),
             Some("cancelled") => return text(&mut map).map(ExitReason::Cancelled),
+            Some("no_connection") => return text(&mut map).map(ExitReason::NoConnection),
             Some("link_down") => {
                 return text(&mut map)?
                     .parse()
@@ -267,6 +277,7 @@ mod tests {
             ExitReason::Cancelled("c".into()),
             ExitReason::LinkDown(Pid::new("h", 3)),
             ExitReason::NoProcess,
+            ExitReason::NoConnection("b.7".into()),
         ];
         for reason in reasons {
             assert_eq!(round_trip(reason.clone()), reason);

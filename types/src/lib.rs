@@ -28,4 +28,4 @@ pub mod transcode;
 
 pub use errors::{Denied, Destination, RegisterError, SendError, SpawnError};
 pub use exit::{Event, ExitReason};
-pub use pid::{ParsePidError, Pid};
+pub use pid::{MAX_NODE_NAME, NodeId, ParsePidError, Pid};

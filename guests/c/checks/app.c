@@ -60,6 +60,31 @@ static bool send_by_name(out_t *out) {
     return true;
 }
 
+/* A pid's text read and written back (null if it is not a pid), and whether it equals itself
+ * read again. */
+static bool pid_read(out_t *out, const char *text) {
+    wh_pid pid, again;
+    if (!wh_pid_parse(text, strlen(text), &pid)) {
+        cbor_encode_null(&out->encoder);
+        return true;
+    }
+    char shown[400];
+    int len = wh_pid_format(&pid, shown, sizeof shown);
+    bool same = len > 0 && (size_t)len < sizeof shown &&
+                wh_pid_parse(shown, (size_t)len, &again);
+    if (same) {
+        same = wh_pid_equal(&pid, &again);
+        wh_pid_free(&again);
+    }
+    CborEncoder array;
+    cbor_encoder_create_array(&out->encoder, &array, 2);
+    cbor_encode_text_stringz(&array, shown);
+    cbor_encode_boolean(&array, same);
+    cbor_encoder_close_container(&out->encoder, &array);
+    wh_pid_free(&pid);
+    return true;
+}
+
 static bool unknown_name(out_t *out) {
     wh_error err;
     uint8_t hi[] = {0x62, 'h', 'i'};
@@ -277,6 +302,8 @@ bool wh_main(const wh_payload *args, size_t n, uint8_t *result, size_t cap, size
         return true;
     } else if (strcmp(mode, "fail") == 0) {
         return failed(&out, n == 2 && wh_arg_text(args[1], text, sizeof text) ? text : "failed");
+    } else if (strcmp(mode, "pid") == 0) {
+        ok = pid_read(&out, n == 2 && wh_arg_text(args[1], text, sizeof text) ? text : "");
     } else if (strcmp(mode, "send-by-name") == 0) {
         ok = send_by_name(&out);
     } else if (strcmp(mode, "unknown-name") == 0) {

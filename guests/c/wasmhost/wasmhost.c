@@ -26,12 +26,21 @@ static char *owned_text(const guest_string_t *s) {
 }
 
 static wh_pid pid_of(const wasmhost_abi_types_pid_t *wit) {
-    wh_pid pid = {owned_text(&wit->host), wit->id};
+    wh_pid pid = {NULL, 0, owned_text(&wit->host), wit->id};
+    if (wit->node.is_some) {
+        pid.node = owned_text(&wit->node.val.name);
+        pid.incarnation = wit->node.val.incarnation;
+    }
     return pid;
 }
 
 static wasmhost_abi_types_pid_t wit_of(const wh_pid *pid) {
-    wasmhost_abi_types_pid_t wit = {borrowed(pid->host), pid->id};
+    wasmhost_abi_types_pid_t wit = {{false}, borrowed(pid->host), pid->id};
+    if (pid->node) {
+        wit.node.is_some = true;
+        wit.node.val.name = borrowed(pid->node);
+        wit.node.val.incarnation = pid->incarnation;
+    }
     return wit;
 }
 
@@ -43,44 +52,98 @@ wh_pid wh_pid_self(void) {
     return pid;
 }
 
+/* The node part of `{b.7@…`: `name` up to the last `.` before `@`, the incarnation after. */
+static bool node_of(const char *start, const char *at, wh_pid *out) {
+    const char *dot = NULL;
+    for (const char *c = start; c < at; c++) {
+        bool fine = (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_';
+        if (*c == '.') dot = c;
+        else if (!fine) return false;
+    }
+    if (!dot || dot == start || dot - start > 63 || dot + 1 == at || *start == '-' || *start == '_')
+        return false;
+    for (const char *c = start; c < dot; c++)
+        if (*c == '.') return false;
+    uint64_t incarnation = 0;
+    for (const char *c = dot + 1; c < at; c++) {
+        if (*c < '0' || *c > '9') return false;
+        uint64_t digit = (uint64_t)(*c - '0');
+        if (incarnation > (UINT64_MAX - digit) / 10) return false;
+        incarnation = incarnation * 10 + digit;
+    }
+    size_t name_len = (size_t)(dot - start);
+    out->node = malloc(name_len + 1);
+    if (!out->node) return false;
+    memcpy(out->node, start, name_len);
+    out->node[name_len] = 0;
+    out->incarnation = incarnation;
+    return true;
+}
+
 bool wh_pid_parse(const char *text, size_t len, wh_pid *out) {
     if (len < 6 || text[0] != '{' || text[len - 1] != '}') return false;
     const char *bar = memchr(text, '|', len);
     if (!bar || bar == text + 1 || (size_t)(text + len - bar) < 5 || bar[1] != '0' || bar[2] != 'x')
         return false;
+    /* A host entry has no `@`: one before the host names the node. */
+    const char *host = text + 1;
+    out->node = NULL;
+    out->incarnation = 0;
+    const char *at = memchr(host, '@', (size_t)(bar - host));
+    if (at) {
+        if (at + 1 == bar || !node_of(host, at, out)) return false;
+        host = at + 1;
+    }
     uint64_t id = 0;
     for (const char *c = bar + 3; c < text + len - 1; c++) {
         int digit = (*c >= '0' && *c <= '9') ? *c - '0'
                     : (*c >= 'a' && *c <= 'f') ? *c - 'a' + 10
                     : (*c >= 'A' && *c <= 'F') ? *c - 'A' + 10 : -1;
-        if (digit < 0 || id > UINT64_MAX / 16) return false;
+        if (digit < 0 || id > UINT64_MAX / 16) {
+            free(out->node);
+            out->node = NULL;
+            return false;
+        }
         id = id * 16 + (uint64_t)digit;
     }
-    size_t host_len = (size_t)(bar - text - 1);
+    size_t host_len = (size_t)(bar - host);
     out->host = malloc(host_len + 1);
-    if (!out->host) return false;
-    memcpy(out->host, text + 1, host_len);
+    if (!out->host) {
+        free(out->node);
+        out->node = NULL;
+        return false;
+    }
+    memcpy(out->host, host, host_len);
     out->host[host_len] = 0;
     out->id = id;
     return true;
 }
 
 int wh_pid_format(const wh_pid *pid, char *buf, size_t cap) {
+    if (pid->node)
+        return snprintf(buf, cap, "{%s.%llu@%s|0x%05llx}", pid->node,
+                        (unsigned long long)pid->incarnation, pid->host,
+                        (unsigned long long)pid->id);
     return snprintf(buf, cap, "{%s|0x%05llx}", pid->host, (unsigned long long)pid->id);
 }
 
 bool wh_pid_equal(const wh_pid *a, const wh_pid *b) {
-    return a->id == b->id && strcmp(a->host, b->host) == 0;
+    bool same_node = (!a->node && !b->node) ||
+                     (a->node && b->node && a->incarnation == b->incarnation &&
+                      strcmp(a->node, b->node) == 0);
+    return same_node && a->id == b->id && strcmp(a->host, b->host) == 0;
 }
 
 CborError wh_encode_pid(CborEncoder *encoder, const wh_pid *pid) {
-    char text[300];
+    char text[400];
     int len = wh_pid_format(pid, text, sizeof text);
     if (len < 0 || (size_t)len >= sizeof text) return CborErrorInternalError;
     return cbor_encode_text_string(encoder, text, (size_t)len);
 }
 
 void wh_pid_free(wh_pid *pid) {
+    free(pid->node);
+    pid->node = NULL;
     free(pid->host);
     pid->host = NULL;
 }
@@ -271,9 +334,9 @@ void wh_message_free(wh_message *message) {
 
 static void reason_of(wasmhost_abi_types_exit_reason_t *r, wh_event *out) {
     static const char *kinds[] = {"normal", "error", "trap", "limit", "killed",
-                                  "cancelled", "link_down", "no_process"};
+                                  "cancelled", "link_down", "no_process", "no_connection"};
     out->normal = r->tag == WASMHOST_ABI_TYPES_EXIT_REASON_NORMAL;
-    out->reason = r->tag < 8 ? kinds[r->tag] : "error";
+    out->reason = r->tag < 9 ? kinds[r->tag] : "error";
     out->text = NULL;
     out->value = NULL;
     out->value_len = 0;
@@ -285,7 +348,7 @@ static void reason_of(wasmhost_abi_types_exit_reason_t *r, wh_event *out) {
         break;
     case WASMHOST_ABI_TYPES_EXIT_REASON_LINK_DOWN: {
         wh_pid pid = pid_of(&r->val.link_down);
-        char text[300];
+        char text[400];
         wh_pid_format(&pid, text, sizeof text);
         out->text = strdup(text);
         wh_pid_free(&pid);
@@ -293,7 +356,7 @@ static void reason_of(wasmhost_abi_types_exit_reason_t *r, wh_event *out) {
     }
     case WASMHOST_ABI_TYPES_EXIT_REASON_NO_PROCESS:
         break;
-    default: /* error, trap, limit, killed, cancelled: each a string */
+    default: /* error, trap, limit, killed, cancelled, no_connection: each a string */
         out->text = owned_text(&r->val.error);
     }
 }

@@ -3,8 +3,9 @@
  *
  * A process defines `wh_main`: it gets the spawn arguments, one CBOR payload each, and
  * writes its result as CBOR (`wh_result_*` help), or returns false with an error message
- * (an abnormal exit). Inside a payload a pid is its text, `{app:processes|0x00004}`
- * (`wh_encode_pid` writes it, `wh_pid_parse` reads it), as wit/wasmhost.wit documents.
+ * (an abnormal exit). Inside a payload a pid is its text, `{app:processes|0x00004}`, or
+ * `{b.7@app:processes|0x00004}` on node `b` (incarnation 7) of a cluster (`wh_encode_pid`
+ * writes it, `wh_pid_parse` reads it), as wit/wasmhost.wit documents.
  * Nothing blocks unless it says so. Strings a function returns are owned by the caller,
  * who frees them with the matching `*_free`. */
 #ifndef WASMHOST_H
@@ -16,15 +17,19 @@
 
 #include "cbor.h"
 
-/* A process identifier: the host entry it runs on (owned) and its node-wide id. */
+/* A process identifier: the node of a cluster it runs on (`node` owned, NULL outside a
+ * cluster, with its `incarnation`), the host entry it runs on (owned) and its node-wide id. */
 typedef struct {
+    char *node;
+    uint64_t incarnation;
     char *host;
     uint64_t id;
 } wh_pid;
 
 /* This process's pid (the seed's `process.pid()`; `self-pid` in the WIT). */
 wh_pid wh_pid_self(void);
-/* Reads `{app:processes|0x00004}`; false if `text` is not a pid. */
+/* Reads `{app:processes|0x00004}` or `{b.7@app:processes|0x00004}`; false if `text` is
+ * not a pid. */
 bool wh_pid_parse(const char *text, size_t len, wh_pid *out);
 /* Writes the pid's text into `buf` (as snprintf: returns the length it needs). */
 int wh_pid_format(const wh_pid *pid, char *buf, size_t cap);
@@ -75,7 +80,7 @@ typedef enum { WH_EXIT, WH_LINK_DOWN, WH_CANCEL } wh_event_kind;
 
 /* A lifecycle event (owned; wh_event_free). For an exit: `from`, whether it was `normal`,
  * the `value` it returned (CBOR) or the reason's `kind` (`error`, `trap`, `limit`,
- * `killed`, `cancelled`, `link_down`, `no_process`) and `text`. For a cancel: `text`. */
+ * `killed`, `cancelled`, `link_down`, `no_process`, `no_connection`) and `text`. For a cancel: `text`. */
 typedef struct {
     wh_event_kind kind;
     wh_pid from;

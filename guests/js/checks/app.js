@@ -1,9 +1,20 @@
 // The JavaScript library, exercised: each mode runs one check and returns what it saw, for
 // tests/it/languages.rs to assert on (the same checks as guests/python/checks).
 
-import { entry, Cancel, Exit, WasmhostError, logger, process, select, time } from "wasmhost";
+import { entry, Cancel, Exit, Pid, WasmhostError, logger, process, select, time } from "wasmhost";
 
 const modes = {
+  // A pid's text read and written back (null if it is not a pid), and whether it equals
+  // itself read again.
+  pid: (text) => {
+    let pid;
+    try {
+      pid = Pid.parse(text);
+    } catch {
+      return null;
+    }
+    return [pid.toString(), pid.equals(Pid.parse(pid.toString()))];
+  },
   "send-by-name": () => {
     process.register("js-checks");
     process.send("js-checks", "greeting", { n: 1, pid: process.pid() });

@@ -16,10 +16,10 @@
 // timers and tickers.
 
 import { Encoder } from "cbor-x";
-import * as host from "wasmhost:abi/process@0.2.0";
-import * as hostTime from "wasmhost:abi/time@0.2.0";
-import * as hostLogger from "wasmhost:abi/logger@0.2.0";
-import * as hostIo from "wasmhost:abi/io@0.2.0";
+import * as host from "wasmhost:abi/process@0.3.0";
+import * as hostTime from "wasmhost:abi/time@0.3.0";
+import * as hostLogger from "wasmhost:abi/logger@0.3.0";
+import * as hostIo from "wasmhost:abi/io@0.3.0";
 import { poll } from "wasi:io/poll@0.2.12";
 
 // Plain CBOR: no records extension, maps with text keys as objects, byte strings untagged.
@@ -27,32 +27,50 @@ const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Array
 
 // --- pids, payloads, durations ------------------------------------------------------------
 
-const PID = /^\{(.+)\|0x([0-9a-fA-F]+)\}$/;
+const PID = /^\{(?:([a-z0-9][a-z0-9_-]{0,62})\.([0-9]+)@)?([^@]+)\|0x([0-9a-fA-F]+)\}$/;
 
 export class Pid {
-  constructor(host, id) {
+  /** `node` is the node of a cluster it runs on, `{ name, incarnation }`, or `undefined`
+   * outside a cluster. */
+  constructor(host, id, node = undefined) {
+    this.node = node;
     this.host = host;
     this.id = BigInt(id);
   }
 
-  /** A pid from its text, `{app:processes|0x00004}` (as payloads carry it). */
+  /** A pid from its text, `{app:processes|0x00004}` or `{b.7@app:processes|0x00004}` (as
+   * payloads carry it). */
   static parse(text) {
     const found = typeof text === "string" ? PID.exec(text) : null;
     if (!found) throw new TypeError(`${JSON.stringify(text)} is not a pid like {app:processes|0x00004}`);
-    return new Pid(found[1], BigInt("0x" + found[2]));
+    const node = found[1] === undefined ? undefined : { name: found[1], incarnation: BigInt(found[2]) };
+    return new Pid(found[3], BigInt("0x" + found[4]), node);
   }
 
   toString() {
-    return `{${this.host}|0x${this.id.toString(16).padStart(5, "0")}}`;
+    const id = this.id.toString(16).padStart(5, "0");
+    if (this.node === undefined) return `{${this.host}|0x${id}}`;
+    return `{${this.node.name}.${this.node.incarnation}@${this.host}|0x${id}}`;
   }
 
   equals(other) {
-    return other instanceof Pid && other.host === this.host && other.id === this.id;
+    return (
+      other instanceof Pid &&
+      other.host === this.host &&
+      other.id === this.id &&
+      other.node?.name === this.node?.name &&
+      other.node?.incarnation === this.node?.incarnation
+    );
   }
 }
 
-const pidOf = (wit) => new Pid(wit.host, wit.id);
-const witOf = (pid) => ({ host: pid.host, id: pid.id });
+const pidOf = (wit) =>
+  new Pid(wit.host, wit.id, wit.node == null ? undefined : { name: wit.node.name, incarnation: BigInt(wit.node.incarnation) });
+const witOf = (pid) => ({
+  node: pid.node === undefined ? undefined : { name: pid.node.name, incarnation: BigInt(pid.node.incarnation) },
+  host: pid.host,
+  id: pid.id,
+});
 
 /** `value` with pids and exit reasons in their documented payload forms. */
 function plain(value) {
@@ -126,6 +144,7 @@ export class ExitReason {
       case "normal": return new ExitReason("normal", null, "", wit.val);
       case "link-down": return new ExitReason("link_down", null, pidOf(wit.val).toString());
       case "no-process": return new ExitReason("no_process");
+      case "no-connection": return new ExitReason("no_connection", null, wit.val);
       default: return new ExitReason(wit.tag, null, String(wit.val));
     }
   }
@@ -136,6 +155,7 @@ export class ExitReason {
     if (this.kind === "killed") return `killed by ${this.message}`;
     if (this.kind === "link_down") return `linked process ${this.message} exited`;
     if (this.kind === "no_process") return "no such process";
+    if (this.kind === "no_connection") return `no connection to node ${this.message}`;
     return `${this.kind}: ${this.message}`;
   }
 }

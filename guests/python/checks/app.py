@@ -2,7 +2,17 @@
 tests/it/languages.rs to assert on."""
 
 import wasmhost
-from wasmhost import Cancel, Exit, SendError, logger, process, select, time
+from wasmhost import Cancel, Exit, Pid, SendError, logger, process, select, time
+
+
+def pid(text):
+    """A pid's text read and written back (None if it is not a pid), and whether it equals
+    itself read again."""
+    try:
+        read = Pid.parse(text)
+    except ValueError:
+        return None
+    return [str(read), read == Pid.parse(str(read))]
 
 
 def send_by_name(_):
@@ -110,7 +120,7 @@ def fifo(count):
 
 MODES = {
     "send-by-name": send_by_name, "unknown-name": unknown_name,
-    "select-timeout": select_timeout, "monitor": monitor, "log": log, "socket": socket,
+    "select-timeout": select_timeout, "pid": pid, "monitor": monitor, "log": log, "socket": socket,
     "file": file, "ungranted": ungranted, "fifo": fifo, "return": return_, "fail": fail, "wait": wait,
 }
 

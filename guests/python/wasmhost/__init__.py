@@ -44,43 +44,53 @@ __all__ = [
 
 # --- pids, payloads, durations ------------------------------------------------------------
 
-_PID = re.compile(r"^\{(.+)\|0x([0-9a-fA-F]+)\}$")
+_PID = re.compile(r"^\{(?:([a-z0-9][a-z0-9_-]{0,62})\.([0-9]+)@)?([^@]+)\|0x([0-9a-fA-F]+)\}$")
 
 
 class Pid:
-    """A process identifier: the host entry it runs on and a node-wide id."""
+    """A process identifier: the node of a cluster it runs on (`node`, a `(name,
+    incarnation)` pair, or None outside a cluster), the host entry and a node-wide id."""
 
-    __slots__ = ("host", "id")
+    __slots__ = ("node", "host", "id")
 
-    def __init__(self, host: str, id: int):
+    def __init__(self, host: str, id: int, node: "tuple[str, int] | None" = None):
+        self.node = node
         self.host = host
         self.id = id
 
     @classmethod
     def parse(cls, text: str) -> "Pid":
-        """A pid from its text, `{app:processes|0x00004}` (as payloads carry it)."""
+        """A pid from its text, `{app:processes|0x00004}` or `{b.7@app:processes|0x00004}`
+        (as payloads carry it)."""
         found = _PID.match(text) if isinstance(text, str) else None
         if found is None:
             raise ValueError(f"{text!r} is not a pid like {{app:processes|0x00004}}")
-        return cls(found.group(1), int(found.group(2), 16))
+        name, incarnation, host, id = found.groups()
+        node = (name, int(incarnation)) if name is not None else None
+        return cls(host, int(id, 16), node)
 
     @classmethod
     def _of(cls, wit: "_types.Pid") -> "Pid":
-        return cls(wit.host, wit.id)
+        node = (wit.node.name, wit.node.incarnation) if wit.node is not None else None
+        return cls(wit.host, wit.id, node)
 
     def _wit(self) -> "_types.Pid":
-        return _types.Pid(host=self.host, id=self.id)
+        node = _types.NodeId(name=self.node[0], incarnation=self.node[1]) if self.node else None
+        return _types.Pid(node=node, host=self.host, id=self.id)
 
     def __str__(self) -> str:
+        if self.node is not None:
+            return "{%s.%d@%s|0x%05x}" % (self.node[0], self.node[1], self.host, self.id)
         return "{%s|0x%05x}" % (self.host, self.id)
 
     __repr__ = __str__
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, Pid) and (self.host, self.id) == (other.host, other.id)
+        return isinstance(other, Pid) and (self.node, self.host, self.id) == (
+            other.node, other.host, other.id)
 
     def __hash__(self) -> int:
-        return hash((self.host, self.id))
+        return hash((self.node, self.host, self.id))
 
 
 def _encode_default(encoder, value):
@@ -173,6 +183,8 @@ class ExitReason:
             return cls("link_down", message=str(Pid._of(wit.value)))
         if isinstance(wit, _types.ExitReason_NoProcess):
             return cls("no_process")
+        if isinstance(wit, _types.ExitReason_NoConnection):
+            return cls("no_connection", message=str(wit.value))
         kinds = {_types.ExitReason_Error: "error", _types.ExitReason_Trap: "trap",
                  _types.ExitReason_Limit: "limit", _types.ExitReason_Killed: "killed",
                  _types.ExitReason_Cancelled: "cancelled"}
@@ -187,6 +199,7 @@ class ExitReason:
             "killed": f"killed by {self.message}",
             "link_down": f"linked process {self.message} exited",
             "no_process": "no such process",
+            "no_connection": f"no connection to node {self.message}",
         }.get(self.kind, f"{self.kind}: {self.message}")
 
     __repr__ = __str__

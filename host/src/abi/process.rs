@@ -65,7 +65,11 @@ fn spawn_error(err: SpawnError) -> wit::SpawnError {
 impl ProcessCtxView<'_> {
     /// The pid the guest named (see `ProcessCtx::pid_of`).
     fn pid(&self, pid: WitPid) -> Result<runtime::Pid> {
-        self.ctx.pid_of(pid.host, pid.id)
+        let node = pid.node.map(|node| runtime::NodeId {
+            name: node.name.into(),
+            incarnation: node.incarnation,
+        });
+        self.ctx.pid_of(node, pid.host, pid.id)
     }
 
     fn spawn_with(

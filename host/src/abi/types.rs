@@ -15,6 +15,10 @@ impl wit::Host for ProcessCtxView<'_> {}
 
 pub fn pid_to_wit(pid: &Pid) -> wit::Pid {
     wit::Pid {
+        node: pid.node.as_ref().map(|node| wit::NodeId {
+            name: node.name.to_string(),
+            incarnation: node.incarnation,
+        }),
         host: pid.host.to_string(),
         id: pid.id,
     }
@@ -30,6 +34,7 @@ pub fn reason_to_wit(reason: ExitReason) -> wit::ExitReason {
         ExitReason::Cancelled(m) => wit::ExitReason::Cancelled(m),
         ExitReason::LinkDown(pid) => wit::ExitReason::LinkDown(pid_to_wit(&pid)),
         ExitReason::NoProcess => wit::ExitReason::NoProcess,
+        ExitReason::NoConnection(node) => wit::ExitReason::NoConnection(node),
     }
 }
 

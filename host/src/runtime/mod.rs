@@ -33,5 +33,5 @@ pub use process::{
     Account, Charge, Charged, CpuMeter, Mailbox, Message, Privileges, Process, Queue, Refused,
 };
 pub use wasmhost_types::{
-    Denied, Destination, Event, ExitReason, Pid, RegisterError, SendError, SpawnError,
+    Denied, Destination, Event, ExitReason, NodeId, Pid, RegisterError, SendError, SpawnError,
 };

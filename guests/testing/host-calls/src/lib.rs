@@ -19,7 +19,7 @@ use wasi::io::poll::{Pollable, poll};
 use wasmhost::abi::logger::{self, Level};
 use wasmhost::abi::process::{self as abi, Destination};
 use wasmhost::abi::time;
-use wasmhost::abi::types::Pid;
+use wasmhost::abi::types::{NodeId, Pid};
 
 /// Sizes a script can ask for: around the fuzzer node's limits (64 KiB messages, 255-byte
 /// names and topics, 511-byte pid hosts, 1 MiB of copy slack) and a few beyond.
@@ -106,7 +106,7 @@ impl Fuzz {
     fn pid(&mut self, s: &mut Script) -> Pid {
         let id = u64::from(s.byte());
         // Mostly pids that may name a process; a longer host than any (which traps) rarely.
-        match s.byte() % 16 {
+        match s.byte() % 17 {
             0..=2 => self.me.clone(),
             3..=8 => self
                 .children
@@ -114,26 +114,50 @@ impl Fuzz {
                 .cloned()
                 .unwrap_or_else(|| self.me.clone()),
             9 | 10 => Pid {
+                node: None,
                 host: HOST.into(),
                 id,
             },
             11 => Pid {
+                node: None,
                 host: HOST.into(),
                 id: u64::MAX - id,
             },
             12 => Pid {
+                node: None,
                 host: "no:such-host".into(),
                 id,
             },
             13 => Pid {
+                node: None,
                 host: text(511, 'h'),
                 id,
             },
             14 => Pid {
+                node: None,
                 host: String::new(),
                 id,
             },
+            // A pid of a node of a cluster (this node is in none), and one whose node's
+            // name is longer than any (which traps).
+            15 if id % 2 == 0 => Pid {
+                node: Some(NodeId {
+                    name: "b".into(),
+                    incarnation: id,
+                }),
+                host: HOST.into(),
+                id,
+            },
+            15 => Pid {
+                node: Some(NodeId {
+                    name: text(64, 'n'),
+                    incarnation: id,
+                }),
+                host: HOST.into(),
+                id,
+            },
             _ => Pid {
+                node: None,
                 host: text(s.pick(&[512, 4096]), 'h'),
                 id,
             },

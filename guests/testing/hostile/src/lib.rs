@@ -10,6 +10,7 @@ use serde::Serialize;
 use wasmhost_guest::logger::Fields;
 use wasmhost_guest::payload;
 use wasmhost_guest::prelude::*;
+use wasmhost_guest::process::NodeId;
 
 entry!(main);
 
@@ -74,6 +75,7 @@ async fn main((client, line): (Pid, String)) -> Result<Exit, String> {
         "exit-0" => std::process::exit(0),
         // What the host holds for it, and what it copies.
         "monitor-huge-hosts" => monitor_huge_hosts(),
+        "monitor-huge-nodes" => monitor_huge_nodes(),
         "topic-huge" => send_topic(20 << 20),
         "topic-long" => send_topic(1 << 20),
         "cancel-hoard" => cancel_hoard().await,
@@ -297,6 +299,18 @@ fn monitor_huge_hosts() -> String {
         process::monitor(&Pid::new(host.as_str(), id));
     }
     "monitored 2000 pids with 1 MiB hosts".into()
+}
+
+/// Monitors 2 000 made-up pids of a node whose name is a mebibyte long.
+fn monitor_huge_nodes() -> String {
+    let node = NodeId {
+        name: "n".repeat(1 << 20).into(),
+        incarnation: 1,
+    };
+    for id in 0..2_000 {
+        process::monitor(&Pid::new("app:processes", id).on(Some(node.clone())));
+    }
+    "monitored 2000 pids of nodes with 1 MiB names".into()
 }
 
 /// Sends the relay three messages whose topic is `len` bytes long.

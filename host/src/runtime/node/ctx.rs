@@ -9,7 +9,10 @@ use super::node::Node;
 use super::spawn::{SpawnOptions, Watch};
 use crate::runtime::process::{Charge, LogBudget, Process, log, may_signal};
 use crate::terminal::Terminal;
-use wasmhost_types::{Denied, Destination, ExitReason, Pid, RegisterError, SendError, SpawnError};
+use wasmhost_types::{
+    Denied, Destination, ExitReason, MAX_NODE_NAME, NodeId, Pid, RegisterError, SendError,
+    SpawnError,
+};
 
 /// A call the guest got wrong (an argument no process could mean): the call traps, and the
 /// process's exit reason is `trap` with this message.
@@ -63,13 +66,22 @@ impl ProcessCtx {
         self.limit_broken.take()
     }
 
-    /// The pid a guest names by `host` and `id`. A host the app has is shared with its
-    /// processes' pids (nothing is allocated); one it has not names no process, and one
-    /// longer than any host's name is refused (the call traps): a guest cannot make the host
-    /// keep a megabyte-long pid in an event.
-    pub fn pid_of(&self, host: String, id: u64) -> wasmtime::Result<Pid> {
+    /// The pid a guest names by its node, `host` and `id`. A host the app has is shared with
+    /// its processes' pids (nothing is allocated); one it has not names no process, and one
+    /// longer than any host's name, or a node name longer than any node's, is refused (the
+    /// call traps): a guest cannot make the host keep a megabyte-long pid in an event.
+    pub fn pid_of(&self, node: Option<NodeId>, host: String, id: u64) -> wasmtime::Result<Pid> {
+        if let Some(node) = &node
+            && node.name.len() > MAX_NODE_NAME
+        {
+            return Err(wasmtime::Error::new(Fault(format!(
+                "invalid pid: its node's name is {} bytes; no node's name is longer than {MAX_NODE_NAME}",
+                node.name.len()
+            ))));
+        }
         if let Some(known) = self.node.host_id(&host) {
             return Ok(Pid {
+                node,
                 host: known.clone(),
                 id,
             });
@@ -81,6 +93,7 @@ impl ProcessCtx {
             ))));
         }
         Ok(Pid {
+            node,
             host: Arc::from(host),
             id,
         })

@@ -189,7 +189,9 @@ impl Node {
                 host.id
             )));
         }
+        // Outside a cluster a pid names no node.
         let pid = Pid {
+            node: None,
             host: host.id.clone(),
             id,
         };

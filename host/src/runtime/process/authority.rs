@@ -207,6 +207,8 @@ impl<'a> Reach<'a> {
             ExitReason::Cancelled(_) => ExitReason::Cancelled(String::new()),
             ExitReason::LinkDown(pid) => ExitReason::LinkDown(pid.clone()),
             ExitReason::NoProcess => ExitReason::NoProcess,
+            // Which node was lost is the cluster's, not the process's.
+            ExitReason::NoConnection(node) => ExitReason::NoConnection(node.clone()),
         }
     }
 }

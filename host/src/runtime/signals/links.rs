@@ -23,6 +23,7 @@ pub(super) fn event_cost(event: &Event) -> u64 {
         | ExitReason::Cancelled(m) => m.len(),
         ExitReason::LinkDown(pid) => pid.host.len(),
         ExitReason::NoProcess => 0,
+        ExitReason::NoConnection(node) => node.len(),
     };
     let data = match event {
         Event::Exit { from, reason: r } | Event::LinkDown { from, reason: r } => {
