@@ -198,7 +198,7 @@ async fn echo_beside_spinners(node: &Arc<Node>, spinners: usize, warmup: u32, ru
     let pids: Vec<Pid> = (0..spinners)
         .map(|_| node.spawn(spin()).expect("spawning a spinner"))
         .collect();
-    let services = Services::start(node);
+    let services = Services::start(node, None);
     services.running().await.expect("the relay starts");
     let mut times = measure_in_guest(node, "echo", warmup, runs).await;
     report(

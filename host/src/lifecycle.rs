@@ -176,7 +176,17 @@ impl Running {
     /// app has it, or the runtime folder is not private) the node runs on, unseen, and says
     /// why. `started` is when the node's start began, for `ps`'s uptime.
     pub async fn start(node: Arc<Node>, started: Instant) -> Running {
-        let services = Services::start(&node);
+        Running::start_placed(node, started, None).await
+    }
+
+    /// As [`Running::start`], but on a node of a cluster that runs only the top-level
+    /// services and supervisors `placed` names (`[cluster] services`); `None`: all of them.
+    pub async fn start_placed(
+        node: Arc<Node>,
+        started: Instant,
+        placed: Option<Vec<String>>,
+    ) -> Running {
+        let services = Services::start(&node, placed.as_deref());
         let control = serve_control(&node, &services, started).await;
         Running {
             node,
@@ -269,9 +279,10 @@ impl Running {
 /// Answers `wasmhost ps` while the node runs, or says why it cannot.
 async fn serve_control(node: &Arc<Node>, services: &Services, started: Instant) -> Option<Serving> {
     let (app_root, tree) = (node.app().root.clone(), services.tree());
+    let name = node.node_id().map(|id| id.name.to_string());
     let node = node.clone();
     let snapshot = Arc::new(move || Snapshot::take(&node, &tree, started.elapsed()));
-    match control::serve(&app_root, snapshot).await {
+    match control::serve(&app_root, name.as_deref(), snapshot).await {
         Ok(serving) => {
             tracing::debug!(socket = %serving.path().display(), "answering `wasmhost ps`");
             Some(serving)

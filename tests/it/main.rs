@@ -11,6 +11,7 @@ mod scenarios;
 
 mod architecture;
 mod bench_suite;
+mod cluster;
 mod echo;
 mod embedding;
 mod hostile;

@@ -340,7 +340,7 @@ fn a_failing_service_is_restarted_until_max_attempts_and_a_returning_one_is_not(
         .await
         .expect("the witness registers its name");
         // Restarts come after 50, 100 and 200 ms; the witness listens for 1.5 s.
-        let services = Services::start(&node);
+        let services = Services::start(&node, None);
         let counts = match witness.await.expect("an exit") {
             ExitReason::Normal(bytes) => {
                 ciborium::from_reader::<Value, _>(bytes.as_slice()).expect("CBOR")

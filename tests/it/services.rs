@@ -171,7 +171,7 @@ fn services_stop_in_reverse_order_a_dependent_first() {
 fn start_services(registry: &str) -> (tempfile::TempDir, wasmhost::services::Services) {
     common::build_guests();
     let (dir, node) = common::node_with(&format!("{ENTRIES}{registry}"), Default::default());
-    let services = wasmhost::services::Services::start(&node);
+    let services = wasmhost::services::Services::start(&node, None);
     (dir, services)
 }
 

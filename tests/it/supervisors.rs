@@ -41,7 +41,7 @@ const ENTRIES: &str = r#"
 fn start(registry: &str) -> (tempfile::TempDir, Arc<Node>, Services) {
     common::build_guests();
     let (dir, node) = common::node_with(&format!("{ENTRIES}{registry}"), Default::default());
-    let services = Services::start(&node);
+    let services = Services::start(&node, None);
     (dir, node, services)
 }
 

@@ -177,7 +177,7 @@ pub async fn measure(language: Language, counts: Counts) -> Row {
         assert!(reason.is_normal(), "{reason}");
     }
 
-    let services = Services::start(&node);
+    let services = Services::start(&node, None);
     services.running().await.expect("the relay runs");
     let echo_p50 = median(in_guest(&node, "echo", counts.echoes, 0).await);
     services.stop().await;

@@ -307,7 +307,7 @@ pub async fn in_guest(node: &Arc<Node>, mode: &str, n: u32, m: u32) -> Vec<Durat
 
 /// Starts the echo relay, and waits until it is ready (has registered `relay`).
 pub async fn start_relay(node: &Arc<Node>) -> Services {
-    let services = Services::start(node);
+    let services = Services::start(node, None);
     services.running().await.expect("the relay starts");
     services
 }

@@ -26,6 +26,8 @@ wasmtime::component::bindgen!({
         "wasmhost:abi/time.sleep": async | trappable,
         "wasmhost:abi/io.readline": async | trappable,
         "wasmhost:abi/process.[method]mailbox.receive-many": async | trappable,
+        // On a node of a cluster, a round trip to the cluster's names bucket.
+        "wasmhost:abi/process.register": async | trappable,
         default: trappable,
     },
     with: {

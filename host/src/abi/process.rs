@@ -171,8 +171,8 @@ impl Host for ProcessCtxView<'_> {
             .map_err(|d| d.0))
     }
 
-    fn register(&mut self, name: String) -> Result<std::result::Result<(), RegisterError>> {
-        Ok(self.ctx.register(&name).map_err(|err| match err {
+    async fn register(&mut self, name: String) -> Result<std::result::Result<(), RegisterError>> {
+        Ok(self.ctx.register(name).await.map_err(|err| match err {
             runtime::RegisterError::Taken(holder) => RegisterError::Taken(pid_to_wit(&holder)),
             runtime::RegisterError::Invalid(message) => RegisterError::Invalid(message),
             runtime::RegisterError::Reserved(entries) => RegisterError::Reserved(entries),

@@ -23,3 +23,20 @@ pub fn yaml_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     files.sort();
     Ok(files)
 }
+
+/// The digest of the registry in `dir`: SHA-256 over each file's path (relative to `dir`)
+/// and contents, so two nodes of a cluster can tell whether they run the same registry.
+pub fn digest(dir: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for file in yaml_files(dir)? {
+        let relative = file.strip_prefix(dir).unwrap_or(&file);
+        let text = std::fs::read(&file)?;
+        hash.update(relative.to_string_lossy().as_bytes());
+        hash.update([0]);
+        hash.update((text.len() as u64).to_le_bytes());
+        hash.update(&text);
+    }
+    let digest = hash.finalize();
+    Ok(format!("sha256:{}", hex::encode(&digest[..8])))
+}

@@ -14,6 +14,7 @@ mod schema;
 pub mod values;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use discover::digest as registry_digest;
 pub use limits::{LIMITS, LimitOverrides, Limits, Pool};
 pub use load::{load, load_text};
 pub use model::*;

@@ -301,6 +301,45 @@ pub struct NodeSettings {
     pub limits: LimitOverrides,
 }
 
+/// `[cluster]` of wasmhost.toml (or `--cluster`, `--node`, `--services`): how the node joins a
+/// cluster. Nothing here means a node of its own.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterSettings {
+    /// The NATS server, e.g. `nats://127.0.0.1:4222`.
+    pub url: Option<String>,
+    /// This node's name in the cluster.
+    pub node: Option<String>,
+    /// How often the node tells the others it is alive.
+    pub heartbeat: Option<Duration>,
+    /// How long a node may be silent before the others take it for down.
+    pub down_after: Option<Duration>,
+    /// The services (and supervisors) this node runs; `None`: every one that starts itself.
+    pub services: Option<Vec<String>>,
+    /// A NATS credentials file (`.creds`) the node authenticates with.
+    pub credentials: Option<PathBuf>,
+    /// A CA certificate (PEM) that the server's TLS certificate must chain to; TLS is then
+    /// required.
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl ClusterSettings {
+    /// `other`'s settings where it has them, else these.
+    pub fn merged(&self, other: &ClusterSettings) -> ClusterSettings {
+        ClusterSettings {
+            url: other.url.clone().or_else(|| self.url.clone()),
+            node: other.node.clone().or_else(|| self.node.clone()),
+            heartbeat: other.heartbeat.or(self.heartbeat),
+            down_after: other.down_after.or(self.down_after),
+            services: other.services.clone().or_else(|| self.services.clone()),
+            credentials: other
+                .credentials
+                .clone()
+                .or_else(|| self.credentials.clone()),
+            tls_ca: other.tls_ca.clone().or_else(|| self.tls_ca.clone()),
+        }
+    }
+}
+
 impl App {
     /// The host a process may be spawned on: a `process.host` or a `terminal.host`.
     pub fn has_host(&self, id: &str) -> bool {

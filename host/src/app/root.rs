@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::limits::{Size, Time, TomlLimits, read_one};
-use super::model::NodeSettings;
+use super::model::{ClusterSettings, NodeSettings};
 
 /// The name of the root file.
 pub const ROOT_FILE: &str = "wasmhost.toml";
@@ -24,6 +24,9 @@ pub struct RootFile {
     /// How the node is sized; read into [`AppRoot::node`].
     #[serde(default)]
     node: NodeSection,
+    /// How the node joins a cluster; read into [`AppRoot::cluster`].
+    #[serde(default)]
+    cluster: ClusterSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,12 +72,27 @@ struct NodeSection {
     limits: Option<TomlLimits>,
 }
 
-/// A located app: its root folder, its root file, and the node settings read from it.
+/// `[cluster]`: durations as written (`"1s"`); paths relative to the app root.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterSection {
+    url: Option<String>,
+    node: Option<String>,
+    heartbeat: Option<Spanned<String>>,
+    down_after: Option<Spanned<String>>,
+    services: Option<Vec<String>>,
+    credentials: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
+}
+
+/// A located app: its root folder, its root file, and the node and cluster settings read
+/// from it.
 #[derive(Debug, Clone)]
 pub struct AppRoot {
     pub dir: PathBuf,
     pub file: RootFile,
     pub node: NodeSettings,
+    pub cluster: ClusterSettings,
 }
 
 impl AppRoot {
@@ -116,11 +134,18 @@ impl AppRoot {
             let at = err.span().map(|span| line_of(text, span.start));
             anyhow::anyhow!("{}: {}", located(&path, at), err.message().trim_end())
         })?;
-        let node = node_settings(&file.node).map_err(|(message, at, hint)| {
+        let problem = |(message, at, hint): NodeProblem| {
             let at = at.map(|offset| line_of(text, offset));
             anyhow::anyhow!("{}: {message}\n  hint: {hint}", located(&path, at))
-        })?;
-        Ok(AppRoot { dir, file, node })
+        };
+        let node = node_settings(&file.node).map_err(problem)?;
+        let cluster = cluster_settings(&file.cluster, &dir).map_err(problem)?;
+        Ok(AppRoot {
+            dir,
+            file,
+            node,
+            cluster,
+        })
     }
 
     /// The folder with the registry files.
@@ -163,6 +188,26 @@ fn node_settings(section: &NodeSection) -> Result<NodeSettings, NodeProblem> {
         workers: section.workers,
         zero_stacks: section.zero_stacks,
         limits,
+    })
+}
+
+/// Reads `[cluster]`, parsing its durations and placing its paths in the app root.
+fn cluster_settings(section: &ClusterSection, dir: &Path) -> Result<ClusterSettings, NodeProblem> {
+    let mut problems = Vec::new();
+    let heartbeat = read_one::<Time, _>("heartbeat", "", &section.heartbeat, None, &mut problems);
+    let down_after =
+        read_one::<Time, _>("down_after", "", &section.down_after, None, &mut problems);
+    if let Some(problem) = problems.into_iter().next() {
+        return Err((problem.message, Some(problem.at), problem.hint));
+    }
+    Ok(ClusterSettings {
+        url: section.url.clone(),
+        node: section.node.clone(),
+        heartbeat,
+        down_after,
+        services: section.services.clone(),
+        credentials: section.credentials.as_ref().map(|path| dir.join(path)),
+        tls_ca: section.tls_ca.as_ref().map(|path| dir.join(path)),
     })
 }
 

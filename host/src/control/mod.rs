@@ -48,12 +48,47 @@ pub fn runtime_dir(app_root: &Path) -> PathBuf {
     base.join(format!("{name}-{hash}"))
 }
 
-/// The socket's name in the runtime folder.
-const SOCKET: &str = "control.sock";
+/// The socket's name in the runtime folder: `control.sock`, or for a node of a cluster
+/// `control-<node>.sock` (several nodes of one app may run on one machine).
+fn socket_name(node: Option<&str>) -> String {
+    match node {
+        Some(node) => format!("control-{node}.sock"),
+        None => "control.sock".into(),
+    }
+}
 
-/// Where the app's node answers.
-pub fn socket_path(app_root: &Path) -> PathBuf {
-    runtime_dir(app_root).join(SOCKET)
+/// Where the app's node (`node`, of a cluster) answers.
+pub fn socket_path(app_root: &Path, node: Option<&str>) -> PathBuf {
+    runtime_dir(app_root).join(socket_name(node))
+}
+
+/// The socket `ps` asks: the one of `node` if named; else the app's only one.
+fn socket_to_ask(dir: &Path, node: Option<&str>) -> Result<PathBuf> {
+    let lone = dir.join(socket_name(None));
+    if node.is_some() || lone.exists() {
+        return Ok(dir.join(socket_name(node)));
+    }
+    let mut nodes: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|item| {
+            let name = item.ok()?.file_name().into_string().ok()?;
+            Some(
+                name.strip_prefix("control-")?
+                    .strip_suffix(".sock")?
+                    .to_string(),
+            )
+        })
+        .collect();
+    nodes.sort();
+    match nodes.as_slice() {
+        [one] => Ok(dir.join(socket_name(Some(one)))),
+        [] => Ok(lone),
+        several => bail!(
+            "several nodes of this app run here: {}\n  hint: pick one with `wasmhost ps --node NAME`",
+            several.join(", ")
+        ),
+    }
 }
 
 /// The app's runtime folder, resolved, if it is private all the way down.
@@ -104,11 +139,12 @@ impl Drop for Serving {
 /// way to it.
 pub async fn serve(
     app_root: &Path,
+    node: Option<&str>,
     snapshot: Arc<dyn Fn() -> Snapshot + Send + Sync>,
 ) -> Result<Serving> {
     let dir = private_runtime_dir(app_root)?;
     crate::private_dir::create(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let path = dir.join(SOCKET);
+    let path = dir.join(socket_name(node));
     if path.exists() {
         if UnixStream::connect(&path).await.is_ok() {
             bail!(
@@ -178,8 +214,8 @@ async fn answer(stream: UnixStream, snapshot: &(dyn Fn() -> Snapshot + Send + Sy
 
 /// Asks the app's running node for a snapshot. Only a node of this user's, answering in a
 /// folder only this user could have made, is believed.
-pub async fn ps(app_root: &Path) -> Result<Snapshot> {
-    let path = private_runtime_dir(app_root)?.join(SOCKET);
+pub async fn ps(app_root: &Path, node: Option<&str>) -> Result<Snapshot> {
+    let path = socket_to_ask(&private_runtime_dir(app_root)?, node)?;
     let mut stream = match UnixStream::connect(&path).await {
         Ok(stream) => stream,
         Err(err)

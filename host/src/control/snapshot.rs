@@ -19,6 +19,37 @@ pub struct Snapshot {
     pub tree: Vec<UnitRow>,
     /// Every live process, oldest first.
     pub processes: Vec<ProcessRow>,
+    /// The node's cluster and its peers, if it is in one.
+    #[serde(default)]
+    pub cluster: Option<ClusterRow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterRow {
+    pub url: String,
+    /// This node's name and incarnation, e.g. `b.1`.
+    pub node: String,
+    pub session: u64,
+    /// Frames that arrived malformed, misaddressed or forged, and were dropped.
+    pub malformed: u64,
+    pub peers: Vec<PeerRow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerRow {
+    /// Its name and incarnation, e.g. `a.9`.
+    pub node: String,
+    pub session: u64,
+    /// `up` or `down`.
+    pub state: String,
+    /// How long it has been in `state`.
+    pub for_ms: u64,
+    /// Its messages delivered here (or refused by their receiver).
+    pub received: u64,
+    /// Its messages this node's processes refused (a mailbox full, a limit).
+    pub refused: u64,
+    /// Messages to it refused or dropped on this side (too large, its outbox full, it down).
+    pub dropped: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,7 +169,31 @@ impl Snapshot {
                 }
             })
             .collect();
+        let cluster = node.cluster().map(|cluster| ClusterRow {
+            url: cluster.config().url.clone(),
+            node: format!(
+                "{}.{}",
+                cluster.node_id().name,
+                cluster.node_id().incarnation
+            ),
+            session: cluster.session(),
+            malformed: cluster.malformed(),
+            peers: cluster
+                .peers()
+                .into_iter()
+                .map(|peer| PeerRow {
+                    node: format!("{}.{}", peer.name, peer.incarnation),
+                    session: peer.session,
+                    state: if peer.up { "up" } else { "down" }.into(),
+                    for_ms: millis(peer.since.elapsed().unwrap_or_default()),
+                    received: peer.received,
+                    refused: peer.refused,
+                    dropped: peer.dropped,
+                })
+                .collect(),
+        });
         Snapshot {
+            cluster,
             node: NodeRow {
                 os_pid: std::process::id(),
                 app: std::fs::canonicalize(&node.app().root)
@@ -170,6 +225,9 @@ impl Snapshot {
             show_size(n.memory),
             show_size(n.held)
         );
+        if let Some(cluster) = &self.cluster {
+            self.render_cluster(cluster, &mut out);
+        }
         if !self.tree.is_empty() {
             out.push('\n');
             let rows = self.tree_rows();
@@ -236,6 +294,48 @@ impl Snapshot {
             );
         }
         out
+    }
+
+    /// The cluster's line and its peers' table.
+    fn render_cluster(&self, cluster: &ClusterRow, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "cluster {} · node {} · session {} · {} peers · {} malformed frames dropped",
+            cluster.url,
+            cluster.node,
+            cluster.session,
+            cluster.peers.len(),
+            cluster.malformed
+        );
+        if cluster.peers.is_empty() {
+            return;
+        }
+        let width = cluster
+            .peers
+            .iter()
+            .map(|p| p.node.len())
+            .max()
+            .unwrap_or(0);
+        let width = width.max("PEER".len());
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "{:width$}  {:5}  {:>8}  {:>8}  {:>9}  {:>8}  {:>8}",
+            "PEER", "STATE", "FOR", "SESSION", "RECEIVED", "REFUSED", "DROPPED"
+        );
+        for p in &cluster.peers {
+            let _ = writeln!(
+                out,
+                "{:width$}  {:5}  {:>8}  {:>8}  {:>9}  {:>8}  {:>8}",
+                p.node,
+                p.state,
+                show_ms(p.for_ms),
+                p.session,
+                p.received,
+                p.refused,
+                p.dropped
+            );
+        }
     }
 
     /// The tree's rows in order, each with its label drawn under its supervisor.
@@ -342,6 +442,7 @@ mod tests {
                 held: 2 << 10,
                 cpu_us: 420,
             }],
+            cluster: None,
         };
         assert_eq!(
             snapshot.render(),
@@ -360,6 +461,51 @@ app:again     restarting      1.5s         0  -  (starts again in 4.2s)
 PID                      ENTRY      HOST           SERVICE    UPTIME  MAILBOX      MEMORY        HELD        CPU
 {app:processes|0x00001}  app:child  app:processes  app:a        1.5s        2     1.0 MiB     2.0 KiB      0.4ms
 "
+        );
+    }
+
+    #[test]
+    fn a_node_of_a_cluster_shows_its_peers_and_their_counters() {
+        let peer = |node: &str, state: &str, received| PeerRow {
+            node: node.into(),
+            session: 12,
+            state: state.into(),
+            for_ms: 2_500,
+            received,
+            refused: 1,
+            dropped: 0,
+        };
+        let snapshot = Snapshot {
+            node: NodeRow {
+                os_pid: 7,
+                app: "/app".into(),
+                uptime_ms: 3_000,
+                max_processes: 100,
+                memory: 0,
+                held: 0,
+            },
+            tree: Vec::new(),
+            processes: Vec::new(),
+            cluster: Some(ClusterRow {
+                url: "nats://127.0.0.1:4222".into(),
+                node: "b.3".into(),
+                session: 3,
+                malformed: 2,
+                peers: vec![peer("a.9", "up", 40), peer("c.11", "down", 0)],
+            }),
+        };
+        let text = snapshot.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[1..6],
+            [
+                "cluster nats://127.0.0.1:4222 · node b.3 · session 3 · 2 peers · 2 malformed frames dropped",
+                "",
+                "PEER  STATE       FOR   SESSION   RECEIVED   REFUSED   DROPPED",
+                "a.9   up         2.5s        12         40         1         0",
+                "c.11  down       2.5s        12          0         1         0",
+            ],
+            "{text}"
         );
     }
 }

@@ -1,13 +1,14 @@
 //! The process runtime: a node that owns every process, and what happens on spawn, send,
 //! monitor, link, register and exit — in subsystems, each a folder whose `mod.rs` is its door:
-//! `process/` (a leaf), `engine/` (the only wasmtime code), `node/`, `signals/` and the
-//! `scheduler`. docs/architecture.md says what each may call; a test holds the code to it.
+//! `process/` (a leaf), `engine/` (the only wasmtime code), `node/`, `signals/`, `cluster/`
+//! (the only NATS code) and the `scheduler`. docs/architecture.md says what each may call; a test holds the code to it.
 //!
 //! It knows neither YAML nor WIT: it runs the validated app (`crate::app`), and links each
 //! process with the host interfaces of the table it was built with ([`HostInterface`]).
 //! Host interfaces reach it through [`ProcessView`] → [`ProcessCtx`], the calling process
 //! acting on the node.
 
+mod cluster;
 mod engine;
 mod node;
 mod process;
@@ -15,6 +16,7 @@ mod scheduler;
 mod signals;
 
 pub use crate::app::Limits;
+pub use cluster::{Cluster, ClusterConfig, JoinError, PeerView};
 #[cfg(fuzzing)]
 pub use engine::HOST_CALLS;
 pub use engine::{

@@ -184,14 +184,18 @@ struct Running {
 }
 
 impl Services {
-    /// Starts every auto-start service and supervisor of the app, each once what it
-    /// requires is running.
-    pub fn start(node: &Arc<Node>) -> Services {
+    /// Starts every auto-start service and supervisor of the app (of those `placed` names,
+    /// if it names some: a node of a cluster runs its share), each once what it requires is
+    /// running.
+    pub fn start(node: &Arc<Node>, placed: Option<&[String]>) -> Services {
         let app = node.app();
         let mut units = Vec::new();
         let mut top: Vec<Running> = Vec::new();
         // `top` lists each unit after those it requires, so these are already here.
         for id in &app.top {
+            if placed.is_some_and(|placed| !placed.contains(id)) {
+                continue;
+            }
             let (unit, requires) = if let Some(service) = app.service(id) {
                 if !service.lifecycle.auto_start {
                     continue;

@@ -16,7 +16,7 @@ pub fn check(app: Option<&Path>, flags: &NodeFlags) -> Result<ExitCode> {
     let Some(app) = start::load(&root) else {
         return Ok(ExitCode::FAILURE);
     };
-    let Some(node) = start::node(app, flags.config(&root))? else {
+    let Some(node) = start::node(app, flags.config(&root), None)? else {
         return Ok(ExitCode::FAILURE);
     };
     print!("{}", CheckReport::of(&node));

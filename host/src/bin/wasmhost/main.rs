@@ -61,6 +61,9 @@ enum Command {
         /// One JSON document, for scripts.
         #[arg(long)]
         json: bool,
+        /// The node of a cluster to ask, when several nodes of the app run on this machine.
+        #[arg(long, value_name = "NAME")]
+        node: Option<String>,
     },
 }
 
@@ -82,7 +85,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Init { dir } => init::init(dir),
         Command::Build => build::build(app),
         Command::Check => check::check(app, &cli.node),
-        Command::Ps { json } => ps::ps(app, json),
+        Command::Ps { json, node } => ps::ps(app, node.as_deref(), json),
         Command::Run(args) => run::run(app, &cli.node, args),
     }
 }

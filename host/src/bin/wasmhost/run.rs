@@ -10,9 +10,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use wasmhost::app::{App, AppRoot};
 use wasmhost::lifecycle::{Ended, EntryOnTerminal, Running, Signals, Stopped};
-use wasmhost::runtime::{ExitReason, NodeConfig};
+use wasmhost::runtime::{Cluster, ClusterConfig, ExitReason, NodeConfig};
 
-use crate::flags::NodeFlags;
+use crate::flags::{ClusterFlags, NodeFlags};
 use crate::{build, start};
 
 /// The exit code of a run that a stop request ended (as a shell reports Ctrl+C).
@@ -28,6 +28,8 @@ pub struct RunArgs {
     /// `42` is a number, `hi` a string, `[1, 2]` a list.
     #[arg(last = true, value_name = "ARGS")]
     args: Vec<String>,
+    #[command(flatten)]
+    cluster: ClusterFlags,
 }
 
 pub fn run(app: Option<&Path>, flags: &NodeFlags, run: RunArgs) -> Result<ExitCode> {
@@ -48,6 +50,11 @@ pub fn run(app: Option<&Path>, flags: &NodeFlags, run: RunArgs) -> Result<ExitCo
         None => None,
     };
     let config = flags.config(&root);
+    let cluster = run.cluster.config(&root)?;
+    let placement = match &cluster {
+        Some(_) => run.cluster.placement(&root, &app)?,
+        None => None,
+    };
     // Processes run on the node's own threads (`workers`); this runtime keeps their time and
     // I/O, the terminal, the services and the control socket.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -56,7 +63,7 @@ pub fn run(app: Option<&Path>, flags: &NodeFlags, run: RunArgs) -> Result<ExitCo
         .thread_name("wasmhost")
         .build()
         .context("starting the async runtime")?;
-    let code = runtime.block_on(run_node(app, config, entry, args));
+    let code = runtime.block_on(run_node(app, config, cluster, placement, entry, args));
     // The stdin reader may be blocked on a read; do not wait for it.
     runtime.shutdown_background();
     code
@@ -66,51 +73,78 @@ pub fn run(app: Option<&Path>, flags: &NodeFlags, run: RunArgs) -> Result<ExitCo
 async fn run_node(
     app: App,
     config: NodeConfig,
+    cluster: Option<ClusterConfig>,
+    placement: Option<Vec<String>>,
     entry: Option<EntryOnTerminal>,
     args: Vec<Vec<u8>>,
 ) -> Result<ExitCode> {
     let started = Instant::now();
     // Listening from the start: a Ctrl+C at any moment is handled, never the default kill.
     let mut signals = Signals::listen()?;
-    let Some(node) = start::node(app, config)? else {
+    let cluster = match cluster {
+        Some(config) => match Cluster::join(config).await {
+            Ok(cluster) => Some(cluster),
+            Err(err) => {
+                eprintln!("error: {err}");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        None => None,
+    };
+    let Some(node) = start::node(app, config, cluster.clone())? else {
         return Ok(ExitCode::FAILURE);
     };
-    let running = Running::start(node, started).await;
+    let running = Running::start_placed(node, started, placement).await;
+    let code = run_services(running, &mut signals, entry, args).await;
+    // The others see this node gone at once, not after `down_after`.
+    if let Some(cluster) = cluster {
+        cluster.leave().await;
+    }
+    code
+}
 
+/// Runs `entry` on the terminal once the services are ready, or the services until a stop
+/// request; stops them either way.
+async fn run_services(
+    running: Running,
+    signals: &mut Signals,
+    entry: Option<EntryOnTerminal>,
+    args: Vec<Vec<u8>>,
+) -> Result<ExitCode> {
     let Some(entry) = entry else {
-        return Ok(match running.serve(&mut signals).await {
+        return Ok(match running.serve(signals).await {
             Ended::Failed(why) => {
-                running.stop(&mut signals, false).await;
+                running.stop(signals, false).await;
                 eprintln!("error: {why}");
                 ExitCode::FAILURE
             }
             // Ctrl+C is reported as a shell reports it; SIGTERM, a service manager's stop,
             // ends it cleanly.
-            _ => match running.stop(&mut signals, true).await {
+            _ => match running.stop(signals, true).await {
                 Stopped::Cleanly if !signals.interrupted() => ExitCode::SUCCESS,
                 _ => ExitCode::from(INTERRUPTED),
             },
         });
     };
 
-    let ended = running.run_entry(&entry, args, &mut signals).await;
+    let ended = running.run_entry(&entry, args, signals).await;
     let name = &entry.entry;
     match ended {
         Err(err) => {
-            running.stop(&mut signals, false).await;
+            running.stop(signals, false).await;
             Err(err)
         }
         Ok(Ended::Interrupted) => {
-            running.stop(&mut signals, true).await;
+            running.stop(signals, true).await;
             Ok(ExitCode::from(INTERRUPTED))
         }
         Ok(Ended::Failed(why)) => {
-            running.stop(&mut signals, false).await;
+            running.stop(signals, false).await;
             eprintln!("error: {why}; {name} stopped");
             Ok(ExitCode::FAILURE)
         }
         Ok(Ended::Exited(pid, reason)) => {
-            if running.stop(&mut signals, false).await == Stopped::Forced {
+            if running.stop(signals, false).await == Stopped::Forced {
                 return Ok(ExitCode::from(INTERRUPTED));
             }
             match reason {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use wasmhost::app::values::show_size;
 use wasmhost::app::{self, App, AppRoot};
-use wasmhost::runtime::{CompileProgress, Node, NodeConfig, StartError};
+use wasmhost::runtime::{Cluster, CompileProgress, Node, NodeConfig, StartError};
 
 /// Loads the registry, printing every problem found. `None` if there were any.
 pub fn load(root: &AppRoot) -> Option<App> {
@@ -27,8 +27,16 @@ pub fn load(root: &AppRoot) -> Option<App> {
 
 /// Builds the node: checks the configuration against the app, compiles and checks the
 /// components, printing every problem found. `None` if there were any.
-pub fn node(app: App, config: NodeConfig) -> Result<Option<Arc<Node>>> {
-    let built = Node::builder(app)
+pub fn node(
+    app: App,
+    config: NodeConfig,
+    cluster: Option<Arc<Cluster>>,
+) -> Result<Option<Arc<Node>>> {
+    let mut builder = Node::builder(app);
+    if let Some(cluster) = cluster {
+        builder = builder.cluster(cluster);
+    }
+    let built = builder
         .config(config)
         .interfaces(wasmhost::abi::INTERFACES)
         .progress(Arc::new(CompileSpinner::default()))

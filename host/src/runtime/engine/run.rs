@@ -186,7 +186,7 @@ mod tests {
         // The parent monitors its child, so it hears the whole reason.
         let watcher = test_process(&node, None);
         let process = test_process(&node, Some(&watcher));
-        node.register(&process, "holder").expect("registered");
+        node.register(&process, "holder").await.expect("registered");
         node.monitor(&watcher, process.pid());
         let (tx, exit) = tokio::sync::oneshot::channel();
         process.on_exit(tx);

@@ -209,8 +209,14 @@ impl ProcessCtx {
         Ok(self.node.cancel_by(Some(&self.me), target, reason, grace))
     }
 
-    pub fn register(&self, name: &str) -> Result<(), RegisterError> {
-        self.node.register(&self.me, name)
+    /// Registers `name` for the calling process; on a node of a cluster, across the cluster
+    /// (a round trip to its names bucket).
+    pub fn register(
+        &self,
+        name: String,
+    ) -> impl Future<Output = Result<(), RegisterError>> + Send + 'static {
+        let (node, me) = (self.node.clone(), self.me.clone());
+        async move { node.register(&me, &name).await }
     }
 
     pub fn lookup(&self, name: &str) -> Option<Pid> {

@@ -1,5 +1,6 @@
 //! Registered names: node-wide, one holder each, released when the holder exits. Sharded
-//! like the process table, so a send by name takes one shard's read lock.
+//! like the process table, so a send by name takes one shard's read lock. On a node of a
+//! cluster a name is also claimed cluster-wide (`cluster/names.rs`) before it is held here.
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
@@ -28,11 +29,38 @@ impl Default for Names {
 }
 
 impl Node {
-    /// Registers `name` for `process`. Registering a name it holds already succeeds.
-    pub(in crate::runtime) fn register(
+    /// Registers `name` for `process`, across the cluster if the node is in one.
+    /// Registering a name it holds already succeeds.
+    pub(in crate::runtime) async fn register(
         &self,
         process: &Process,
         name: &str,
+    ) -> Result<(), RegisterError> {
+        let Some(cluster) = &self.cluster else {
+            return self.register_here(process, name, false);
+        };
+        // What this node can refuse needs no round trip.
+        self.register_here(process, name, true)?;
+        if self.holder(name) == Some(process.pid().id) {
+            return Ok(());
+        }
+        cluster
+            .claim(name, process.pid(), |pid| self.is_alive(pid))
+            .await?;
+        let held = self.register_here(process, name, false);
+        if held.is_err() {
+            cluster.release(name, process.pid().id);
+        }
+        held
+    }
+
+    /// Registers `name` for `process` on this node; with `check_only`, only says whether it
+    /// could.
+    fn register_here(
+        &self,
+        process: &Process,
+        name: &str,
+        check_only: bool,
     ) -> Result<(), RegisterError> {
         if name.is_empty() || name.len() > MAX_NAME_LEN {
             return Err(RegisterError::Invalid(format!(
@@ -64,6 +92,9 @@ impl Node {
                 "names: {} already holds {held} names, its limit",
                 process.pid()
             )));
+        }
+        if check_only {
+            return Ok(());
         }
         let receipt = process
             .account()
@@ -97,10 +128,15 @@ impl Node {
         }
     }
 
-    /// The live process registered as `name`.
+    /// The live process registered as `name`: of this node, or of another node of its
+    /// cluster.
     pub fn lookup(&self, name: &str) -> Option<Pid> {
-        let id = self.holder(name)?;
-        self.table.get(id).map(|p| p.pid().clone())
+        if let Some(id) = self.holder(name)
+            && let Some(process) = self.table.get(id)
+        {
+            return Some(process.pid().clone());
+        }
+        self.cluster.as_ref()?.lookup(name)
     }
 
     /// The id of the holder of `name`, live or not yet cleaned up.
@@ -120,6 +156,9 @@ impl Node {
             return false;
         }
         process.drop_name(name);
+        if let Some(cluster) = &self.cluster {
+            cluster.release(name, id);
+        }
         true
     }
 
@@ -129,6 +168,9 @@ impl Node {
             self.names
                 .held
                 .remove_if(&name, |_, (holder, _)| *holder == id);
+            if let Some(cluster) = &self.cluster {
+                cluster.release(&name, id);
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ use super::names::Names;
 use super::table::ProcessTable;
 use crate::app::Limits;
 use crate::app::{App, Diagnostics, LimitOverrides};
+use crate::runtime::cluster::Cluster;
 use crate::runtime::engine;
 use crate::runtime::engine::{
     CompileCache, CompileProgress, Compiler, ConfigError, HostInterface, NodeConfig, NodeState,
@@ -22,7 +23,7 @@ use crate::runtime::engine::{
 use crate::runtime::process::{Account, NodeLedger};
 use crate::runtime::scheduler::Scheduler;
 use crate::terminal::Terminal;
-use wasmhost_types::Pid;
+use wasmhost_types::{NodeId, Pid};
 
 /// One wasmhost node. Built with [`Node::builder`].
 pub struct Node {
@@ -47,6 +48,8 @@ pub struct Node {
     pub(super) shared: Option<Threads>,
     /// The state of an embedder's host interfaces (`NodeBuilder::state`).
     pub(super) state: NodeState,
+    /// The cluster this node is a member of, if any (`NodeBuilder::cluster`).
+    pub(in crate::runtime) cluster: Option<Arc<Cluster>>,
 }
 
 /// The threads processes run on.
@@ -126,9 +129,17 @@ pub struct NodeBuilder {
     runtime: Option<Handle>,
     progress: Option<Arc<dyn CompileProgress>>,
     state: NodeState,
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl NodeBuilder {
+    /// The cluster the node is a member of ([`Cluster::join`]): its pids carry the node's
+    /// name and incarnation, and its processes reach those of the other members.
+    pub fn cluster(mut self, cluster: Arc<Cluster>) -> Self {
+        self.cluster = Some(cluster);
+        self
+    }
+
     /// The node's sizes (default: [`NodeConfig::default`]).
     pub fn config(mut self, config: NodeConfig) -> Self {
         self.config = config;
@@ -220,7 +231,7 @@ impl NodeBuilder {
             }
         }
         let ledger = NodeLedger::new(config.memory_budget());
-        Ok(Arc::new(Node {
+        let node = Arc::new(Node {
             defaults: config.default_limits(),
             table: ProcessTable::new(config.max_processes),
             reserved,
@@ -235,7 +246,12 @@ impl NodeBuilder {
             terminal: self.terminal.unwrap_or_default(),
             shared,
             state: self.state,
-        }))
+            cluster: self.cluster,
+        });
+        if let Some(cluster) = &node.cluster {
+            cluster.attach(&node);
+        }
+        Ok(node)
     }
 }
 
@@ -282,7 +298,29 @@ impl Node {
             runtime: None,
             progress: None,
             state: NodeState::default(),
+            cluster: None,
         }
+    }
+
+    /// The cluster this node is a member of, if any.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
+    }
+
+    /// This node's name and incarnation in its cluster; `None` outside a cluster.
+    pub fn node_id(&self) -> Option<&NodeId> {
+        self.cluster.as_ref().map(|cluster| cluster.node_id())
+    }
+
+    /// The limits a process has unless its entry or host says otherwise.
+    pub(in crate::runtime) fn defaults(&self) -> &Limits {
+        &self.defaults
+    }
+
+    /// A new account on the node's ledger, for what the host holds for someone who is not a
+    /// process (a peer node's messages waiting here).
+    pub(in crate::runtime) fn new_account(&self, limit: u64) -> Arc<Account> {
+        Account::new(limit, &self.ledger)
     }
 
     /// The state of type `T` given to the builder (`NodeBuilder::state`).

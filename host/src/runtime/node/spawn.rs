@@ -191,7 +191,7 @@ impl Node {
         }
         // Outside a cluster a pid names no node.
         let pid = Pid {
-            node: None,
+            node: self.node_id().cloned(),
             host: host.id.clone(),
             id,
         };

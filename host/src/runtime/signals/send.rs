@@ -28,6 +28,9 @@ impl Node {
             )));
         }
         let target = match to {
+            Destination::Pid(pid) if pid.node.as_ref() != self.node_id() => {
+                return self.send_remote(from, payer, pid, topic, payload);
+            }
             Destination::Pid(pid) => self.table.find(pid),
             Destination::Name(name) if name.len() > MAX_NAME_LEN => {
                 return Err(SendError::Limit(format!(
@@ -35,12 +38,13 @@ impl Node {
                     name.len()
                 )));
             }
-            Destination::Name(name) => {
-                let id = self
-                    .holder(name)
-                    .ok_or_else(|| SendError::UnknownName(name.clone()))?;
-                self.table.get(id)
-            }
+            Destination::Name(name) => match self.holder(name) {
+                Some(id) => self.table.get(id),
+                None => match self.cluster.as_ref().and_then(|c| c.lookup(name)) {
+                    Some(pid) => return self.send_remote(from, payer, &pid, topic, payload),
+                    None => return Err(SendError::UnknownName(name.clone())),
+                },
+            },
         };
         let Some(target) = target else {
             return Ok(());
@@ -61,6 +65,25 @@ impl Node {
             .mailbox()
             .push(message, receipt, limits)
             .map_err(|_| SendError::MailboxFull(target.pid().clone()))
+    }
+
+    /// Sends a message to a pid of another node: through the cluster, or nowhere (a pid of
+    /// a node this one cannot reach names no process it can deliver to).
+    fn send_remote(
+        &self,
+        from: Option<&Pid>,
+        payer: &std::sync::Arc<Account>,
+        to: &Pid,
+        topic: String,
+        payload: Vec<u8>,
+    ) -> Result<(), SendError> {
+        if payload.len() as u64 > self.defaults().message_size {
+            return Err(SendError::TooLarge(self.defaults().message_size));
+        }
+        match &self.cluster {
+            Some(cluster) => cluster.send(from, payer, to, topic, payload),
+            None => Ok(()),
+        }
     }
 
     /// Delivers a message from the node itself (`sender` is `none` for the receiver).

@@ -1,0 +1,198 @@
+//! A node's links to its peers: one outbox per peer incarnation, so the sender never waits
+//! and order holds from each sender to each receiver (one queue, one publisher, one
+//! subject), and one inbox for what arrives. A frame's sequence number is taken as it is
+//! queued, under the outbox's lock, so a refused frame leaves no gap.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::join::Cluster;
+use super::members::Verdict;
+use super::wire::{self, Frame, Signal};
+use crate::runtime::process::{Account, Charge};
+use wasmhost_types::{Destination, Pid, SendError};
+
+/// Frames queued for one peer, at most; each is also charged to its sender.
+const OUTBOX_FRAMES: usize = 4096;
+
+/// The outboxes, by peer name and incarnation.
+#[derive(Default)]
+pub(super) struct Outboxes {
+    map: Mutex<HashMap<(String, u64), Outbox>>,
+}
+
+struct Outbox {
+    next_seq: u64,
+    frames: mpsc::Sender<(Vec<u8>, Charge)>,
+}
+
+impl Outboxes {
+    /// Closes the outbox to a peer's incarnation (its publisher ends with it).
+    pub fn close(&self, name: &str, incarnation: u64) {
+        if let Ok(mut map) = self.map.lock() {
+            map.remove(&(name.to_string(), incarnation));
+        }
+    }
+
+    /// Closes every outbox: a new session numbers its frames from 0.
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.map.lock() {
+            map.clear();
+        }
+    }
+}
+
+impl Cluster {
+    /// Sends a message to a process of another node. Never waits: a frame the outbox cannot
+    /// take is refused at once; a message to a node known to be down is dropped (as a
+    /// message to a process that is gone is).
+    pub(in crate::runtime) fn send(
+        &self,
+        from: Option<&Pid>,
+        payer: &Arc<Account>,
+        to: &Pid,
+        topic: String,
+        payload: Vec<u8>,
+    ) -> Result<(), SendError> {
+        let Some(node) = &to.node else {
+            // A pid of no node names nothing on a node of a cluster.
+            return Ok(());
+        };
+        if self.peers.is_down(&node.name, node.incarnation) {
+            self.peers.dropped(&node.name);
+            return Ok(());
+        }
+        let largest = self.max_frame.saturating_sub(wire::OVERHEAD);
+        if payload.len() + topic.len() > largest {
+            self.peers.dropped(&node.name);
+            return Err(SendError::TooLarge(largest as u64));
+        }
+        let key = (node.name.to_string(), node.incarnation);
+        let Ok(mut outboxes) = self.outboxes.map.lock() else {
+            return Ok(());
+        };
+        let outbox = outboxes.entry(key).or_insert_with(|| {
+            let (frames, queued) = mpsc::channel(OUTBOX_FRAMES);
+            self.runtime.spawn(publish(
+                self.client.clone(),
+                wire::subject(&node.name, node.incarnation),
+                queued,
+            ));
+            Outbox {
+                next_seq: 0,
+                frames,
+            }
+        });
+        let frame = Frame {
+            node: self.me.name.to_string(),
+            incarnation: self.me.incarnation,
+            session: self.session.load(Ordering::Relaxed),
+            seq: outbox.next_seq,
+            signal: Signal::Message {
+                to: to.clone(),
+                from: from.cloned(),
+                topic,
+                payload,
+            },
+        };
+        let bytes = wire::encode(&frame);
+        let receipt = payer.charge(bytes.len() as u64).map_err(|refused| {
+            self.peers.dropped(&node.name);
+            SendError::Limit(refused.to_string())
+        })?;
+        match outbox.frames.try_send((bytes, receipt)) {
+            Ok(()) => {
+                outbox.next_seq += 1;
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.peers.dropped(&node.name);
+                Err(SendError::Limit(format!(
+                    "the outbox to node {} is full ({OUTBOX_FRAMES} frames)",
+                    node.name
+                )))
+            }
+            // Its publisher ended: the connection is closed.
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.peers.dropped(&node.name);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Publishes one peer's frames in order; a frame's charge is given back once the client has
+/// taken it.
+async fn publish(
+    client: async_nats::Client,
+    subject: String,
+    mut frames: mpsc::Receiver<(Vec<u8>, Charge)>,
+) {
+    while let Some((bytes, _receipt)) = frames.recv().await {
+        if let Err(err) = client.publish(subject.clone(), bytes.into()).await {
+            tracing::warn!("publishing to {subject}: {err}");
+            return;
+        }
+    }
+}
+
+/// Delivers the frames that arrive for this node's processes.
+pub(super) async fn receive(cluster: Weak<Cluster>, mut inbox: async_nats::Subscriber) {
+    while let Some(message) = inbox.next().await {
+        let Some(cluster) = cluster.upgrade() else {
+            return;
+        };
+        cluster.arrived(&message.payload);
+    }
+}
+
+impl Cluster {
+    /// One frame arrived: checked, admitted by its sender's session, delivered.
+    fn arrived(&self, bytes: &[u8]) {
+        let malformed = |why: &str| {
+            self.malformed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!("dropped a malformed cluster frame: {why}");
+        };
+        let frame = match wire::decode(bytes) {
+            Ok(frame) => frame,
+            Err(why) => return malformed(&why),
+        };
+        let Signal::Message {
+            to,
+            from,
+            topic,
+            payload,
+        } = frame.signal;
+        if to.node.as_ref() != Some(&self.me) {
+            return malformed(&format!("addressed to {to}, not a pid of this node"));
+        }
+        // A node speaks only for its own processes.
+        if let Some(from) = &from
+            && from
+                .node
+                .as_ref()
+                .is_none_or(|n| *n.name != *frame.node || n.incarnation != frame.incarnation)
+        {
+            return malformed(&format!("from {from}, not a pid of node {}", frame.node));
+        }
+        let account = match self.admit(&frame.node, frame.incarnation, frame.session, frame.seq) {
+            Verdict::Deliver(Some(account)) => account,
+            Verdict::Deliver(None) | Verdict::Stale | Verdict::Gap { .. } => return,
+        };
+        let Some(node) = self.node() else {
+            return;
+        };
+        let delivered = node.send_from(
+            from.as_ref(),
+            &account,
+            &Destination::Pid(to),
+            topic,
+            payload,
+        );
+        self.peers.delivered(&frame.node, delivered.is_err());
+    }
+}

@@ -1,0 +1,437 @@
+//! Who is up. Each node's record in the members bucket is refreshed by its heartbeat; every
+//! node watches the bucket. A peer is **down** — once, on this node — when it is silent for
+//! `down_after`, when its record goes, when a newer incarnation or session of it appears,
+//! when its frames show a gap, or, for every peer at once, when this node loses its own
+//! connection. A down session stays down: what it sends later is dropped.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+use async_nats::jetstream::kv::{self, Operation};
+use futures::StreamExt;
+use tokio::task::JoinHandle;
+
+use super::join::{Cluster, Member, member_record};
+use crate::runtime::process::Account;
+
+/// The peers this node has heard of, by name.
+#[derive(Default)]
+pub(super) struct Peers {
+    map: Mutex<HashMap<String, Peer>>,
+}
+
+/// A peer's latest incarnation and session as this node knows them.
+pub(super) struct Peer {
+    pub incarnation: u64,
+    pub session: u64,
+    pub up: bool,
+    /// Since when it has been up, or down.
+    pub since: SystemTime,
+    last_heard: Instant,
+    /// The sequence number its next frame must carry.
+    next_seq: u64,
+    /// What its messages waiting here cost, charged to the peer.
+    pub account: Option<Arc<Account>>,
+    pub received: u64,
+    /// Its messages this node's processes refused (a mailbox full, a limit).
+    pub refused: u64,
+    /// Messages to it, refused or dropped on this side.
+    pub dropped: u64,
+}
+
+/// A peer as `ps` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerView {
+    pub name: String,
+    pub incarnation: u64,
+    pub session: u64,
+    pub up: bool,
+    pub since: SystemTime,
+    pub received: u64,
+    pub refused: u64,
+    pub dropped: u64,
+}
+
+/// What to do with a frame from a peer's session.
+pub(super) enum Verdict {
+    /// Deliver it, charging what waits to this account.
+    Deliver(Option<Arc<Account>>),
+    /// From a session that is down or older than the one known: drop it.
+    Stale,
+    /// Frames were lost: the peer's session is taken for down.
+    Gap { expected: u64 },
+}
+
+impl Peer {
+    fn new(incarnation: u64, session: u64) -> Peer {
+        Peer {
+            incarnation,
+            session,
+            up: true,
+            since: SystemTime::now(),
+            last_heard: Instant::now(),
+            next_seq: 0,
+            account: None,
+            received: 0,
+            refused: 0,
+            dropped: 0,
+        }
+    }
+}
+
+impl Peers {
+    /// A peer's session `(incarnation, session)` was heard of (a heartbeat or a frame): a
+    /// newer one replaces the one known (which goes down first if it was up). Returns the
+    /// session that went down, if one did, and whether the heard one is current.
+    fn heard(&self, name: &str, incarnation: u64, session: u64) -> (Option<(u64, u64)>, bool) {
+        let Ok(mut map) = self.map.lock() else {
+            return (None, false);
+        };
+        let Some(peer) = map.get_mut(name) else {
+            map.insert(name.to_string(), Peer::new(incarnation, session));
+            return (None, true);
+        };
+        match (incarnation, session).cmp(&(peer.incarnation, peer.session)) {
+            std::cmp::Ordering::Less => (None, false),
+            std::cmp::Ordering::Equal => {
+                if peer.up {
+                    peer.last_heard = Instant::now();
+                }
+                (None, peer.up)
+            }
+            std::cmp::Ordering::Greater => {
+                let old = peer.up.then_some((peer.incarnation, peer.session));
+                let counters = (peer.received, peer.refused, peer.dropped);
+                *peer = Peer::new(incarnation, session);
+                (peer.received, peer.refused, peer.dropped) = counters;
+                (old, true)
+            }
+        }
+    }
+
+    /// Takes a peer's session for down if it is the current one and up; whether it was.
+    fn down(&self, name: &str, incarnation: u64, session: Option<u64>) -> bool {
+        let Ok(mut map) = self.map.lock() else {
+            return false;
+        };
+        match map.get_mut(name) {
+            Some(peer)
+                if peer.up
+                    && peer.incarnation == incarnation
+                    && session.is_none_or(|s| s == peer.session) =>
+            {
+                peer.up = false;
+                peer.since = SystemTime::now();
+                peer.account = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the node `name`'s incarnation is known to be down (an unknown one is not:
+    /// its first heartbeat may not have arrived yet).
+    pub fn is_down(&self, name: &str, incarnation: u64) -> bool {
+        let Ok(map) = self.map.lock() else {
+            return true;
+        };
+        map.get(name).is_some_and(|peer| {
+            incarnation < peer.incarnation || (incarnation == peer.incarnation && !peer.up)
+        })
+    }
+
+    /// Counts a message to `name` dropped or refused on this side.
+    pub fn dropped(&self, name: &str) {
+        if let Ok(mut map) = self.map.lock()
+            && let Some(peer) = map.get_mut(name)
+        {
+            peer.dropped += 1;
+        }
+    }
+
+    /// Counts a frame from `name` delivered (or refused by its receiver).
+    pub fn delivered(&self, name: &str, refused: bool) {
+        if let Ok(mut map) = self.map.lock()
+            && let Some(peer) = map.get_mut(name)
+        {
+            peer.received += 1;
+            peer.refused += u64::from(refused);
+        }
+    }
+
+    /// Up peers silent for longer than `down_after`.
+    fn silent(&self, down_after: Duration) -> Vec<(String, u64, u64)> {
+        let Ok(map) = self.map.lock() else {
+            return Vec::new();
+        };
+        map.iter()
+            .filter(|(_, peer)| peer.up && peer.last_heard.elapsed() > down_after)
+            .map(|(name, peer)| (name.clone(), peer.incarnation, peer.session))
+            .collect()
+    }
+
+    fn up(&self) -> Vec<(String, u64)> {
+        let Ok(map) = self.map.lock() else {
+            return Vec::new();
+        };
+        map.iter()
+            .filter(|(_, peer)| peer.up)
+            .map(|(name, peer)| (name.clone(), peer.incarnation))
+            .collect()
+    }
+
+    pub fn views(&self) -> Vec<PeerView> {
+        let Ok(map) = self.map.lock() else {
+            return Vec::new();
+        };
+        let mut views: Vec<_> = map
+            .iter()
+            .map(|(name, peer)| PeerView {
+                name: name.clone(),
+                incarnation: peer.incarnation,
+                session: peer.session,
+                up: peer.up,
+                since: peer.since,
+                received: peer.received,
+                refused: peer.refused,
+                dropped: peer.dropped,
+            })
+            .collect();
+        views.sort_by(|a, b| a.name.cmp(&b.name));
+        views
+    }
+}
+
+impl Cluster {
+    /// The peers this node has heard of.
+    pub fn peers(&self) -> Vec<PeerView> {
+        self.peers.views()
+    }
+
+    /// A frame of `name`'s session arrived with `seq`: deliver it or not.
+    pub(super) fn admit(&self, name: &str, incarnation: u64, session: u64, seq: u64) -> Verdict {
+        let (went_down, current) = self.peers.heard(name, incarnation, session);
+        if let Some((incarnation, _)) = went_down {
+            self.went_down(name, incarnation, "a newer session of it appeared");
+        }
+        if !current {
+            return Verdict::Stale;
+        }
+        let node = self.node();
+        let verdict = {
+            let Ok(mut map) = self.peers.map.lock() else {
+                return Verdict::Stale;
+            };
+            let Some(peer) = map.get_mut(name) else {
+                return Verdict::Stale;
+            };
+            if seq != peer.next_seq {
+                Verdict::Gap {
+                    expected: peer.next_seq,
+                }
+            } else {
+                peer.next_seq += 1;
+                if peer.account.is_none()
+                    && let Some(node) = &node
+                {
+                    peer.account = Some(node.new_account(node.defaults().host_memory));
+                }
+                Verdict::Deliver(peer.account.clone())
+            }
+        };
+        if let Verdict::Gap { expected } = verdict
+            && self.peers.down(name, incarnation, Some(session))
+        {
+            self.went_down(
+                name,
+                incarnation,
+                &format!("frame {seq} arrived where {expected} was due"),
+            );
+        }
+        verdict
+    }
+
+    /// What a peer's going down undoes here: its outbox, its names.
+    fn went_down(&self, name: &str, incarnation: u64, why: &str) {
+        tracing::warn!(peer = name, incarnation, "node down: {why}");
+        self.outboxes.close(name, incarnation);
+    }
+
+    fn take_down(&self, name: &str, incarnation: u64, session: Option<u64>, why: &str) {
+        if self.peers.down(name, incarnation, session) {
+            self.went_down(name, incarnation, why);
+        }
+    }
+}
+
+/// Watches the members bucket from its current records on.
+pub(super) async fn watch(cluster: &Arc<Cluster>) -> Result<JoinHandle<()>, kv::WatchError> {
+    let mut entries = cluster.members.watch_with_history(">").await?;
+    let weak = Arc::downgrade(cluster);
+    Ok(tokio::spawn(async move {
+        while let Some(entry) = entries.next().await {
+            let Some(cluster) = weak.upgrade() else {
+                return;
+            };
+            let Ok(entry) = entry else {
+                continue;
+            };
+            if entry.key == *cluster.me.name {
+                continue;
+            }
+            match entry.operation {
+                Operation::Put => {
+                    let Ok(member) = serde_json::from_slice::<Member>(&entry.value) else {
+                        cluster.malformed.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    };
+                    if member.incarnation == 0 {
+                        continue;
+                    }
+                    let (went_down, current) =
+                        cluster
+                            .peers
+                            .heard(&entry.key, member.incarnation, member.session);
+                    if let Some((incarnation, _)) = went_down {
+                        cluster.went_down(&entry.key, incarnation, "it joined again");
+                    }
+                    if !current {
+                        // A session this node took for down still heartbeats: it has not
+                        // seen its loss. Its record goes, so its next heartbeat fails and it
+                        // joins again with a new session: both sides see the loss once.
+                        let members = cluster.members.clone();
+                        cluster.runtime.spawn(async move {
+                            let _ = members
+                                .delete_expect_revision(&entry.key, Some(entry.revision))
+                                .await;
+                        });
+                    }
+                }
+                Operation::Delete | Operation::Purge => {
+                    let known = cluster
+                        .peers
+                        .up()
+                        .into_iter()
+                        .find(|(n, _)| *n == entry.key);
+                    if let Some((name, incarnation)) = known {
+                        cluster.take_down(&name, incarnation, None, "its record went");
+                    }
+                }
+            }
+        }
+    }))
+}
+
+/// Refreshes this node's record every heartbeat, and takes silent peers for down. If the
+/// record is gone (this node was out of touch for `down_after`, and the others took it for
+/// down), it joins again with a new session.
+pub(super) async fn heartbeat(cluster: Weak<Cluster>) {
+    let period = match cluster.upgrade() {
+        Some(cluster) => cluster.config.heartbeat,
+        None => return,
+    };
+    let mut ticks = tokio::time::interval(period / 4);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_beat = Instant::now();
+    loop {
+        ticks.tick().await;
+        let Some(cluster) = cluster.upgrade() else {
+            return;
+        };
+        for (name, incarnation, session) in cluster.peers.silent(cluster.config.down_after) {
+            cluster.take_down(
+                &name,
+                incarnation,
+                Some(session),
+                &format!("no heartbeat for {:?}", cluster.config.down_after),
+            );
+        }
+        if last_beat.elapsed() < period {
+            continue;
+        }
+        last_beat = Instant::now();
+        if cluster.out_of_touch.swap(false, Ordering::Relaxed) {
+            rejoin(&cluster).await;
+            continue;
+        }
+        let name = &*cluster.me.name;
+        let revision = cluster.revision.load(Ordering::Relaxed);
+        match cluster
+            .members
+            .update(name, cluster.record(), revision)
+            .await
+        {
+            Ok(revision) => cluster.revision.store(revision, Ordering::Relaxed),
+            Err(err) => {
+                tracing::warn!("heartbeat refused ({err}); joining again");
+                rejoin(&cluster).await;
+            }
+        }
+    }
+}
+
+/// Joins again after this node was out of touch (its connection lost, or the others took it
+/// for down): every peer down here too, and a new session, whose revision is its number.
+async fn rejoin(cluster: &Cluster) {
+    for (name, incarnation) in cluster.peers.up() {
+        cluster.take_down(&name, incarnation, None, "this node was out of touch");
+    }
+    let name = &*cluster.me.name;
+    let joining = member_record(0, 0, &cluster.config);
+    let revision = cluster.revision.load(Ordering::Relaxed);
+    let first = match cluster
+        .members
+        .update(name, joining.clone(), revision)
+        .await
+    {
+        Ok(first) => first,
+        Err(_) => match cluster.members.create(name, joining).await {
+            Ok(first) => first,
+            Err(err) => {
+                tracing::error!(
+                    "cannot join the cluster again ({err}): node name {name} may be held by another node"
+                );
+                cluster.out_of_touch.store(true, Ordering::Relaxed);
+                return;
+            }
+        },
+    };
+    cluster.session.store(first, Ordering::Relaxed);
+    cluster.outboxes.clear();
+    match cluster.members.update(name, cluster.record(), first).await {
+        Ok(revision) => {
+            cluster.revision.store(revision, Ordering::Relaxed);
+            tracing::info!(session = first, "joined the cluster again");
+        }
+        Err(_) => cluster.out_of_touch.store(true, Ordering::Relaxed),
+    }
+}
+
+/// Follows this node's connection: while it is lost, every peer is down here.
+pub(super) async fn connection(
+    cluster: Weak<Cluster>,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<async_nats::Event>,
+) {
+    let mut lost = false;
+    while let Some(event) = events.recv().await {
+        let Some(cluster) = cluster.upgrade() else {
+            return;
+        };
+        match event {
+            async_nats::Event::Disconnected => {
+                lost = true;
+                tracing::warn!("lost the connection to the cluster");
+                cluster.out_of_touch.store(true, Ordering::Relaxed);
+                for (name, incarnation) in cluster.peers.up() {
+                    cluster.take_down(&name, incarnation, None, "this node lost its connection");
+                }
+            }
+            async_nats::Event::Connected if lost => {
+                tracing::info!("connected to the cluster again")
+            }
+            other => tracing::debug!("cluster connection: {other}"),
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The cluster: nodes that meet over a NATS server with JetStream (Erlang's distribution, on
+//! an engine that exists). The only code that speaks NATS. A node joins before it is built,
+//! so its pids carry its name and incarnation; once built, the node is attached and messages
+//! to pids of other nodes go out through here, and theirs come in.
+//!
+//! - `config.rs`: what a node needs to join, and why it could not.
+//! - `join.rs`: the checks of a join and the claim of the node's name.
+//! - `members.rs`: who is up — the members bucket watched, heartbeats, a node taken for down.
+//! - `names.rs`: registered names cluster-wide — a compare-and-set in the names bucket, and a
+//!   watched copy for lookups.
+//! - `wire.rs`: the frames nodes send each other, bounded and checked.
+//! - `link.rs`: a node's outboxes to its peers, and its inbox.
+
+mod config;
+mod join;
+mod link;
+mod members;
+mod names;
+mod wire;
+
+pub use config::{ClusterConfig, JoinError};
+pub use join::Cluster;
+pub use members::PeerView;

@@ -1,0 +1,224 @@
+//! Registered names across the cluster. The names bucket maps each name (as hex: keys allow
+//! few characters) to its holder's pid; `register` is a compare-and-set there (a `create`,
+//! or an `update` on the revision of a holder that is gone), so two nodes never both get a
+//! name. Every node watches the bucket and answers lookups from its copy. A name is released
+//! when its holder exits (a delete on the revision it was registered at), and a name whose
+//! holder's node is down is ignored at once and taken over by the next `register`.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use async_nats::jetstream::kv::{self, Operation};
+use dashmap::DashMap;
+use futures::StreamExt;
+use tokio::task::JoinHandle;
+
+use super::join::{Cluster, Member};
+use wasmhost_types::{Pid, RegisterError};
+
+/// The watched copy of the names bucket, and the names this node's processes hold there.
+#[derive(Default)]
+pub(super) struct ClusterNames {
+    /// Name → holder and the revision it was registered at.
+    copy: DashMap<String, Pid>,
+    /// Names held by this node's processes: name → (process id, revision).
+    held: Mutex<HashMap<String, (u64, u64)>>,
+}
+
+fn key(name: &str) -> String {
+    hex::encode(name)
+}
+
+impl Cluster {
+    /// Registers `name` for `pid` across the cluster, unless a live process of any node
+    /// holds it. `here_alive` says whether a pid of this node is alive.
+    pub(in crate::runtime) async fn claim(
+        &self,
+        name: &str,
+        pid: &Pid,
+        here_alive: impl Fn(&Pid) -> bool,
+    ) -> Result<(), RegisterError> {
+        let key = key(name);
+        let value = bytes::Bytes::from(pid.to_string());
+        let failed = |err: &dyn std::fmt::Display| {
+            RegisterError::Invalid(format!("the cluster's names bucket: {err}"))
+        };
+        // Each failed round lost a race to another node's register or release.
+        for _ in 0..3 {
+            let created = match self.names_kv.create(&key, value.clone()).await {
+                Ok(revision) => Ok(revision),
+                Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => Err(()),
+                Err(err) => return Err(failed(&err)),
+            };
+            let revision = match created {
+                Ok(revision) => revision,
+                Err(()) => {
+                    let Some(entry) = self.names_kv.entry(&key).await.map_err(|e| failed(&e))?
+                    else {
+                        continue;
+                    };
+                    let holder = std::str::from_utf8(&entry.value)
+                        .ok()
+                        .and_then(|text| text.parse::<Pid>().ok());
+                    if let Some(holder) = &holder
+                        && entry.operation == Operation::Put
+                    {
+                        if holder == pid {
+                            return Ok(());
+                        }
+                        if self.holds_live(holder, &here_alive).await {
+                            return Err(RegisterError::Taken(holder.clone()));
+                        }
+                    }
+                    match self
+                        .names_kv
+                        .update(&key, value.clone(), entry.revision)
+                        .await
+                    {
+                        Ok(revision) => revision,
+                        Err(_) => continue,
+                    }
+                }
+            };
+            if let Ok(mut held) = self.names.held.lock() {
+                held.insert(name.to_string(), (pid.id, revision));
+            }
+            self.names.copy.insert(name.to_string(), pid.clone());
+            return Ok(());
+        }
+        Err(RegisterError::Invalid(format!(
+            "the cluster's names bucket: {name:?} changed hands three times while this node registered it; try again"
+        )))
+    }
+
+    /// Whether `holder` is a process that may still be alive: of this node and alive, or of
+    /// a node whose current record has its incarnation.
+    async fn holds_live(&self, holder: &Pid, here_alive: &impl Fn(&Pid) -> bool) -> bool {
+        let Some(node) = &holder.node else {
+            return false;
+        };
+        if *node == self.me {
+            return here_alive(holder);
+        }
+        if self.peers.is_down(&node.name, node.incarnation) {
+            return false;
+        }
+        match self.members.get(&*node.name).await {
+            Ok(Some(record)) => serde_json::from_slice::<Member>(&record)
+                .is_ok_and(|member| member.incarnation == node.incarnation),
+            Ok(None) => false,
+            // Not known: taken for alive, so a name is never held twice.
+            Err(_) => true,
+        }
+    }
+
+    /// The holder of `name` on another node, if its node is not known to be down.
+    pub(in crate::runtime) fn lookup(&self, name: &str) -> Option<Pid> {
+        let holder = self.names.copy.get(name)?.clone();
+        let node = holder.node.as_ref()?;
+        if *node == self.me || self.peers.is_down(&node.name, node.incarnation) {
+            return None;
+        }
+        Some(holder)
+    }
+
+    /// Releases `name` if the process `id` of this node holds it.
+    pub(in crate::runtime) fn release(&self, name: &str, id: u64) {
+        let revision = match self.names.held.lock() {
+            Ok(mut held) => match held.get(name) {
+                Some(&(holder, revision)) if holder == id => {
+                    held.remove(name);
+                    revision
+                }
+                _ => return,
+            },
+            Err(_) => return,
+        };
+        self.names.copy.remove_if(name, |_, pid| {
+            pid.id == id && pid.node.as_ref() == Some(&self.me)
+        });
+        let names_kv = self.names_kv.clone();
+        let key = key(name);
+        self.runtime.spawn(async move {
+            let _ = names_kv.delete_expect_revision(&key, Some(revision)).await;
+        });
+    }
+}
+
+impl ClusterNames {
+    /// Releases every name this node holds (it is leaving).
+    pub async fn release_all(&self, cluster: &Cluster) {
+        let held: Vec<_> = match self.held.lock() {
+            Ok(mut held) => held.drain().collect(),
+            Err(_) => return,
+        };
+        for (name, (_, revision)) in held {
+            let _ = cluster
+                .names_kv
+                .delete_expect_revision(key(&name), Some(revision))
+                .await;
+        }
+    }
+}
+
+/// Watches the names bucket into the copy; returns once the copy holds what the bucket held
+/// when the watch began.
+pub(super) async fn watch(cluster: &Arc<Cluster>) -> Result<JoinHandle<()>, kv::WatchError> {
+    let mut entries = cluster.names_kv.watch_with_history(">").await?;
+    let pending = cluster
+        .names_kv
+        .status()
+        .await
+        .map(|status| status.values())
+        .unwrap_or(0);
+    let apply = |cluster: &Cluster, entry: kv::Entry| {
+        let Some(name) = hex::decode(&entry.key)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+        else {
+            cluster.malformed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        match entry.operation {
+            Operation::Put => {
+                match std::str::from_utf8(&entry.value)
+                    .ok()
+                    .and_then(|text| text.parse::<Pid>().ok())
+                {
+                    Some(pid) => {
+                        cluster.names.copy.insert(name, pid);
+                    }
+                    None => {
+                        cluster.malformed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            Operation::Delete | Operation::Purge => {
+                cluster.names.copy.remove(&name);
+            }
+        }
+    };
+    if pending > 0 {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while let Ok(Some(entry)) = tokio::time::timeout_at(deadline, entries.next()).await {
+            let Ok(entry) = entry else { break };
+            let current = entry.delta == 0;
+            apply(cluster, entry);
+            if current {
+                break;
+            }
+        }
+    }
+    let weak = Arc::downgrade(cluster);
+    Ok(tokio::spawn(async move {
+        while let Some(entry) = entries.next().await {
+            let Some(cluster) = weak.upgrade() else {
+                return;
+            };
+            if let Ok(entry) = entry {
+                apply(&cluster, entry);
+            }
+        }
+    }))
+}

@@ -1,0 +1,102 @@
+//! The frames nodes send each other: CBOR, one NATS message each, on the receiver's subject
+//! (`wasmhost.node.<name>.<incarnation>`). A frame says which node, incarnation and session
+//! sent it and its place in that session's sequence to this receiver, so a receiver sees a
+//! lost frame as a gap. Whatever arrives is bounded by the server's `max_payload` and is
+//! checked before it is used: a malformed frame is counted and dropped.
+
+use serde::{Deserialize, Serialize};
+use wasmhost_types::Pid;
+
+/// The subject a node's frames are sent to.
+pub fn subject(node: &str, incarnation: u64) -> String {
+    format!("wasmhost.node.{node}.{incarnation}")
+}
+
+/// One frame.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Frame {
+    /// The sending node's name, incarnation and session.
+    pub node: String,
+    pub incarnation: u64,
+    pub session: u64,
+    /// Its place in the sender's sequence to this receiver, from 0 in each session.
+    pub seq: u64,
+    pub signal: Signal,
+}
+
+/// What a frame carries.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Signal {
+    /// A message to a process of the receiver.
+    Message {
+        to: Pid,
+        from: Option<Pid>,
+        topic: String,
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    },
+}
+
+/// What a frame costs on the wire beyond its payload and topic, at most: names, pids and
+/// numbers.
+pub const OVERHEAD: usize = 4 << 10;
+
+pub fn encode(frame: &Frame) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(OVERHEAD);
+    // Writing to a Vec fails only if serializing fails, and these types always serialize.
+    if let Err(err) = ciborium::into_writer(frame, &mut bytes) {
+        tracing::error!("encoding a cluster frame: {err}");
+        bytes.clear();
+    }
+    bytes
+}
+
+/// The frame in `bytes`, or why it is not one.
+pub fn decode(bytes: &[u8]) -> Result<Frame, String> {
+    let frame: Frame = ciborium::from_reader(bytes).map_err(|err| err.to_string())?;
+    wasmhost_types::NodeId::check_name(&frame.node)?;
+    Ok(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_survives_the_wire_and_garbage_is_refused() {
+        let to: Pid = "{b.7@app:processes|0x00004}".parse().expect("a pid");
+        let frame = Frame {
+            node: "a".into(),
+            incarnation: 3,
+            session: 5,
+            seq: 9,
+            signal: Signal::Message {
+                to: to.clone(),
+                from: None,
+                topic: "echo".into(),
+                payload: vec![0xff; 1000],
+            },
+        };
+        let bytes = encode(&frame);
+        // The payload is one byte string, not a thousand integers of two bytes each.
+        assert!(bytes.len() < 1000 + 250, "{} bytes", bytes.len());
+        let back = decode(&bytes).expect("decodes");
+        assert_eq!(
+            (back.node.as_str(), back.incarnation, back.seq),
+            ("a", 3, 9)
+        );
+        let Signal::Message {
+            to: back_to,
+            payload,
+            ..
+        } = back.signal;
+        assert_eq!((back_to, payload.len()), (to, 1000));
+
+        for garbage in [&b""[..], b"\xff\xff", &bytes[..bytes.len() / 2]] {
+            assert!(decode(garbage).is_err());
+        }
+        let mut bad = frame;
+        bad.node = "Not.A.Node".into();
+        assert!(decode(&encode(&bad)).is_err());
+    }
+}

@@ -1,0 +1,367 @@
+//! The cluster: each node its own `wasmhost run`, joined over a real NATS server (the pinned
+//! one `scripts/install-nats.sh` installs) started for each test on a free loopback port with
+//! a store of its own. Short heartbeats keep node loss quick; nothing waits on the clock but
+//! for lines the nodes print, each within a bound.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use crate::common::{echo_app, repo, wasmhost};
+
+/// The longest wait for one line.
+const LINE: Duration = Duration::from_secs(30);
+/// Test settings: a node is down after half a second of silence.
+const QUICK: [&str; 4] = ["--heartbeat", "100ms", "--down-after", "500ms"];
+
+/// The pinned nats-server, installed once per test binary.
+fn nats_server() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let output = Command::new(repo().join("scripts/install-nats.sh"))
+            .output()
+            .expect("running scripts/install-nats.sh");
+        assert!(
+            output.status.success(),
+            "scripts/install-nats.sh failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+    })
+}
+
+/// A loopback port nothing listens on (the OS's choice, released at once).
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// A NATS server of a test's own, stopped when dropped.
+struct Nats {
+    child: Child,
+    url: String,
+    _store: tempfile::TempDir,
+}
+
+impl Nats {
+    fn start() -> Nats {
+        Nats::start_with(&["-js"])
+    }
+
+    /// Started with `flags` (`-js` for JetStream), once it says it is ready.
+    fn start_with(flags: &[&str]) -> Nats {
+        let store = tempfile::tempdir().expect("a store folder");
+        let port = free_port();
+        let mut child = Command::new(nats_server())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(store.path())
+            .args(flags)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting nats-server");
+        let lines = read_lines(child.stderr.take().expect("stderr is piped"));
+        let mut log = Log::new(lines);
+        log.wait_for("Server is ready");
+        Nats {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            _store: store,
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_lines(from: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Lines as they come, each waited for within `LINE`.
+struct Log {
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Log {
+    fn new(lines: Receiver<String>) -> Log {
+        Log {
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// A line that contains `text`: one already read, else the next one.
+    fn find(&mut self, text: &str) -> String {
+        match self.seen.iter().find(|line| line.contains(text)) {
+            Some(line) => line.clone(),
+            None => self.wait_for(text),
+        }
+    }
+
+    /// The next line that contains `text`.
+    fn wait_for(&mut self, text: &str) -> String {
+        let deadline = Instant::now() + LINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("never saw {text:?}; so far:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+}
+
+/// A node: `wasmhost run` with a cluster's flags, its stdout and log read as they come.
+struct Node {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: Log,
+    log: Log,
+}
+
+impl Node {
+    fn start(app: &Path, nats: &Nats, name: &str, args: &[&str]) -> Node {
+        let mut command = wasmhost();
+        command
+            .current_dir(app)
+            .args(["run", "--cluster", &nats.url, "--node", name])
+            .args(QUICK)
+            .args(args);
+        Node::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> Node {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting wasmhost");
+        Node {
+            stdin: child.stdin.take(),
+            out: Log::new(read_lines(child.stdout.take().expect("piped"))),
+            log: Log::new(read_lines(child.stderr.take().expect("piped"))),
+            child,
+        }
+    }
+
+    /// The echo relay's node: runs only the relay's service, ready once the relay holds its
+    /// name.
+    fn relay(app: &Path, nats: &Nats, name: &str) -> Node {
+        let mut node = Node::start(app, nats, name, &["--services", "relay-service"]);
+        node.log.wait_for("service ready service=app:relay-service");
+        node
+    }
+
+    fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        writeln!(stdin, "{line}").expect("typing a line");
+    }
+
+    /// Waits for the node to exit (within `LINE`): its exit code.
+    fn exit_code(&mut self) -> Option<i32> {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + LINE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for wasmhost") {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "wasmhost did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `wasmhost run ARGS` in `app` expected to fail at start: its stderr.
+fn refused_start(app: &Path, args: &[&str]) -> String {
+    let output = wasmhost()
+        .current_dir(app)
+        .arg("run")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running wasmhost");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{args:?}:\n{stderr}");
+    stderr
+}
+
+fn worker_pid(line: &str) -> &str {
+    line.trim()
+        .strip_prefix("from worker: ")
+        .unwrap_or_else(|| panic!("not a worker line: {line}"))
+}
+
+#[test]
+fn the_echo_service_answers_across_nodes_client_on_a_relay_and_workers_on_b() {
+    let nats = Nats::start();
+    let app = echo_app(|r| r);
+    let _b = Node::relay(app.path(), &nats, "b");
+    let mut a = Node::start(app.path(), &nats, "a", &["--services", "none", "app:cli"]);
+
+    a.out.wait_for("Echo Client");
+    a.type_line("hello across nodes");
+    a.out.wait_for("HELLO ACROSS NODES");
+    let first = a.out.wait_for("from worker: ");
+    a.type_line("again");
+    a.out.wait_for("AGAIN");
+    let second = a.out.wait_for("from worker: ");
+    a.type_line("");
+    a.out.wait_for("Goodbye!");
+    assert_eq!(a.exit_code(), Some(0), "{}", a.log.seen.join("\n"));
+
+    // Each answer came from a worker of node b (its name and incarnation in the pid), and
+    // each line had its own.
+    for pid in [worker_pid(&first), worker_pid(&second)] {
+        assert!(
+            pid.starts_with("{b.") && pid.contains("@app:processes|0x"),
+            "{pid}"
+        );
+    }
+    assert_ne!(first, second);
+}
+
+#[test]
+fn names_are_cluster_wide_a_reserved_name_is_held_once_and_goes_with_its_node() {
+    let nats = Nats::start();
+    let app = echo_app(|r| r);
+    let mut b = Node::relay(app.path(), &nats, "b");
+    let relay = b.log.find("relay started");
+    let relay_pid = relay
+        .split("pid=")
+        .nth(1)
+        .expect("the relay's pid")
+        .trim()
+        .to_string();
+
+    // A second relay, on node a, cannot take the name the one on b holds.
+    let mut second = Node::start(app.path(), &nats, "a", &["--services", "none", "app:relay"]);
+    assert_eq!(second.exit_code(), Some(1));
+    let refusal = second.log.wait_for("failed");
+    assert!(
+        refusal.contains(&format!("the name is held by {relay_pid}")),
+        "{refusal}"
+    );
+    drop(second);
+
+    // A client on node c finds the relay by name; once b is killed, c takes it for down
+    // and the name is gone with it.
+    let mut c = Node::start(app.path(), &nats, "c", &["--services", "none", "app:cli"]);
+    c.out.wait_for("Echo Client");
+    c.type_line("first");
+    c.out.wait_for("FIRST");
+    b.kill();
+    c.log
+        .wait_for("node down: no heartbeat for 500ms peer=\"b\"");
+    c.type_line("second");
+    c.out.wait_for("error: relay not available");
+
+    // b starts again under its name: a new incarnation, and the relay is found again.
+    let mut b_again = Node::relay(app.path(), &nats, "b");
+    let again = b_again.log.find("relay started");
+    assert!(!again.contains(&relay_pid), "{again}");
+    c.type_line("third");
+    c.out.wait_for("THIRD");
+    let worker = c.out.wait_for("from worker: ");
+    let old_incarnation = &relay_pid[..=relay_pid.find('@').expect("a pid of a node")];
+    assert!(!worker.contains(old_incarnation), "{worker} vs {relay_pid}");
+}
+
+#[test]
+fn every_bad_start_is_refused_with_its_own_message() {
+    let nats = Nats::start();
+    let app = echo_app(|r| r);
+    let dir = app.path();
+    let quick = |extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = QUICK.iter().map(|s| s.to_string()).collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let run = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused_start(dir, &args)
+    };
+
+    let nowhere = format!("nats://127.0.0.1:{}", free_port());
+    let stderr = run(quick(&["--cluster", &nowhere, "--node", "a"]));
+    assert!(
+        stderr.contains(&format!("cannot reach the cluster at {nowhere}")),
+        "{stderr}"
+    );
+
+    let stderr = run(quick(&["--cluster", &nats.url, "--node", "Node.A"]));
+    assert!(stderr.contains("invalid node name \"Node.A\""), "{stderr}");
+
+    let stderr = run(quick(&["--cluster", &nats.url]));
+    assert!(
+        stderr.contains("a node of a cluster needs a node name"),
+        "{stderr}"
+    );
+
+    let no_jetstream = Nats::start_with(&[]);
+    let stderr = run(quick(&["--cluster", &no_jetstream.url, "--node", "a"]));
+    assert!(stderr.contains("has JetStream off"), "{stderr}");
+
+    // A name a live node holds.
+    let _b = Node::relay(dir, &nats, "b");
+    let stderr = run(quick(&["--cluster", &nats.url, "--node", "b"]));
+    assert!(
+        stderr.contains("node name b is held by a live node"),
+        "{stderr}"
+    );
+
+    // Another down_after than the cluster's.
+    let stderr = run(vec![
+        "--cluster".into(),
+        nats.url.clone(),
+        "--node".into(),
+        "a".into(),
+        "--down-after".into(),
+        "5s".into(),
+    ]);
+    assert!(
+        stderr.contains("every node of a cluster has the same down_after"),
+        "{stderr}"
+    );
+
+    // Another registry: the same app but for one comment.
+    let other = echo_app(|r| format!("# changed\n{r}"));
+    let args = quick(&["--cluster", &nats.url, "--node", "a"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stderr = refused_start(other.path(), &args);
+    assert!(stderr.contains("node b runs another registry"), "{stderr}");
+}
