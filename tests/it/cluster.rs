@@ -365,3 +365,58 @@ fn every_bad_start_is_refused_with_its_own_message() {
     let stderr = refused_start(other.path(), &args);
     assert!(stderr.contains("node b runs another registry"), "{stderr}");
 }
+
+/// The echo app with `app:watcher`, the test child (its `monitor-name` and `monitor-crash`
+/// modes monitor a registered process and fail with what they heard).
+fn echo_app_with_watcher() -> tempfile::TempDir {
+    let child = crate::common::guest_artifacts().join("test_child.wasm");
+    echo_app(|r| {
+        format!(
+            "{r}\n  - name: watcher\n    kind: process.wasm\n    source: file://{}\n    modules: [process, time]\n",
+            child.display()
+        )
+    })
+}
+
+/// The pid a log line ends with (`… pid={b.1@app:processes|0x00001}`).
+fn pid_in(line: &str) -> String {
+    let pid = line.rsplit("pid=").next().expect("a pid");
+    pid.trim().to_string()
+}
+
+#[test]
+fn a_monitor_across_nodes_hears_the_exit_and_no_connection_when_the_node_is_lost() {
+    let nats = Nats::start();
+    let app = echo_app_with_watcher();
+    let mut b = Node::relay(app.path(), &nats, "b");
+    let relay = pid_in(&b.log.find("service ready"));
+    let watch = |mode: &str| {
+        let args = ["--services", "none", "app:watcher", "--", mode, "relay"];
+        Node::start(app.path(), &nats, "a", &args)
+    };
+
+    // The relay fails on purpose: the watcher on node a hears its exit, and only its kind
+    // (it is not the relay's ancestor).
+    let mut a = watch("monitor-crash");
+    assert_eq!(a.exit_code(), Some(1));
+    let heard = a.log.find("failed");
+    assert!(
+        heard.contains(&format!("monitored {relay}: error: ")) && !heard.contains("on purpose"),
+        "{heard}"
+    );
+
+    // Its supervisor starts a new relay; a new watcher monitors it; node b is killed.
+    let line = b.log.wait_for("service ready");
+    let relay = pid_in(&line);
+    let mut a = watch("monitor-name");
+    // The watcher's line reached the relay after its monitor did (one sender, one order).
+    b.log.wait_for("worker exited");
+    b.kill();
+    assert_eq!(a.exit_code(), Some(1));
+    let heard = a.log.find("failed");
+    let node = &relay[1..relay.find('@').expect("a pid of a node")];
+    assert!(
+        heard.contains(&format!("monitored {relay}: no connection to node {node}")),
+        "{heard}"
+    );
+}

@@ -2,6 +2,13 @@
 
 use wasmhost_guest::prelude::*;
 
+/// A line for an echo relay.
+#[derive(serde::Serialize)]
+struct Line {
+    sender: Pid,
+    data: String,
+}
+
 entry!(main);
 
 async fn main((mode, arg): (String, String)) -> Result<String, String> {
@@ -132,6 +139,31 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
                 return Ok(reason);
             }
         },
+        // Monitor the process registered as `arg` (an echo relay, perhaps of another node),
+        // send it a line to show it (its worker answers; with `monitor-crash` the line
+        // `!crash` makes the relay fail), and fail with what the monitor heard.
+        "monitor-name" | "monitor-crash" => {
+            let Some(target) = process::registry::lookup(&arg) else {
+                return Err(format!("no process is registered as {arg}"));
+            };
+            let events = process::events();
+            process::monitor(&target);
+            let data = if mode == "monitor-crash" {
+                "!crash"
+            } else {
+                "monitoring"
+            };
+            let line = Line {
+                sender: process::pid(),
+                data: data.into(),
+            };
+            let _ = process::send(&target, "echo", &line);
+            loop {
+                if let Event::Exit { from, reason } = events.recv().await {
+                    return Err(format!("monitored {from}: {reason}"));
+                }
+            }
+        }
         other => Err(format!("unknown mode {other}")),
     }
 }

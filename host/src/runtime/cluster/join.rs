@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use super::config::{ClusterConfig, JoinError};
 use super::link::Outboxes;
 use super::members::{self, Peers};
+use super::monitors::RemoteMonitors;
 use super::names::{self, ClusterNames};
 use super::wire;
 use crate::runtime::node::Node;
@@ -61,6 +62,7 @@ pub struct Cluster {
     pub(super) peers: Peers,
     pub(super) names: ClusterNames,
     pub(super) outboxes: Outboxes,
+    pub(super) monitors: RemoteMonitors,
     /// Frames that arrived malformed, misaddressed or forged, and were dropped.
     pub(super) malformed: AtomicU64,
     /// Set when this node lost its connection: its next heartbeat joins again.
@@ -151,6 +153,7 @@ impl Cluster {
             peers: Peers::default(),
             names: ClusterNames::default(),
             outboxes: Outboxes::default(),
+            monitors: RemoteMonitors::default(),
             malformed: AtomicU64::new(0),
             out_of_touch: AtomicBool::new(false),
             node: OnceLock::new(),

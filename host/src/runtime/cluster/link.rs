@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use super::join::Cluster;
 use super::members::Verdict;
 use super::wire::{self, Frame, Signal};
-use crate::runtime::process::{Account, Charge};
-use wasmhost_types::{Destination, Pid, SendError};
+use crate::runtime::process::{Account, Charge, OVERHEAD};
+use wasmhost_types::{Destination, NodeId, Pid, SendError};
 
 /// Frames queued for one peer, at most; each is also charged to its sender.
 const OUTBOX_FRAMES: usize = 4096;
@@ -62,18 +62,47 @@ impl Cluster {
             // A pid of no node names nothing on a node of a cluster.
             return Ok(());
         };
-        if self.peers.is_down(&node.name, node.incarnation) {
-            self.peers.dropped(&node.name);
-            return Ok(());
-        }
         let largest = self.max_frame.saturating_sub(wire::OVERHEAD);
         if payload.len() + topic.len() > largest {
             self.peers.dropped(&node.name);
             return Err(SendError::TooLarge(largest as u64));
         }
+        let signal = Signal::Message {
+            to: to.clone(),
+            from: from.cloned(),
+            topic,
+            payload,
+        };
+        match self.enqueue(node, signal, payer) {
+            Ok(()) | Err(Unsent::Down) => Ok(()),
+            Err(Unsent::Refused(why)) => Err(SendError::Limit(why)),
+        }
+    }
+
+    /// Sends a signal that keeps both sides of a monitor in step. One the outbox cannot take
+    /// would leave them out of step: the peer is taken for down instead, which both sides
+    /// then see.
+    pub(super) fn control(&self, node: &NodeId, signal: Signal, payer: &Arc<Account>) {
+        if let Err(Unsent::Refused(why)) = self.enqueue(node, signal, payer) {
+            self.take_down(
+                &node.name,
+                node.incarnation,
+                None,
+                &format!("a monitor's signal could not be sent: {why}"),
+            );
+        }
+    }
+
+    /// Queues `signal` for `node`, numbered in its sequence, charged to `payer` until the
+    /// client has taken it.
+    fn enqueue(&self, node: &NodeId, signal: Signal, payer: &Arc<Account>) -> Result<(), Unsent> {
+        if self.peers.is_down(&node.name, node.incarnation) {
+            self.peers.dropped(&node.name);
+            return Err(Unsent::Down);
+        }
         let key = (node.name.to_string(), node.incarnation);
         let Ok(mut outboxes) = self.outboxes.map.lock() else {
-            return Ok(());
+            return Err(Unsent::Down);
         };
         let outbox = outboxes.entry(key).or_insert_with(|| {
             let (frames, queued) = mpsc::channel(OUTBOX_FRAMES);
@@ -92,17 +121,12 @@ impl Cluster {
             incarnation: self.me.incarnation,
             session: self.session.load(Ordering::Relaxed),
             seq: outbox.next_seq,
-            signal: Signal::Message {
-                to: to.clone(),
-                from: from.cloned(),
-                topic,
-                payload,
-            },
+            signal,
         };
         let bytes = wire::encode(&frame);
         let receipt = payer.charge(bytes.len() as u64).map_err(|refused| {
             self.peers.dropped(&node.name);
-            SendError::Limit(refused.to_string())
+            Unsent::Refused(refused.to_string())
         })?;
         match outbox.frames.try_send((bytes, receipt)) {
             Ok(()) => {
@@ -111,7 +135,7 @@ impl Cluster {
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.peers.dropped(&node.name);
-                Err(SendError::Limit(format!(
+                Err(Unsent::Refused(format!(
                     "the outbox to node {} is full ({OUTBOX_FRAMES} frames)",
                     node.name
                 )))
@@ -119,10 +143,18 @@ impl Cluster {
             // Its publisher ended: the connection is closed.
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.peers.dropped(&node.name);
-                Ok(())
+                Err(Unsent::Down)
             }
         }
     }
+}
+
+/// Why a frame was not queued.
+enum Unsent {
+    /// Its node is down, or the connection closed: dropped, as to a process that is gone.
+    Down,
+    /// The outbox is full or the payer's `host_memory` refused it.
+    Refused(String),
 }
 
 /// Publishes one peer's frames in order; a frame's charge is given back once the client has
@@ -151,7 +183,7 @@ pub(super) async fn receive(cluster: Weak<Cluster>, mut inbox: async_nats::Subsc
 }
 
 impl Cluster {
-    /// One frame arrived: checked, admitted by its sender's session, delivered.
+    /// One frame arrived: checked, admitted by its sender's session, acted on.
     fn arrived(&self, bytes: &[u8]) {
         let malformed = |why: &str| {
             self.malformed.fetch_add(1, Ordering::Relaxed);
@@ -161,23 +193,18 @@ impl Cluster {
             Ok(frame) => frame,
             Err(why) => return malformed(&why),
         };
-        let Signal::Message {
-            to,
-            from,
-            topic,
-            payload,
-        } = frame.signal;
-        if to.node.as_ref() != Some(&self.me) {
-            return malformed(&format!("addressed to {to}, not a pid of this node"));
+        let (ours, theirs) = frame.signal.parties();
+        if ours.node.as_ref() != Some(&self.me) {
+            return malformed(&format!("about {ours}, not a pid of this node"));
         }
         // A node speaks only for its own processes.
-        if let Some(from) = &from
-            && from
+        if let Some(theirs) = theirs
+            && theirs
                 .node
                 .as_ref()
                 .is_none_or(|n| *n.name != *frame.node || n.incarnation != frame.incarnation)
         {
-            return malformed(&format!("from {from}, not a pid of node {}", frame.node));
+            return malformed(&format!("from {theirs}, not a pid of node {}", frame.node));
         }
         let account = match self.admit(&frame.node, frame.incarnation, frame.session, frame.seq) {
             Verdict::Deliver(Some(account)) => account,
@@ -186,13 +213,35 @@ impl Cluster {
         let Some(node) = self.node() else {
             return;
         };
-        let delivered = node.send_from(
-            from.as_ref(),
-            &account,
-            &Destination::Pid(to),
-            topic,
-            payload,
-        );
-        self.peers.delivered(&frame.node, delivered.is_err());
+        match frame.signal {
+            Signal::Message {
+                to,
+                from,
+                topic,
+                payload,
+            } => {
+                let delivered = node.send_from(
+                    from.as_ref(),
+                    &account,
+                    &Destination::Pid(to),
+                    topic,
+                    payload,
+                );
+                self.peers.delivered(&frame.node, delivered.is_err());
+            }
+            // The entry is charged to the watcher's node, as its messages are; one it cannot
+            // pay for would leave the two sides out of step, so the node is taken for down.
+            Signal::Monitor { watcher, target } => match account.charge(OVERHEAD) {
+                Ok(receipt) => self.monitored(watcher, target, receipt),
+                Err(refused) => self.take_down(
+                    &frame.node,
+                    frame.incarnation,
+                    Some(frame.session),
+                    &format!("its monitors here are more than it may hold: {refused}"),
+                ),
+            },
+            Signal::Demonitor { watcher, target } => self.demonitored(&watcher, &target),
+            Signal::Exit { from, to, reason } => self.exit_arrived(from, &to, reason),
+        }
     }
 }

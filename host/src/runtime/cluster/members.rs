@@ -253,13 +253,15 @@ impl Cluster {
         verdict
     }
 
-    /// What a peer's going down undoes here: its outbox, its names.
+    /// What a peer's going down undoes here: its outbox, the monitors across (each of this
+    /// node's gets `no-connection`); its names are ignored from now on.
     fn went_down(&self, name: &str, incarnation: u64, why: &str) {
         tracing::warn!(peer = name, incarnation, "node down: {why}");
         self.outboxes.close(name, incarnation);
+        self.monitors_lost(name, incarnation);
     }
 
-    fn take_down(&self, name: &str, incarnation: u64, session: Option<u64>, why: &str) {
+    pub(super) fn take_down(&self, name: &str, incarnation: u64, session: Option<u64>, why: &str) {
         if self.peers.down(name, incarnation, session) {
             self.went_down(name, incarnation, why);
         }

@@ -9,15 +9,18 @@
 //! - `names.rs`: registered names cluster-wide — a compare-and-set in the names bucket, and a
 //!   watched copy for lookups.
 //! - `wire.rs`: the frames nodes send each other, bounded and checked.
+//! - `monitors.rs`: monitors across nodes, on both sides; `no-connection` for a node lost.
 //! - `link.rs`: a node's outboxes to its peers, and its inbox.
 
 mod config;
 mod join;
 mod link;
 mod members;
+mod monitors;
 mod names;
 mod wire;
 
 pub use config::{ClusterConfig, JoinError};
 pub use join::Cluster;
 pub use members::PeerView;
+pub(in crate::runtime) use monitors::Monitored;

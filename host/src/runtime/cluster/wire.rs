@@ -5,7 +5,7 @@
 //! checked before it is used: a malformed frame is counted and dropped.
 
 use serde::{Deserialize, Serialize};
-use wasmhost_types::Pid;
+use wasmhost_types::{ExitReason, Pid};
 
 /// The subject a node's frames are sent to.
 pub fn subject(node: &str, incarnation: u64) -> String {
@@ -35,6 +35,30 @@ pub enum Signal {
         #[serde(with = "serde_bytes")]
         payload: Vec<u8>,
     },
+    /// A process of the sender monitors `target`, a process of the receiver.
+    Monitor { watcher: Pid, target: Pid },
+    /// It no longer does.
+    Demonitor { watcher: Pid, target: Pid },
+    /// `from`, a process of the sender that `to` monitors, ended.
+    Exit {
+        from: Pid,
+        to: Pid,
+        reason: ExitReason,
+    },
+}
+
+impl Signal {
+    /// The pid of the receiver's process it is about, and the pid of the sender's (which
+    /// must be of the sender: a node speaks only for its own processes).
+    pub fn parties(&self) -> (&Pid, Option<&Pid>) {
+        match self {
+            Signal::Message { to, from, .. } => (to, from.as_ref()),
+            Signal::Monitor { watcher, target } | Signal::Demonitor { watcher, target } => {
+                (target, Some(watcher))
+            }
+            Signal::Exit { from, to, .. } => (to, Some(from)),
+        }
+    }
 }
 
 /// What a frame costs on the wire beyond its payload and topic, at most: names, pids and
@@ -89,7 +113,10 @@ mod tests {
             to: back_to,
             payload,
             ..
-        } = back.signal;
+        } = back.signal
+        else {
+            panic!("not a message: {:?}", back.signal);
+        };
         assert_eq!((back_to, payload.len()), (to, 1000));
 
         for garbage in [&b""[..], b"\xff\xff", &bytes[..bytes.len() / 2]] {

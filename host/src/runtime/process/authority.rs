@@ -198,18 +198,24 @@ impl<'a> Reach<'a> {
         if self.reaches(watcher) {
             return reason.clone();
         }
-        match reason {
-            ExitReason::Normal(_) => ExitReason::Normal(vec![0xf6]),
-            ExitReason::Error(_) => ExitReason::Error(String::new()),
-            ExitReason::Trap(_) => ExitReason::Trap(String::new()),
-            ExitReason::Limit(_) => ExitReason::Limit(String::new()),
-            ExitReason::Killed(_) => ExitReason::Killed(String::new()),
-            ExitReason::Cancelled(_) => ExitReason::Cancelled(String::new()),
-            ExitReason::LinkDown(pid) => ExitReason::LinkDown(pid.clone()),
-            ExitReason::NoProcess => ExitReason::NoProcess,
-            // Which node was lost is the cluster's, not the process's.
-            ExitReason::NoConnection(node) => ExitReason::NoConnection(node.clone()),
-        }
+        reduced(reason)
+    }
+}
+
+/// An exit reason as a process that does not reach the one that ended learns it: its kind,
+/// without the value or message, which can be private.
+pub fn reduced(reason: &ExitReason) -> ExitReason {
+    match reason {
+        ExitReason::Normal(_) => ExitReason::Normal(vec![0xf6]),
+        ExitReason::Error(_) => ExitReason::Error(String::new()),
+        ExitReason::Trap(_) => ExitReason::Trap(String::new()),
+        ExitReason::Limit(_) => ExitReason::Limit(String::new()),
+        ExitReason::Killed(_) => ExitReason::Killed(String::new()),
+        ExitReason::Cancelled(_) => ExitReason::Cancelled(String::new()),
+        ExitReason::LinkDown(pid) => ExitReason::LinkDown(pid.clone()),
+        ExitReason::NoProcess => ExitReason::NoProcess,
+        // Which node was lost is the cluster's, not the process's.
+        ExitReason::NoConnection(node) => ExitReason::NoConnection(node.clone()),
     }
 }
 

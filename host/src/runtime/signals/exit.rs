@@ -48,6 +48,9 @@ impl Node {
                 self.link_broken(&linked, process.pid(), &reason);
             }
         }
+        if let Some(cluster) = &self.cluster {
+            cluster.process_exited(process, &reason);
+        }
         if let Some(on_exit) = on_exit {
             let _ = on_exit.send(reason);
         }

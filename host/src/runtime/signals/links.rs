@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::runtime::cluster::Monitored;
 use crate::runtime::node::Node;
 use crate::runtime::process::{AtLimit, Charged, OVERHEAD, Process};
 use wasmhost_types::{Event, ExitReason, Pid};
@@ -64,6 +65,9 @@ impl Node {
 
     /// `watcher` monitors `target`; an exit already past is reported at once.
     pub(in crate::runtime) fn monitor(&self, watcher: &Process, target: &Pid) {
+        if target.node.as_ref() != self.node_id() {
+            return self.monitor_remote(watcher, target);
+        }
         // Its side first: a target that ends from here on finds it and removes it.
         match watcher.watch(target.id) {
             Ok(true) => {}
@@ -96,7 +100,46 @@ impl Node {
         }
     }
 
+    /// `watcher` monitors a process of another node: through the cluster, which reports its
+    /// exit, or its node's loss as `no-connection`.
+    fn monitor_remote(&self, watcher: &Process, target: &Pid) {
+        let now = match &self.cluster {
+            Some(cluster) => match cluster.monitor(watcher, target) {
+                Monitored::Watching => return,
+                Monitored::Refused(why) => {
+                    watcher.kill(ExitReason::Limit(why));
+                    return;
+                }
+                Monitored::ExitNow(reason) => reason,
+            },
+            // A node outside a cluster reaches no other node.
+            None => match &target.node {
+                Some(node) => ExitReason::NoConnection(node.to_string()),
+                None => ExitReason::NoProcess,
+            },
+        };
+        let event = Event::Exit {
+            from: target.clone(),
+            reason: now,
+        };
+        self.deliver(watcher, event, Some(watcher));
+    }
+
+    /// The process `to` of this node hears that `from`, a process it monitored on another
+    /// node, ended (or its node was lost); paid for by `to`.
+    pub(in crate::runtime) fn exit_event(&self, to: u64, from: Pid, reason: ExitReason) {
+        if let Some(watcher) = self.table.get(to) {
+            self.deliver(&watcher, Event::Exit { from, reason }, Some(&watcher));
+        }
+    }
+
     pub(in crate::runtime) fn unmonitor(&self, watcher: &Process, target: &Pid) {
+        if target.node.as_ref() != self.node_id() {
+            if let Some(cluster) = &self.cluster {
+                cluster.unmonitor(watcher, target);
+            }
+            return;
+        }
         if !watcher.unwatch(target.id) {
             return;
         }
