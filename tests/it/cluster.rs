@@ -227,10 +227,19 @@ fn worker_pid(line: &str) -> &str {
 }
 
 #[test]
-fn the_echo_service_answers_across_nodes_client_on_a_relay_and_workers_on_b() {
+fn the_echo_service_answers_across_nodes_client_on_a_relay_on_b_workers_on_c() {
     let nats = Nats::start();
-    let app = echo_app(|r| r);
-    let _b = Node::relay(app.path(), &nats, "b");
+    // The relay spawns its workers on node c.
+    let app = echo_app(|r| {
+        r.replace(
+            "    process: app:relay\n    host: app:processes\n",
+            "    process: app:relay\n    host: app:processes\n    args: [app:worker, \"c@app:processes\"]\n",
+        )
+    });
+    let mut c = Node::start(app.path(), &nats, "c", &["--services", "none"]);
+    c.log.wait_for("joined the cluster");
+    let mut b = Node::relay(app.path(), &nats, "b");
+    b.log.find("node up peer=\"c\"");
     let mut a = Node::start(app.path(), &nats, "a", &["--services", "none", "app:cli"]);
 
     a.out.wait_for("Echo Client");
@@ -244,13 +253,14 @@ fn the_echo_service_answers_across_nodes_client_on_a_relay_and_workers_on_b() {
     a.out.wait_for("Goodbye!");
     assert_eq!(a.exit_code(), Some(0), "{}", a.log.seen.join("\n"));
 
-    // Each answer came from a worker of node b (its name and incarnation in the pid), and
-    // each line had its own.
+    // Each answer came from a worker of node c (its name and incarnation in the pid), and
+    // each line had its own; the relay on b monitored each across the nodes.
     for pid in [worker_pid(&first), worker_pid(&second)] {
         assert!(
-            pid.starts_with("{b.") && pid.contains("@app:processes|0x"),
+            pid.starts_with("{c.") && pid.contains("@app:processes|0x"),
             "{pid}"
         );
+        b.log.find(&format!("worker exited from={pid}"));
     }
     assert_ne!(first, second);
 }
@@ -419,4 +429,46 @@ fn a_monitor_across_nodes_hears_the_exit_and_no_connection_when_the_node_is_lost
         heard.contains(&format!("monitored {relay}: no connection to node {node}")),
         "{heard}"
     );
+}
+
+#[test]
+fn killing_a_node_gives_each_monitor_of_its_processes_one_no_connection() {
+    let nats = Nats::start();
+    // The relay on b spawns workers on c that answer and stay.
+    let app = echo_app(|r| {
+        r.replace("release/echo_worker.wasm", "release/test_slow_worker.wasm")
+            .replace(
+                "    process: app:relay\n    host: app:processes\n",
+                "    process: app:relay\n    host: app:processes\n    args: [app:worker, \"c@app:processes\"]\n",
+            )
+    });
+    let mut c = Node::start(app.path(), &nats, "c", &["--services", "none"]);
+    c.log.wait_for("joined the cluster");
+    let mut b = Node::relay(app.path(), &nats, "b");
+    b.log.find("node up peer=\"c\"");
+    let mut a = Node::start(app.path(), &nats, "a", &["--services", "none", "app:cli"]);
+    a.out.wait_for("Echo Client");
+
+    let mut workers = std::collections::BTreeSet::new();
+    for n in 0..20 {
+        a.type_line(&format!("hold {n}"));
+        a.out.wait_for(&format!("HOLD {n}"));
+        workers.insert(worker_pid(&a.out.wait_for("from worker: ")).to_string());
+    }
+    assert_eq!(workers.len(), 20);
+
+    c.kill();
+    // The relay monitors each worker: each monitor hears of node c's loss, once.
+    let mut lost = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let line = b.log.wait_for("worker exited");
+        assert!(line.contains("result={no_connection: \"c."), "{line}");
+        let from = line
+            .split("from=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("the worker's pid");
+        assert!(lost.insert(from.to_string()), "{from} was reported twice");
+    }
+    assert_eq!(lost, workers);
 }

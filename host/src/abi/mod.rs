@@ -26,8 +26,12 @@ wasmtime::component::bindgen!({
         "wasmhost:abi/time.sleep": async | trappable,
         "wasmhost:abi/io.readline": async | trappable,
         "wasmhost:abi/process.[method]mailbox.receive-many": async | trappable,
-        // On a node of a cluster, a round trip to the cluster's names bucket.
+        // On a node of a cluster, a round trip to the cluster's names bucket, and to the
+        // node a spawn names (`c@app:processes`).
         "wasmhost:abi/process.register": async | trappable,
+        "wasmhost:abi/process.spawn": async | trappable,
+        "wasmhost:abi/process.spawn-monitored": async | trappable,
+        "wasmhost:abi/process.spawn-linked": async | trappable,
         default: trappable,
     },
     with: {

@@ -72,7 +72,7 @@ impl ProcessCtxView<'_> {
         self.ctx.pid_of(node, pid.host, pid.id)
     }
 
-    fn spawn_with(
+    async fn spawn_with(
         &mut self,
         entry: String,
         host: String,
@@ -81,6 +81,7 @@ impl ProcessCtxView<'_> {
     ) -> std::result::Result<WitPid, wit::SpawnError> {
         self.ctx
             .spawn(entry, host, args, watch)
+            .await
             .map(|pid| pid_to_wit(&pid))
             .map_err(spawn_error)
     }
@@ -104,31 +105,31 @@ impl Host for ProcessCtxView<'_> {
         Ok(self.ctx.send(&to, topic, payload).map_err(send_error))
     }
 
-    fn spawn(
+    async fn spawn(
         &mut self,
         entry: String,
         host: String,
         args: Vec<Vec<u8>>,
     ) -> Result<std::result::Result<WitPid, wit::SpawnError>> {
-        Ok(self.spawn_with(entry, host, args, Watch::None))
+        Ok(self.spawn_with(entry, host, args, Watch::None).await)
     }
 
-    fn spawn_monitored(
+    async fn spawn_monitored(
         &mut self,
         entry: String,
         host: String,
         args: Vec<Vec<u8>>,
     ) -> Result<std::result::Result<WitPid, wit::SpawnError>> {
-        Ok(self.spawn_with(entry, host, args, Watch::Monitor))
+        Ok(self.spawn_with(entry, host, args, Watch::Monitor).await)
     }
 
-    fn spawn_linked(
+    async fn spawn_linked(
         &mut self,
         entry: String,
         host: String,
         args: Vec<Vec<u8>>,
     ) -> Result<std::result::Result<WitPid, wit::SpawnError>> {
-        Ok(self.spawn_with(entry, host, args, Watch::Link))
+        Ok(self.spawn_with(entry, host, args, Watch::Link).await)
     }
 
     fn monitor(&mut self, target: WitPid) -> Result<()> {

@@ -36,13 +36,18 @@ async fn stats_reporter(stats: Rc<Stats>) {
     }
 }
 
-/// Spawns `app:worker` for each line, or the entry its first argument names (the echo
-/// registry's `relay-service` can pass `app:worker-py` to have Python workers answer).
+/// Spawns `app:worker` for each line on its own host, or the entry its first argument names
+/// (the echo registry's `relay-service` can pass `app:worker-py` to have Python workers
+/// answer) on the host its second names (`c@app:processes`: on node `c` of a cluster).
 async fn main(args: Vec<Vec<u8>>) -> Result<i32, String> {
-    let worker = match args.first() {
-        Some(arg) => payload::decode::<String>(arg).map_err(|err| format!("argument 1: {err}"))?,
-        None => "app:worker".to_string(),
+    let argument = |i: usize, default: &str| match args.get(i) {
+        Some(arg) => {
+            payload::decode::<String>(arg).map_err(|err| format!("argument {}: {err}", i + 1))
+        }
+        None => Ok(default.to_string()),
     };
+    let worker = argument(0, "app:worker")?;
+    let host = argument(1, "app:processes")?;
     let mailbox = process::mailbox();
     let events = process::events();
 
@@ -76,11 +81,8 @@ async fn main(args: Vec<Vec<u8>>) -> Result<i32, String> {
                     }
                     stats.messages.set(stats.messages.get() + 1);
 
-                    let spawned = process::spawn_monitored(
-                        &worker,
-                        "app:processes",
-                        (&echo.sender, &echo.data),
-                    );
+                    let spawned =
+                        process::spawn_monitored(&worker, &host, (&echo.sender, &echo.data));
 
                     match spawned {
                         Err(err) => logger::error("spawn failed", fields! { error: err }),

@@ -22,6 +22,7 @@ use super::link::Outboxes;
 use super::members::{self, Peers};
 use super::monitors::RemoteMonitors;
 use super::names::{self, ClusterNames};
+use super::spawn::PendingSpawns;
 use super::wire;
 use crate::runtime::node::Node;
 use wasmhost_types::NodeId;
@@ -63,6 +64,7 @@ pub struct Cluster {
     pub(super) names: ClusterNames,
     pub(super) outboxes: Outboxes,
     pub(super) monitors: RemoteMonitors,
+    pub(super) spawns: PendingSpawns,
     /// Frames that arrived malformed, misaddressed or forged, and were dropped.
     pub(super) malformed: AtomicU64,
     /// Set when this node lost its connection: its next heartbeat joins again.
@@ -154,6 +156,7 @@ impl Cluster {
             names: ClusterNames::default(),
             outboxes: Outboxes::default(),
             monitors: RemoteMonitors::default(),
+            spawns: PendingSpawns::default(),
             malformed: AtomicU64::new(0),
             out_of_touch: AtomicBool::new(false),
             node: OnceLock::new(),

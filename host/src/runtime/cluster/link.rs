@@ -95,7 +95,12 @@ impl Cluster {
 
     /// Queues `signal` for `node`, numbered in its sequence, charged to `payer` until the
     /// client has taken it.
-    fn enqueue(&self, node: &NodeId, signal: Signal, payer: &Arc<Account>) -> Result<(), Unsent> {
+    pub(super) fn enqueue(
+        &self,
+        node: &NodeId,
+        signal: Signal,
+        payer: &Arc<Account>,
+    ) -> Result<(), Unsent> {
         if self.peers.is_down(&node.name, node.incarnation) {
             self.peers.dropped(&node.name);
             return Err(Unsent::Down);
@@ -150,7 +155,7 @@ impl Cluster {
 }
 
 /// Why a frame was not queued.
-enum Unsent {
+pub(super) enum Unsent {
     /// Its node is down, or the connection closed: dropped, as to a process that is gone.
     Down,
     /// The outbox is full or the payer's `host_memory` refused it.
@@ -184,7 +189,7 @@ pub(super) async fn receive(cluster: Weak<Cluster>, mut inbox: async_nats::Subsc
 
 impl Cluster {
     /// One frame arrived: checked, admitted by its sender's session, acted on.
-    fn arrived(&self, bytes: &[u8]) {
+    fn arrived(self: &Arc<Self>, bytes: &[u8]) {
         let malformed = |why: &str| {
             self.malformed.fetch_add(1, Ordering::Relaxed);
             tracing::debug!("dropped a malformed cluster frame: {why}");
@@ -194,7 +199,9 @@ impl Cluster {
             Err(why) => return malformed(&why),
         };
         let (ours, theirs) = frame.signal.parties();
-        if ours.node.as_ref() != Some(&self.me) {
+        if let Some(ours) = ours
+            && ours.node.as_ref() != Some(&self.me)
+        {
             return malformed(&format!("about {ours}, not a pid of this node"));
         }
         // A node speaks only for its own processes.
@@ -242,6 +249,27 @@ impl Cluster {
             },
             Signal::Demonitor { watcher, target } => self.demonitored(&watcher, &target),
             Signal::Exit { from, to, reason } => self.exit_arrived(from, &to, reason),
+            Signal::Spawn {
+                req,
+                parent,
+                parent_entry,
+                entry,
+                host,
+                args,
+                monitored,
+            } => {
+                let asked = super::spawn::Asked {
+                    req,
+                    parent,
+                    parent_entry,
+                    entry,
+                    host,
+                    args: args.into_iter().map(|a| a.into_vec()).collect(),
+                    monitored,
+                };
+                self.spawn_asked(&node, asked, account);
+            }
+            Signal::Spawned { req, reply } => self.spawned(req, reply.into()),
         }
     }
 }

@@ -54,6 +54,17 @@ pub struct PeerView {
     pub dropped: u64,
 }
 
+/// What a heartbeat or frame says of its session.
+enum Heard {
+    /// The session known, and up.
+    Current,
+    /// A session not known before; the earlier one, if it was up (its incarnation), goes
+    /// down.
+    New(Option<u64>),
+    /// An older session, or one taken for down.
+    Stale,
+}
+
 /// What to do with a frame from a peer's session.
 pub(super) enum Verdict {
     /// Deliver it, charging what waits to this account.
@@ -83,30 +94,28 @@ impl Peer {
 
 impl Peers {
     /// A peer's session `(incarnation, session)` was heard of (a heartbeat or a frame): a
-    /// newer one replaces the one known (which goes down first if it was up). Returns the
-    /// session that went down, if one did, and whether the heard one is current.
-    fn heard(&self, name: &str, incarnation: u64, session: u64) -> (Option<(u64, u64)>, bool) {
+    /// newer one replaces the one known (which goes down first if it was up).
+    fn heard(&self, name: &str, incarnation: u64, session: u64) -> Heard {
         let Ok(mut map) = self.map.lock() else {
-            return (None, false);
+            return Heard::Stale;
         };
         let Some(peer) = map.get_mut(name) else {
             map.insert(name.to_string(), Peer::new(incarnation, session));
-            return (None, true);
+            return Heard::New(None);
         };
         match (incarnation, session).cmp(&(peer.incarnation, peer.session)) {
-            std::cmp::Ordering::Less => (None, false),
-            std::cmp::Ordering::Equal => {
-                if peer.up {
-                    peer.last_heard = Instant::now();
-                }
-                (None, peer.up)
+            std::cmp::Ordering::Less => Heard::Stale,
+            std::cmp::Ordering::Equal if peer.up => {
+                peer.last_heard = Instant::now();
+                Heard::Current
             }
+            std::cmp::Ordering::Equal => Heard::Stale,
             std::cmp::Ordering::Greater => {
-                let old = peer.up.then_some((peer.incarnation, peer.session));
+                let old = peer.up.then_some(peer.incarnation);
                 let counters = (peer.received, peer.refused, peer.dropped);
                 *peer = Peer::new(incarnation, session);
                 (peer.received, peer.refused, peer.dropped) = counters;
-                (old, true)
+                Heard::New(old)
             }
         }
     }
@@ -172,6 +181,14 @@ impl Peers {
             .collect()
     }
 
+    /// The incarnation of the node `name` if it is up.
+    pub fn current(&self, name: &str) -> Option<u64> {
+        let map = self.map.lock().ok()?;
+        map.get(name)
+            .filter(|peer| peer.up)
+            .map(|peer| peer.incarnation)
+    }
+
     fn up(&self) -> Vec<(String, u64)> {
         let Ok(map) = self.map.lock() else {
             return Vec::new();
@@ -212,12 +229,10 @@ impl Cluster {
 
     /// A frame of `name`'s session arrived with `seq`: deliver it or not.
     pub(super) fn admit(&self, name: &str, incarnation: u64, session: u64, seq: u64) -> Verdict {
-        let (went_down, current) = self.peers.heard(name, incarnation, session);
-        if let Some((incarnation, _)) = went_down {
-            self.went_down(name, incarnation, "a newer session of it appeared");
-        }
-        if !current {
-            return Verdict::Stale;
+        match self.peers.heard(name, incarnation, session) {
+            Heard::Current => {}
+            Heard::New(old) => self.came_up(name, incarnation, session, old),
+            Heard::Stale => return Verdict::Stale,
         }
         let node = self.node();
         let verdict = {
@@ -253,12 +268,21 @@ impl Cluster {
         verdict
     }
 
+    /// A new session of a peer is up; the one before it, if it was up, goes down.
+    fn came_up(&self, name: &str, incarnation: u64, session: u64, old: Option<u64>) {
+        if let Some(old) = old {
+            self.went_down(name, old, "a newer session of it appeared");
+        }
+        tracing::info!(peer = name, incarnation, session, "node up");
+    }
+
     /// What a peer's going down undoes here: its outbox, the monitors across (each of this
     /// node's gets `no-connection`); its names are ignored from now on.
     fn went_down(&self, name: &str, incarnation: u64, why: &str) {
         tracing::warn!(peer = name, incarnation, "node down: {why}");
         self.outboxes.close(name, incarnation);
         self.monitors_lost(name, incarnation);
+        self.spawns_lost(name, incarnation);
     }
 
     pub(super) fn take_down(&self, name: &str, incarnation: u64, session: Option<u64>, why: &str) {
@@ -292,14 +316,13 @@ pub(super) async fn watch(cluster: &Arc<Cluster>) -> Result<JoinHandle<()>, kv::
                     if member.incarnation == 0 {
                         continue;
                     }
-                    let (went_down, current) =
-                        cluster
-                            .peers
-                            .heard(&entry.key, member.incarnation, member.session);
-                    if let Some((incarnation, _)) = went_down {
-                        cluster.went_down(&entry.key, incarnation, "it joined again");
+                    let heard = cluster
+                        .peers
+                        .heard(&entry.key, member.incarnation, member.session);
+                    if let Heard::New(old) = heard {
+                        cluster.came_up(&entry.key, member.incarnation, member.session, old);
                     }
-                    if !current {
+                    if let Heard::Stale = heard {
                         // A session this node took for down still heartbeats: it has not
                         // seen its loss. Its record goes, so its next heartbeat fails and it
                         // joins again with a new session: both sides see the loss once.

@@ -10,6 +10,7 @@
 //!   watched copy for lookups.
 //! - `wire.rs`: the frames nodes send each other, bounded and checked.
 //! - `monitors.rs`: monitors across nodes, on both sides; `no-connection` for a node lost.
+//! - `spawn.rs`: a spawn onto another node (`c@app:processes`), asked and answered.
 //! - `link.rs`: a node's outboxes to its peers, and its inbox.
 
 mod config;
@@ -18,6 +19,7 @@ mod link;
 mod members;
 mod monitors;
 mod names;
+mod spawn;
 mod wire;
 
 pub use config::{ClusterConfig, JoinError};

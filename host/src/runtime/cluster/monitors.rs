@@ -198,6 +198,39 @@ impl Cluster {
         }
     }
 
+    /// The watcher side of a monitor a spawn made on another node: kept before the answer
+    /// reaches the parent, so the child's exit, which comes after the answer, finds it.
+    pub(super) fn watching_child(&self, child: &Pid, watcher: u64, receipt: Charge) {
+        let Some(node) = &child.node else {
+            return;
+        };
+        if let Ok(mut tables) = self.monitors.inner.lock() {
+            tables
+                .watching
+                .entry(peer_of(node))
+                .or_default()
+                .entry(child.clone())
+                .or_default()
+                .insert(watcher, receipt);
+            tables
+                .by_watcher
+                .entry(watcher)
+                .or_default()
+                .push(child.clone());
+        }
+    }
+
+    /// The target side of a monitor a peer's spawn made here: kept before the child runs.
+    pub(super) fn watched_child(&self, child: u64, watcher: Pid, receipt: Charge) {
+        if let Ok(mut tables) = self.monitors.inner.lock() {
+            tables
+                .watched
+                .entry(child)
+                .or_default()
+                .push((watcher, receipt));
+        }
+    }
+
     /// A peer's process no longer monitors `target`.
     pub(super) fn demonitored(&self, watcher: &Pid, target: &Pid) {
         if let Ok(mut tables) = self.monitors.inner.lock()

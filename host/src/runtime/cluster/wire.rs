@@ -5,7 +5,7 @@
 //! checked before it is used: a malformed frame is counted and dropped.
 
 use serde::{Deserialize, Serialize};
-use wasmhost_types::{ExitReason, Pid};
+use wasmhost_types::{ExitReason, Pid, SpawnError};
 
 /// The subject a node's frames are sent to.
 pub fn subject(node: &str, incarnation: u64) -> String {
@@ -45,18 +45,70 @@ pub enum Signal {
         to: Pid,
         reason: ExitReason,
     },
+    /// `parent`, a process of the sender running `parent_entry`, asks for a child here;
+    /// the answer is a `Spawned` with the same `req`.
+    Spawn {
+        req: u64,
+        parent: Pid,
+        parent_entry: String,
+        entry: String,
+        host: String,
+        args: Vec<serde_bytes::ByteBuf>,
+        monitored: bool,
+    },
+    /// The answer to the sender's `Spawn` numbered `req`.
+    Spawned { req: u64, reply: SpawnReply },
+}
+
+/// A spawn's outcome on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum SpawnReply {
+    Spawned(Pid),
+    UnknownEntry(String),
+    UnknownHost(String),
+    Limit(String),
+    Denied(String),
+}
+
+impl From<Result<Pid, SpawnError>> for SpawnReply {
+    fn from(result: Result<Pid, SpawnError>) -> Self {
+        match result {
+            Ok(pid) => SpawnReply::Spawned(pid),
+            Err(SpawnError::UnknownEntry(e)) => SpawnReply::UnknownEntry(e),
+            Err(SpawnError::UnknownHost(h)) => SpawnReply::UnknownHost(h),
+            Err(SpawnError::Limit(m)) => SpawnReply::Limit(m),
+            Err(SpawnError::Denied(m)) => SpawnReply::Denied(m),
+        }
+    }
+}
+
+impl From<SpawnReply> for Result<Pid, SpawnError> {
+    fn from(reply: SpawnReply) -> Self {
+        match reply {
+            SpawnReply::Spawned(pid) => Ok(pid),
+            SpawnReply::UnknownEntry(e) => Err(SpawnError::UnknownEntry(e)),
+            SpawnReply::UnknownHost(h) => Err(SpawnError::UnknownHost(h)),
+            SpawnReply::Limit(m) => Err(SpawnError::Limit(m)),
+            SpawnReply::Denied(m) => Err(SpawnError::Denied(m)),
+        }
+    }
 }
 
 impl Signal {
     /// The pid of the receiver's process it is about, and the pid of the sender's (which
     /// must be of the sender: a node speaks only for its own processes).
-    pub fn parties(&self) -> (&Pid, Option<&Pid>) {
+    pub fn parties(&self) -> (Option<&Pid>, Option<&Pid>) {
         match self {
-            Signal::Message { to, from, .. } => (to, from.as_ref()),
+            Signal::Message { to, from, .. } => (Some(to), from.as_ref()),
             Signal::Monitor { watcher, target } | Signal::Demonitor { watcher, target } => {
-                (target, Some(watcher))
+                (Some(target), Some(watcher))
             }
-            Signal::Exit { from, to, .. } => (to, Some(from)),
+            Signal::Exit { from, to, .. } => (Some(to), Some(from)),
+            Signal::Spawn { parent, .. } => (None, Some(parent)),
+            Signal::Spawned { reply, .. } => match reply {
+                SpawnReply::Spawned(child) => (None, Some(child)),
+                _ => (None, None),
+            },
         }
     }
 }

@@ -3,6 +3,8 @@
 //! place (with the rules in `authority`).
 
 use std::sync::Arc;
+
+use futures::future::Either;
 use std::time::Duration;
 
 use super::node::Node;
@@ -145,18 +147,31 @@ impl ProcessCtx {
             .send_from(Some(self.pid()), self.me.account(), to, topic, payload)
     }
 
-    /// Spawns a child of this process, counted against its `children` limit.
+    /// Spawns a child of this process, counted against its `children` limit; on another
+    /// node of the cluster if `host` names one (`c@app:processes`), which answers after a
+    /// round trip.
     pub fn spawn(
         &self,
         entry: String,
         host: String,
         args: Vec<Vec<u8>>,
         watch: Watch,
-    ) -> Result<Pid, SpawnError> {
-        let options = SpawnOptions::new(entry, host)
-            .args(args)
-            .child_of(&self.me, watch);
-        self.node.spawn(options)
+    ) -> impl Future<Output = Result<Pid, SpawnError>> + Send + 'static {
+        let elsewhere = host
+            .split_once('@')
+            .map(|(node, host)| (node.to_string(), host.to_string()));
+        match (elsewhere, &self.node.cluster) {
+            (Some((node, host)), Some(cluster)) => {
+                Either::Left(cluster.spawn_on(&self.me, &node, (entry, host), args, watch))
+            }
+            // Outside a cluster `c@app:processes` names no host.
+            _ => {
+                let options = SpawnOptions::new(entry, host)
+                    .args(args)
+                    .child_of(&self.me, watch);
+                Either::Right(std::future::ready(self.node.spawn(options)))
+            }
+        }
     }
 
     pub fn monitor(&self, target: &Pid) {

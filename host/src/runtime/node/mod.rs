@@ -16,6 +16,7 @@ pub use ctx::ProcessCtx;
 pub use inspect::ProcessInfo;
 pub use names::MAX_NAME_LEN;
 pub use node::{HostThreads, Node, NodeBuilder, StartError};
+pub(in crate::runtime) use spawn::FromPeer;
 pub use spawn::{SpawnOptions, Watch};
 
 pub(in crate::runtime) use ctx::Fault;

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use super::names::MAX_NAME_LEN;
 use super::node::Node;
 use crate::runtime::engine::{Full, run};
-use crate::runtime::process::{OVERHEAD, Process, cut, may_spawn};
+use crate::runtime::process::{Account, Caller, OVERHEAD, Process, cut, may_spawn, may_spawn_as};
 use wasmhost_types::{ExitReason, Pid, SpawnError};
 
 /// The most arguments an entry point takes (Erlang's largest arity).
@@ -42,6 +42,18 @@ pub struct SpawnOptions {
     args: Vec<Vec<u8>>,
     parent: Option<(Arc<Process>, Watch)>,
     on_exit: Option<oneshot::Sender<ExitReason>>,
+    from_peer: Option<FromPeer>,
+}
+
+/// A spawn another node of the cluster asked for (`cluster/spawn.rs`).
+pub(in crate::runtime) struct FromPeer {
+    /// The asking process's entry and host: its authority is decided from them.
+    pub caller_entry: String,
+    pub caller_host: String,
+    /// Who pays for the arguments until the child starts: the asking node.
+    pub payer: Arc<Account>,
+    /// Called with the child's pid once it is in the table, before it runs.
+    pub before_start: Box<dyn FnOnce(&Pid) + Send>,
 }
 
 /// How a spawned child is tied to its parent.
@@ -64,7 +76,14 @@ impl SpawnOptions {
             args: Vec::new(),
             parent: None,
             on_exit: None,
+            from_peer: None,
         }
+    }
+
+    /// A spawn asked for by another node of the cluster.
+    pub(in crate::runtime) fn for_peer(mut self, from: FromPeer) -> Self {
+        self.from_peer = Some(from);
+        self
     }
 
     /// The entry point's arguments, one CBOR payload each.
@@ -96,6 +115,7 @@ impl Node {
             args,
             parent,
             on_exit,
+            from_peer,
         } = options;
         let program = match self.programs.get(&entry) {
             Some(program) => program.clone(),
@@ -107,6 +127,25 @@ impl Node {
         if let Some((parent, _)) = &parent {
             may_spawn(
                 parent,
+                (&program.id, &program.privileges),
+                &host.id,
+                host.terminal,
+            )?;
+        }
+        if let Some(peer) = &from_peer {
+            let Some(caller) = self.programs.get(&peer.caller_entry) else {
+                return Err(SpawnError::Denied(format!(
+                    "{} is not an entry of this node's registry",
+                    shown(peer.caller_entry.clone())
+                )));
+            };
+            let caller = Caller {
+                entry: &caller.id,
+                host: &peer.caller_host,
+                privileges: &caller.privileges,
+            };
+            may_spawn_as(
+                caller,
                 (&program.id, &program.privileges),
                 &host.id,
                 host.terminal,
@@ -127,7 +166,11 @@ impl Node {
             )));
         }
         // The arguments wait on the host until the child starts: its parent pays for them.
-        let payer = parent.as_ref().map_or(&self.account, |(p, _)| p.account());
+        let payer = match (&parent, &from_peer) {
+            (Some((parent, _)), _) => parent.account(),
+            (None, Some(peer)) => &peer.payer,
+            (None, None) => &self.account,
+        };
         let receipt = |bytes| {
             payer
                 .charge(bytes)
@@ -147,7 +190,7 @@ impl Node {
             })?,
         };
         // The app's own spawns leave the reserved slots to the node (services, the CLI).
-        let reserve = if parent.is_some() {
+        let reserve = if parent.is_some() || from_peer.is_some() {
             self.config.reserved()
         } else {
             0
@@ -217,6 +260,9 @@ impl Node {
             }
         }
         self.table.insert(process.clone());
+        if let Some(peer) = from_peer {
+            (peer.before_start)(&pid);
+        }
         threads.spawn(run(
             self.clone(),
             program,

@@ -225,6 +225,29 @@ pub fn reduced(reason: &ExitReason) -> ExitReason {
 /// `authority.spawn` names it.
 pub fn may_spawn(
     parent: &Process,
+    child: (&str, &Privileges),
+    host: &str,
+    terminal: bool,
+) -> Result<(), SpawnError> {
+    let caller = Caller {
+        entry: parent.entry(),
+        host: &parent.pid().host,
+        privileges: parent.privileges(),
+    };
+    may_spawn_as(caller, child, host, terminal)
+}
+
+/// Who asks for a spawn: a process of this node, or of another node of the cluster (every
+/// node runs the same registry, so its entry's privileges are known here).
+pub struct Caller<'a> {
+    pub entry: &'a str,
+    pub host: &'a str,
+    pub privileges: &'a Privileges,
+}
+
+/// [`may_spawn`] for a caller known by its entry and host.
+pub fn may_spawn_as(
+    parent: Caller<'_>,
     (id, privileges): (&str, &Privileges),
     host: &str,
     terminal: bool,
@@ -234,23 +257,20 @@ pub fn may_spawn(
             "{host} is a terminal host: only `wasmhost run` binds a process to the terminal"
         )));
     }
-    if *parent.pid().host != *host && !parent.privileges().authority.hosts.covers(host) {
+    if parent.host != host && !parent.privileges.authority.hosts.covers(host) {
         return Err(SpawnError::Denied(format!(
             "{} runs on {} and may not spawn on {host} (the registry can allow it with `authority.hosts`)",
-            parent.entry(),
-            parent.pid().host
+            parent.entry, parent.host
         )));
     }
-    if parent.privileges().authority.spawn.covers(id) {
+    if parent.privileges.authority.spawn.covers(id) {
         return Ok(());
     }
-    match parent.privileges().excess(privileges) {
+    match parent.privileges.excess(privileges) {
         None => Ok(()),
         Some(excess) => Err(SpawnError::Denied(format!(
             "{} may not spawn {}: {excess}, which {} is not (the registry can allow it with `authority.spawn`)",
-            parent.entry(),
-            id,
-            parent.entry()
+            parent.entry, id, parent.entry
         ))),
     }
 }

@@ -20,7 +20,9 @@ pub use mailbox::{Mailbox, Message};
 pub use process::Process;
 pub use queue::Queue;
 
-pub(in crate::runtime) use authority::{Reach, may_signal, may_spawn, reduced};
+pub(in crate::runtime) use authority::{
+    Caller, Reach, may_signal, may_spawn, may_spawn_as, reduced,
+};
 pub(in crate::runtime) use control::{AtLimit, Ended};
 pub(in crate::runtime) use cpu::Throttle;
 pub(in crate::runtime) use ledger::{NodeLedger, OVERHEAD};

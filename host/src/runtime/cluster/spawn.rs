@@ -1,0 +1,242 @@
+//! A spawn onto another node: `spawn("app:worker", "c@app:processes", …)`. The caller's node
+//! asks (a `Spawn` frame with the caller's pid and entry), the target's node decides with
+//! today's authority rules from the caller's entry (every node runs the same registry) and
+//! answers (`Spawned`) before the child runs, so for `spawn-monitored` the answer comes
+//! before any exit of the child: both sides of the monitor are in place first. A request
+//! whose node is lost is answered `no host` at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::join::Cluster;
+use super::link::Unsent;
+use super::wire::{Signal, SpawnReply};
+use crate::runtime::node::{FromPeer, Node, SpawnOptions, Watch};
+use crate::runtime::process::{Account, Charge, OVERHEAD, Process};
+use wasmhost_types::{NodeId, Pid, SpawnError};
+
+/// How long a spawn waits for the other node's answer before it gives up.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Spawns this node asked for and not yet answered.
+#[derive(Default)]
+pub(super) struct PendingSpawns {
+    next: AtomicU64,
+    map: Mutex<HashMap<u64, Pending>>,
+}
+
+struct Pending {
+    node: NodeId,
+    /// What the caller is shown if the answer never comes.
+    host: String,
+    /// The caller's id and the receipt for its monitor, for `spawn-monitored`.
+    watcher: Option<(u64, Charge)>,
+    answer: oneshot::Sender<Result<Pid, SpawnError>>,
+}
+
+/// A peer's request, as it arrived.
+pub(super) struct Asked {
+    pub req: u64,
+    pub parent: Pid,
+    pub parent_entry: String,
+    pub entry: String,
+    pub host: String,
+    pub args: Vec<Vec<u8>>,
+    pub monitored: bool,
+}
+
+impl Cluster {
+    /// Asks node `node` to spawn `entry` on its `host` for `parent`; resolves with the child's
+    /// pid or why not.
+    pub(in crate::runtime) fn spawn_on(
+        &self,
+        parent: &Process,
+        node: &str,
+        (entry, host): (String, String),
+        args: Vec<Vec<u8>>,
+        watch: Watch,
+    ) -> impl Future<Output = Result<Pid, SpawnError>> + Send + 'static + use<> {
+        let shown = format!("{node}@{host}");
+        let asked = self.ask_spawn(parent, node, (entry, host), args, watch);
+        async move {
+            let answer = match asked {
+                Ok(answer) => answer,
+                Err(err) => return Err(err),
+            };
+            match tokio::time::timeout(PATIENCE, answer).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(SpawnError::UnknownHost(shown)),
+                Err(_) => Err(SpawnError::Limit(format!(
+                    "no answer from {shown} within {PATIENCE:?}"
+                ))),
+            }
+        }
+    }
+
+    fn ask_spawn(
+        &self,
+        parent: &Process,
+        node: &str,
+        (entry, host): (String, String),
+        args: Vec<Vec<u8>>,
+        watch: Watch,
+    ) -> Result<oneshot::Receiver<Result<Pid, SpawnError>>, SpawnError> {
+        let shown = format!("{node}@{host}");
+        let Some(incarnation) = self.peers.current(node) else {
+            return Err(SpawnError::UnknownHost(shown));
+        };
+        let target = NodeId {
+            name: Arc::from(node),
+            incarnation,
+        };
+        let monitored = match watch {
+            Watch::None => false,
+            Watch::Monitor => true,
+            Watch::Link => {
+                return Err(SpawnError::Denied(format!(
+                    "spawn-linked onto another node ({shown}) is not built yet; spawn-monitored is"
+                )));
+            }
+        };
+        let size: usize = args.iter().map(Vec::len).sum::<usize>() + entry.len() + host.len();
+        let largest = self.max_frame.saturating_sub(super::wire::OVERHEAD);
+        if size > largest {
+            return Err(SpawnError::Limit(format!(
+                "args: {size} bytes, over the {largest} a frame to another node carries"
+            )));
+        }
+        let watcher = match monitored {
+            true => Some((
+                parent.pid().id,
+                parent
+                    .account()
+                    .charge(OVERHEAD)
+                    .map_err(|refused| SpawnError::Limit(refused.to_string()))?,
+            )),
+            false => None,
+        };
+        let req = self.spawns.next.fetch_add(1, Ordering::Relaxed);
+        let (answer, answered) = oneshot::channel();
+        if let Ok(mut map) = self.spawns.map.lock() {
+            let pending = Pending {
+                node: target.clone(),
+                host: shown.clone(),
+                watcher,
+                answer,
+            };
+            map.insert(req, pending);
+        }
+        let signal = Signal::Spawn {
+            req,
+            parent: parent.pid().clone(),
+            parent_entry: parent.entry().to_string(),
+            entry,
+            host,
+            args: args.into_iter().map(serde_bytes::ByteBuf::from).collect(),
+            monitored,
+        };
+        match self.enqueue(&target, signal, parent.account()) {
+            Ok(()) => Ok(answered),
+            Err(unsent) => {
+                if let Ok(mut map) = self.spawns.map.lock() {
+                    map.remove(&req);
+                }
+                Err(match unsent {
+                    Unsent::Down => SpawnError::UnknownHost(shown),
+                    Unsent::Refused(why) => SpawnError::Limit(why),
+                })
+            }
+        }
+    }
+
+    /// The answer to this node's request `req` arrived.
+    pub(super) fn spawned(&self, req: u64, result: Result<Pid, SpawnError>) {
+        let pending = match self.spawns.map.lock() {
+            Ok(mut map) => map.remove(&req),
+            Err(_) => None,
+        };
+        let Some(pending) = pending else {
+            return;
+        };
+        if let (Ok(child), Some((watcher, receipt))) = (&result, pending.watcher) {
+            self.watching_child(child, watcher, receipt);
+        }
+        let _ = pending.answer.send(result);
+    }
+
+    /// A peer was lost: its unanswered spawns are answered `no host`.
+    pub(super) fn spawns_lost(&self, name: &str, incarnation: u64) {
+        let lost: Vec<Pending> = match self.spawns.map.lock() {
+            Ok(mut map) => {
+                let reqs: Vec<u64> = map
+                    .iter()
+                    .filter(|(_, p)| *p.node.name == *name && p.node.incarnation == incarnation)
+                    .map(|(req, _)| *req)
+                    .collect();
+                reqs.into_iter()
+                    .filter_map(|req| map.remove(&req))
+                    .collect()
+            }
+            Err(_) => return,
+        };
+        for pending in lost {
+            let _ = pending
+                .answer
+                .send(Err(SpawnError::UnknownHost(pending.host)));
+        }
+    }
+
+    /// A peer asks for a child here: decided as a local spawn is, with the asking process's
+    /// entry for its authority, and answered before the child runs.
+    pub(super) fn spawn_asked(
+        self: &Arc<Self>,
+        node: &Arc<Node>,
+        asked: Asked,
+        account: Arc<Account>,
+    ) {
+        let Some(reply_to) = asked.parent.node.clone() else {
+            return;
+        };
+        let req = asked.req;
+        let answer = {
+            let (cluster, reply_to, account) = (self.clone(), reply_to.clone(), account.clone());
+            move |reply: SpawnReply| {
+                cluster.control(&reply_to, Signal::Spawned { req, reply }, &account);
+            }
+        };
+        // The monitor's entry here is charged to the asking node, as its messages are.
+        let receipt = match asked.monitored {
+            true => match account.charge(OVERHEAD) {
+                Ok(receipt) => Some(receipt),
+                Err(refused) => {
+                    return answer(SpawnReply::Limit(refused.to_string()));
+                }
+            },
+            false => None,
+        };
+        let before_start = {
+            let (cluster, watcher, answer) = (self.clone(), asked.parent.clone(), answer.clone());
+            move |child: &Pid| {
+                if let Some(receipt) = receipt {
+                    cluster.watched_child(child.id, watcher, receipt);
+                }
+                answer(SpawnReply::Spawned(child.clone()));
+            }
+        };
+        let options = SpawnOptions::new(asked.entry, asked.host)
+            .args(asked.args)
+            .for_peer(FromPeer {
+                caller_entry: asked.parent_entry,
+                caller_host: asked.parent.host.to_string(),
+                payer: account,
+                before_start: Box::new(before_start),
+            });
+        if let Err(err) = node.spawn(options) {
+            answer(Err(err).into());
+        }
+    }
+}
