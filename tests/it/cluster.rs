@@ -52,12 +52,12 @@ impl Nats {
         Nats::start_with(&["-js"])
     }
 
-    /// Started with `flags` (`-js` for JetStream), once it says it is ready.
+    /// Started with `flags` (`-js` for JetStream) on a port of its own choice, once it says
+    /// it is ready.
     fn start_with(flags: &[&str]) -> Nats {
         let store = tempfile::tempdir().expect("a store folder");
-        let port = free_port();
         let mut child = Command::new(nats_server())
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .args(["-a", "127.0.0.1", "-p", "-1", "-sd"])
             .arg(store.path())
             .args(flags)
             .stdout(Stdio::null())
@@ -66,6 +66,12 @@ impl Nats {
             .expect("starting nats-server");
         let lines = read_lines(child.stderr.take().expect("stderr is piped"));
         let mut log = Log::new(lines);
+        let listening = log.wait_for("Listening for client connections on ");
+        let port = listening
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.trim().parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("no port in {listening:?}"));
         log.wait_for("Server is ready");
         Nats {
             child,
@@ -382,7 +388,7 @@ fn echo_app_with_watcher() -> tempfile::TempDir {
     let child = crate::common::guest_artifacts().join("test_child.wasm");
     echo_app(|r| {
         format!(
-            "{r}\n  - name: watcher\n    kind: process.wasm\n    source: file://{}\n    modules: [process, time]\n",
+            "{r}\n  - name: watcher\n    kind: process.wasm\n    source: file://{}\n    modules: [process, time]\n    authority:\n      hosts: [app:processes]\n",
             child.display()
         )
     })
@@ -471,4 +477,65 @@ fn killing_a_node_gives_each_monitor_of_its_processes_one_no_connection() {
         assert!(lost.insert(from.to_string()), "{from} was reported twice");
     }
     assert_eq!(lost, workers);
+}
+
+#[test]
+fn links_terminate_and_cancel_reach_across_nodes_within_the_callers_authority() {
+    let nats = Nats::start();
+    let app = echo_app_with_watcher();
+    let mut c = Node::start(app.path(), &nats, "c", &["--services", "none"]);
+    c.log.wait_for("joined the cluster");
+    let mut b = Node::relay(app.path(), &nats, "b");
+    let relay = pid_in(&b.log.find("service ready"));
+
+    let args = [
+        "--services",
+        "none",
+        "app:watcher",
+        "--",
+        "remote-family",
+        "c",
+    ];
+    let mut a = Node::start(app.path(), &nats, "a", &args);
+    assert_eq!(a.exit_code(), Some(1));
+    let heard = a.log.find("failed");
+    // Its child on c, linked and terminated: the link broke (trapped, so an event).
+    assert!(heard.contains("link-down from {c."), "{heard}");
+    assert!(heard.contains(": killed by"), "{heard}");
+    // Its monitored child on c, cancelled: it stopped when asked (a normal exit).
+    assert!(heard.contains("; exit of {c."), "{heard}");
+    // The relay on b is not its child: refused on a, before anything is sent.
+    assert!(
+        heard.contains(&format!(
+            "terminate {relay}: denied: app:watcher may not signal {relay}: on another node a process reaches only the children it spawned there"
+        )),
+        "{heard}"
+    );
+}
+
+#[test]
+fn a_link_across_nodes_breaks_with_no_connection_when_the_node_is_lost() {
+    let nats = Nats::start();
+    let app = echo_app_with_watcher();
+    let mut c = Node::start(app.path(), &nats, "c", &["--services", "none"]);
+    c.log.wait_for("joined the cluster");
+    let mut b = Node::relay(app.path(), &nats, "b");
+    let args = [
+        "--services",
+        "none",
+        "app:watcher",
+        "--",
+        "link-remote",
+        "c",
+    ];
+    let mut a = Node::start(app.path(), &nats, "a", &args);
+    // The watcher's line reached the relay after it had linked its child on c.
+    b.log.wait_for("worker exited");
+    c.kill();
+    assert_eq!(a.exit_code(), Some(1));
+    let heard = a.log.find("failed");
+    assert!(
+        heard.contains("link-down from {c.") && heard.contains("no connection to node c."),
+        "{heard}"
+    );
 }

@@ -164,6 +164,59 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
                 }
             }
         }
+        // On node `arg`: spawn a child, link it, end it (its link breaks: an event, since
+        // links are trapped); spawn another, monitor it, cancel it; try to end the echo relay,
+        // which this process did not spawn. Fail with what happened, one part per step.
+        "remote-family" => {
+            process::trap_links(true);
+            let events = process::events();
+            let host = format!("{arg}@app:processes");
+            let linked = process::spawn("app:watcher", &host, ("wait-cancel", ""))
+                .map_err(|e| format!("spawn: {e}"))?;
+            process::link(&linked).map_err(|e| format!("link: {e}"))?;
+            process::terminate(&linked).map_err(|e| format!("terminate: {e}"))?;
+            let broken = loop {
+                if let Event::LinkDown { from, reason } = events.recv().await {
+                    break format!("link-down from {from}: {reason}");
+                }
+            };
+            let cancelled = process::spawn_monitored("app:watcher", &host, ("wait-cancel", ""))
+                .map_err(|e| format!("spawn-monitored: {e}"))?;
+            process::cancel(&cancelled, "enough", std::time::Duration::from_secs(5))
+                .map_err(|e| format!("cancel: {e}"))?;
+            let ended = loop {
+                if let Event::Exit { from, reason } = events.recv().await {
+                    break format!("exit of {from}: {reason}");
+                }
+            };
+            let relay = process::registry::lookup("relay").ok_or("no relay")?;
+            let refused = match process::terminate(&relay) {
+                Ok(_) => format!("terminated {relay}"),
+                Err(e) => format!("terminate {relay}: {e}"),
+            };
+            Err(format!("{broken}; {ended}; {refused}"))
+        }
+        // On node `arg`: spawn a child and link it, show it to the echo relay as
+        // `monitor-name` does, and fail with what the link's breaking says.
+        "link-remote" => {
+            process::trap_links(true);
+            let events = process::events();
+            let host = format!("{arg}@app:processes");
+            let child = process::spawn("app:watcher", &host, ("wait-cancel", ""))
+                .map_err(|e| format!("spawn: {e}"))?;
+            process::link(&child).map_err(|e| format!("link: {e}"))?;
+            let relay = process::registry::lookup("relay").ok_or("no relay")?;
+            let line = Line {
+                sender: process::pid(),
+                data: "linked".into(),
+            };
+            let _ = process::send(&relay, "echo", &line);
+            loop {
+                if let Event::LinkDown { from, reason } = events.recv().await {
+                    return Err(format!("link-down from {from}: {reason}"));
+                }
+            }
+        }
         other => Err(format!("unknown mode {other}")),
     }
 }

@@ -18,11 +18,12 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use super::config::{ClusterConfig, JoinError};
-use super::link::Outboxes;
+use super::links::RemoteLinks;
 use super::members::{self, Peers};
 use super::monitors::RemoteMonitors;
 use super::names::{self, ClusterNames};
 use super::spawn::PendingSpawns;
+use super::transport::Outboxes;
 use super::wire;
 use crate::runtime::node::Node;
 use wasmhost_types::NodeId;
@@ -64,6 +65,7 @@ pub struct Cluster {
     pub(super) names: ClusterNames,
     pub(super) outboxes: Outboxes,
     pub(super) monitors: RemoteMonitors,
+    pub(super) links: RemoteLinks,
     pub(super) spawns: PendingSpawns,
     /// Frames that arrived malformed, misaddressed or forged, and were dropped.
     pub(super) malformed: AtomicU64,
@@ -156,6 +158,7 @@ impl Cluster {
             names: ClusterNames::default(),
             outboxes: Outboxes::default(),
             monitors: RemoteMonitors::default(),
+            links: RemoteLinks::default(),
             spawns: PendingSpawns::default(),
             malformed: AtomicU64::new(0),
             out_of_touch: AtomicBool::new(false),
@@ -217,7 +220,7 @@ impl Cluster {
         if let Some(inbox) = inbox {
             self.keep(
                 self.runtime
-                    .spawn(super::link::receive(Arc::downgrade(self), inbox)),
+                    .spawn(super::transport::receive(Arc::downgrade(self), inbox)),
             );
         }
     }

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use super::join::{Cluster, Member, member_record};
 use crate::runtime::process::Account;
+use wasmhost_types::NodeId;
 
 /// The peers this node has heard of, by name.
 #[derive(Default)]
@@ -282,6 +283,10 @@ impl Cluster {
         tracing::warn!(peer = name, incarnation, "node down: {why}");
         self.outboxes.close(name, incarnation);
         self.monitors_lost(name, incarnation);
+        self.links_lost(&NodeId {
+            name: std::sync::Arc::from(name),
+            incarnation,
+        });
         self.spawns_lost(name, incarnation);
     }
 
@@ -292,61 +297,83 @@ impl Cluster {
     }
 }
 
-/// Watches the members bucket from its current records on.
+/// Watches the members bucket from its current records on; returns once those are known,
+/// so a process of a node that has just joined finds the nodes that were up before it.
 pub(super) async fn watch(cluster: &Arc<Cluster>) -> Result<JoinHandle<()>, kv::WatchError> {
     let mut entries = cluster.members.watch_with_history(">").await?;
+    let pending = cluster
+        .members
+        .status()
+        .await
+        .map(|status| status.values())
+        .unwrap_or(0);
+    if pending > 0 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while let Ok(Some(entry)) = tokio::time::timeout_at(deadline, entries.next()).await {
+            let Ok(entry) = entry else { break };
+            let current = entry.delta == 0;
+            member_seen(cluster, entry);
+            if current {
+                break;
+            }
+        }
+    }
     let weak = Arc::downgrade(cluster);
     Ok(tokio::spawn(async move {
         while let Some(entry) = entries.next().await {
             let Some(cluster) = weak.upgrade() else {
                 return;
             };
-            let Ok(entry) = entry else {
-                continue;
-            };
-            if entry.key == *cluster.me.name {
-                continue;
-            }
-            match entry.operation {
-                Operation::Put => {
-                    let Ok(member) = serde_json::from_slice::<Member>(&entry.value) else {
-                        cluster.malformed.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    };
-                    if member.incarnation == 0 {
-                        continue;
-                    }
-                    let heard = cluster
-                        .peers
-                        .heard(&entry.key, member.incarnation, member.session);
-                    if let Heard::New(old) = heard {
-                        cluster.came_up(&entry.key, member.incarnation, member.session, old);
-                    }
-                    if let Heard::Stale = heard {
-                        // A session this node took for down still heartbeats: it has not
-                        // seen its loss. Its record goes, so its next heartbeat fails and it
-                        // joins again with a new session: both sides see the loss once.
-                        let members = cluster.members.clone();
-                        cluster.runtime.spawn(async move {
-                            let _ = members
-                                .delete_expect_revision(&entry.key, Some(entry.revision))
-                                .await;
-                        });
-                    }
-                }
-                Operation::Delete | Operation::Purge => {
-                    let known = cluster
-                        .peers
-                        .up()
-                        .into_iter()
-                        .find(|(n, _)| *n == entry.key);
-                    if let Some((name, incarnation)) = known {
-                        cluster.take_down(&name, incarnation, None, "its record went");
-                    }
-                }
+            if let Ok(entry) = entry {
+                member_seen(&cluster, entry);
             }
         }
     }))
+}
+
+/// One change of the members bucket.
+fn member_seen(cluster: &Arc<Cluster>, entry: kv::Entry) {
+    if entry.key == *cluster.me.name {
+        return;
+    }
+    match entry.operation {
+        Operation::Put => {
+            let Ok(member) = serde_json::from_slice::<Member>(&entry.value) else {
+                cluster.malformed.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            if member.incarnation == 0 {
+                return;
+            }
+            let heard = cluster
+                .peers
+                .heard(&entry.key, member.incarnation, member.session);
+            if let Heard::New(old) = heard {
+                cluster.came_up(&entry.key, member.incarnation, member.session, old);
+            }
+            if let Heard::Stale = heard {
+                // A session this node took for down still heartbeats: it has not seen its
+                // loss. Its record goes, so its next heartbeat fails and it joins again
+                // with a new session: both sides see the loss once.
+                let members = cluster.members.clone();
+                cluster.runtime.spawn(async move {
+                    let _ = members
+                        .delete_expect_revision(&entry.key, Some(entry.revision))
+                        .await;
+                });
+            }
+        }
+        Operation::Delete | Operation::Purge => {
+            let known = cluster
+                .peers
+                .up()
+                .into_iter()
+                .find(|(n, _)| *n == entry.key);
+            if let Some((name, incarnation)) = known {
+                cluster.take_down(&name, incarnation, None, "its record went");
+            }
+        }
+    }
 }
 
 /// Refreshes this node's record every heartbeat, and takes silent peers for down. If the

@@ -9,20 +9,23 @@
 //! - `names.rs`: registered names cluster-wide — a compare-and-set in the names bucket, and a
 //!   watched copy for lookups.
 //! - `wire.rs`: the frames nodes send each other, bounded and checked.
+//! - `links.rs`: links across nodes, on both sides; broken by `no-connection` for a node lost.
 //! - `monitors.rs`: monitors across nodes, on both sides; `no-connection` for a node lost.
 //! - `spawn.rs`: a spawn onto another node (`c@app:processes`), asked and answered.
-//! - `link.rs`: a node's outboxes to its peers, and its inbox.
+//! - `transport.rs`: a node's outboxes to its peers, and its inbox.
 
 mod config;
 mod join;
-mod link;
+mod links;
 mod members;
 mod monitors;
 mod names;
 mod spawn;
+mod transport;
 mod wire;
 
 pub use config::{ClusterConfig, JoinError};
 pub use join::Cluster;
+pub(in crate::runtime) use links::Linked;
 pub use members::PeerView;
 pub(in crate::runtime) use monitors::Monitored;

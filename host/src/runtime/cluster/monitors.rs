@@ -113,10 +113,12 @@ impl Cluster {
         }
     }
 
-    /// A process of this node ended: its monitors of other nodes' processes go (their nodes
-    /// are told), and its watchers on other nodes hear of the exit — its kind only, as any
-    /// process that is not its ancestor does.
+    /// A process of this node ended: its links across nodes break or go (`links.rs`), its
+    /// monitors of other nodes' processes go (their nodes are told), and its watchers on other
+    /// nodes hear of the exit — its kind only, as any process that is not its ancestor does.
     pub(in crate::runtime) fn process_exited(&self, process: &Process, reason: &ExitReason) {
+        self.links_of_exited(process, reason);
+        self.children_of_exited(process.pid().id);
         let pid = process.pid();
         let (targets, watchers) = match self.monitors.inner.lock() {
             Ok(mut tables) => {

@@ -13,24 +13,28 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::join::Cluster;
-use super::link::Unsent;
+use super::transport::Unsent;
 use super::wire::{Signal, SpawnReply};
 use crate::runtime::node::{FromPeer, Node, SpawnOptions, Watch};
 use crate::runtime::process::{Account, Charge, OVERHEAD, Process};
-use wasmhost_types::{NodeId, Pid, SpawnError};
+use wasmhost_types::{Denied, NodeId, Pid, SpawnError};
 
 /// How long a spawn waits for the other node's answer before it gives up.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// Spawns this node asked for and not yet answered.
+/// Spawns this node asked for and not yet answered, and the children its processes have on
+/// other nodes (each charged to its parent): whom they may terminate, cancel and link.
 #[derive(Default)]
 pub(super) struct PendingSpawns {
     next: AtomicU64,
     map: Mutex<HashMap<u64, Pending>>,
+    children: Mutex<HashMap<u64, HashMap<Pid, Charge>>>,
 }
 
 struct Pending {
     node: NodeId,
+    /// The parent's id and account (a child it has elsewhere is charged to it).
+    parent: (u64, Arc<Account>),
     /// What the caller is shown if the answer never comes.
     host: String,
     /// The caller's id and the receipt for its monitor, for `spawn-monitored`.
@@ -124,6 +128,7 @@ impl Cluster {
         if let Ok(mut map) = self.spawns.map.lock() {
             let pending = Pending {
                 node: target.clone(),
+                parent: (parent.pid().id, parent.account().clone()),
                 host: shown.clone(),
                 watcher,
                 answer,
@@ -165,7 +170,48 @@ impl Cluster {
         if let (Ok(child), Some((watcher, receipt))) = (&result, pending.watcher) {
             self.watching_child(child, watcher, receipt);
         }
+        let (parent, account) = pending.parent;
+        if let (Ok(child), Ok(receipt)) = (&result, account.charge(OVERHEAD))
+            && let Ok(mut children) = self.spawns.children.lock()
+        {
+            children
+                .entry(parent)
+                .or_default()
+                .insert(child.clone(), receipt);
+        }
         let _ = pending.answer.send(result);
+    }
+
+    /// Whether `caller` may terminate, cancel or link `target`, a process of another node:
+    /// if it spawned it there, or if its `authority.signal` reaches every entry (which entry
+    /// runs as `target` is not known here).
+    pub(in crate::runtime) fn may_signal(
+        &self,
+        caller: &Process,
+        target: &Pid,
+    ) -> Result<(), Denied> {
+        if caller.privileges().signals_every_entry() {
+            return Ok(());
+        }
+        let spawned = self.spawns.children.lock().is_ok_and(|children| {
+            children
+                .get(&caller.pid().id)
+                .is_some_and(|mine| mine.contains_key(target))
+        });
+        match spawned {
+            true => Ok(()),
+            false => Err(Denied(format!(
+                "{} may not signal {target}: on another node a process reaches only the children it spawned there (the registry can allow more with `authority.signal: any`)",
+                caller.entry()
+            ))),
+        }
+    }
+
+    /// A process of this node ended: the children it had elsewhere are forgotten.
+    pub(super) fn children_of_exited(&self, parent: u64) {
+        if let Ok(mut children) = self.spawns.children.lock() {
+            children.remove(&parent);
+        }
     }
 
     /// A peer was lost: its unanswered spawns are answered `no host`.
@@ -187,6 +233,17 @@ impl Cluster {
             let _ = pending
                 .answer
                 .send(Err(SpawnError::UnknownHost(pending.host)));
+        }
+        if let Ok(mut children) = self.spawns.children.lock() {
+            children.retain(|_, mine| {
+                mine.retain(|child, _| {
+                    child
+                        .node
+                        .as_ref()
+                        .is_none_or(|n| *n.name != *name || n.incarnation != incarnation)
+                });
+                !mine.is_empty()
+            });
         }
     }
 

@@ -45,6 +45,25 @@ pub enum Signal {
         to: Pid,
         reason: ExitReason,
     },
+    /// `from`, a process of the sender, links to `to`, a process of the receiver.
+    Link { from: Pid, to: Pid },
+    /// It unlinks, or it ended normally.
+    Unlink { from: Pid, to: Pid },
+    /// `from`, linked to `to`, ended abnormally (or the link could not be made).
+    LinkExit {
+        from: Pid,
+        to: Pid,
+        reason: ExitReason,
+    },
+    /// `from` ends `to` at once (its authority was checked on its own node).
+    Terminate { from: Pid, to: Pid },
+    /// `from` asks `to` to stop, and ends it after `grace_ms`.
+    Cancel {
+        from: Pid,
+        to: Pid,
+        reason: String,
+        grace_ms: u64,
+    },
     /// `parent`, a process of the sender running `parent_entry`, asks for a child here;
     /// the answer is a `Spawned` with the same `req`.
     Spawn {
@@ -103,7 +122,12 @@ impl Signal {
             Signal::Monitor { watcher, target } | Signal::Demonitor { watcher, target } => {
                 (Some(target), Some(watcher))
             }
-            Signal::Exit { from, to, .. } => (Some(to), Some(from)),
+            Signal::Exit { from, to, .. }
+            | Signal::Link { from, to }
+            | Signal::Unlink { from, to }
+            | Signal::LinkExit { from, to, .. }
+            | Signal::Terminate { from, to }
+            | Signal::Cancel { from, to, .. } => (Some(to), Some(from)),
             Signal::Spawn { parent, .. } => (None, Some(parent)),
             Signal::Spawned { reply, .. } => match reply {
                 SpawnReply::Spawned(child) => (None, Some(child)),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::node::Node;
 use super::spawn::{SpawnOptions, Watch};
+use crate::runtime::cluster::Cluster;
 use crate::runtime::process::{Charge, LogBudget, Process, log, may_signal};
 use crate::terminal::Terminal;
 use wasmhost_types::{
@@ -182,12 +183,23 @@ impl ProcessCtx {
         self.node.unmonitor(&self.me, target);
     }
 
-    /// Checks this process's authority over `target`; `None` if `target` is not alive.
+    /// Checks this process's authority over `target`; `None` if `target` is not alive here
+    /// (or is a process of another node).
     fn over(&self, target: &Pid) -> Result<Option<Arc<Process>>, Denied> {
+        if let Some(cluster) = self.elsewhere(target) {
+            cluster.may_signal(&self.me, target)?;
+            return Ok(None);
+        }
         match self.node.table.find(target) {
             Some(process) => may_signal(&self.me, &process).map(|()| Some(process)),
             None => Ok(None),
         }
+    }
+
+    /// The cluster, if `target` is a process of another node of it.
+    fn elsewhere(&self, target: &Pid) -> Option<&Arc<Cluster>> {
+        let cluster = self.node.cluster.as_ref()?;
+        (target.node.is_some() && target.node.as_ref() != self.node.node_id()).then_some(cluster)
     }
 
     pub fn link(&self, target: &Pid) -> Result<(), Denied> {
@@ -210,6 +222,12 @@ impl ProcessCtx {
 
     /// Ends `target` at once; its reason names this process.
     pub fn terminate(&self, target: &Pid) -> Result<bool, Denied> {
+        if let Some(cluster) = self.elsewhere(target) {
+            cluster.may_signal(&self.me, target)?;
+            cluster.terminate(&self.me, target);
+            // Whether it was still alive is known on its node only.
+            return Ok(true);
+        }
         if self.over(target)?.is_none() {
             return Ok(false);
         }
@@ -218,6 +236,11 @@ impl ProcessCtx {
     }
 
     pub fn cancel(&self, target: &Pid, reason: String, grace: Duration) -> Result<bool, Denied> {
+        if let Some(cluster) = self.elsewhere(target) {
+            cluster.may_signal(&self.me, target)?;
+            cluster.cancel(&self.me, target, reason, grace);
+            return Ok(true);
+        }
         if self.over(target)?.is_none() {
             return Ok(false);
         }

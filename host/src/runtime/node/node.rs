@@ -20,7 +20,7 @@ use crate::runtime::engine::{
     CompileCache, CompileProgress, Compiler, ConfigError, HostInterface, NodeConfig, NodeState,
     Program, check_against_pool, compile_all,
 };
-use crate::runtime::process::{Account, NodeLedger};
+use crate::runtime::process::{Account, NodeLedger, Process};
 use crate::runtime::scheduler::Scheduler;
 use crate::terminal::Terminal;
 use wasmhost_types::{NodeId, Pid};
@@ -348,6 +348,16 @@ impl Node {
     /// How many processes are alive.
     pub fn process_count(&self) -> usize {
         self.table.len()
+    }
+
+    /// The live process `pid` names.
+    pub(in crate::runtime) fn process_of(&self, pid: &Pid) -> Option<Arc<Process>> {
+        self.table.find(pid)
+    }
+
+    /// The live process with the id `id`.
+    pub(in crate::runtime) fn process(&self, id: u64) -> Option<Arc<Process>> {
+        self.table.get(id)
     }
 
     /// Whether the process `pid` is alive.

@@ -21,6 +21,10 @@ pub struct Privileges {
 }
 
 impl Privileges {
+    /// Whether its `authority.signal` reaches every entry (`any`).
+    pub fn signals_every_entry(&self) -> bool {
+        self.authority.signal == crate::app::Scope::Any
+    }
     pub fn of(entry: &ProcessEntry) -> Self {
         Privileges {
             modules: entry.modules.iter().map(|m| m.name.clone()).collect(),

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::runtime::cluster::Monitored;
+use crate::runtime::cluster::{Linked, Monitored};
 use crate::runtime::node::Node;
 use crate::runtime::process::{AtLimit, Charged, OVERHEAD, Process};
 use wasmhost_types::{Event, ExitReason, Pid};
@@ -151,6 +151,9 @@ impl Node {
     /// Links `a` and `target`. Linking to a process that is gone counts as its abnormal
     /// exit.
     pub(in crate::runtime) fn link(&self, a: &Arc<Process>, target: &Pid) {
+        if target.node.as_ref() != self.node_id() {
+            return self.link_remote(a, target);
+        }
         let me = a.pid().id;
         if me == target.id {
             return;
@@ -178,7 +181,41 @@ impl Node {
         }
     }
 
+    /// Links `a` and a process of another node, through the cluster; a node that is down, or
+    /// outside the cluster, breaks the link at once.
+    fn link_remote(&self, a: &Process, target: &Pid) {
+        let broken = match &self.cluster {
+            Some(cluster) => match cluster.link(a, target) {
+                Linked::Held => return,
+                Linked::Refused(why) => {
+                    a.kill(ExitReason::Limit(why));
+                    return;
+                }
+                Linked::BrokenNow(reason) => reason,
+            },
+            None => match &target.node {
+                Some(node) => ExitReason::NoConnection(node.to_string()),
+                None => ExitReason::NoProcess,
+            },
+        };
+        self.link_broken(a, target, &broken);
+    }
+
+    /// The process `to` of this node hears that `from`, a process of another node linked to
+    /// it, ended abnormally (or its node was lost).
+    pub(in crate::runtime) fn link_broken_by(&self, to: &Pid, from: &Pid, reason: &ExitReason) {
+        if let Some(survivor) = self.table.find(to) {
+            self.link_broken(&survivor, from, reason);
+        }
+    }
+
     pub(in crate::runtime) fn unlink(&self, a: &Process, target: &Pid) {
+        if target.node.as_ref() != self.node_id() {
+            if let Some(cluster) = &self.cluster {
+                cluster.unlink(a, target);
+            }
+            return;
+        }
         a.remove_link(target.id);
         if let Some(b) = self.table.find(target) {
             b.remove_link(a.pid().id);

@@ -14,7 +14,9 @@ use super::join::Cluster;
 use super::members::Verdict;
 use super::wire::{self, Frame, Signal};
 use crate::runtime::process::{Account, Charge, OVERHEAD};
-use wasmhost_types::{Destination, NodeId, Pid, SendError};
+use std::time::Duration;
+
+use wasmhost_types::{Destination, ExitReason, NodeId, Pid, SendError};
 
 /// Frames queued for one peer, at most; each is also charged to its sender.
 const OUTBOX_FRAMES: usize = 4096;
@@ -79,7 +81,7 @@ impl Cluster {
         }
     }
 
-    /// Sends a signal that keeps both sides of a monitor in step. One the outbox cannot take
+    /// Sends a signal that keeps both sides of a monitor or link in step. One the outbox cannot take
     /// would leave them out of step: the peer is taken for down instead, which both sides
     /// then see.
     pub(super) fn control(&self, node: &NodeId, signal: Signal, payer: &Arc<Account>) {
@@ -88,7 +90,7 @@ impl Cluster {
                 &node.name,
                 node.incarnation,
                 None,
-                &format!("a monitor's signal could not be sent: {why}"),
+                &format!("a signal could not be sent: {why}"),
             );
         }
     }
@@ -270,6 +272,20 @@ impl Cluster {
                 self.spawn_asked(&node, asked, account);
             }
             Signal::Spawned { req, reply } => self.spawned(req, reply.into()),
+            Signal::Link { from, to } => self.linked_from(from, &to),
+            Signal::Terminate { from, to } => {
+                node.terminate(&to, ExitReason::Killed(from.to_string()));
+            }
+            Signal::Cancel {
+                to,
+                reason,
+                grace_ms,
+                ..
+            } => {
+                node.cancel(&to, reason, Duration::from_millis(grace_ms));
+            }
+            Signal::Unlink { from, to } => self.unlinked_from(&from, &to),
+            Signal::LinkExit { from, to, reason } => self.link_exit_arrived(from, &to, reason),
         }
     }
 }
