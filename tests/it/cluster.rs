@@ -15,8 +15,8 @@ use crate::common::{echo_app, repo, wasmhost};
 
 /// The longest wait for one line.
 const LINE: Duration = Duration::from_secs(30);
-/// Test settings: a node is down after half a second of silence.
-const QUICK: [&str; 4] = ["--heartbeat", "100ms", "--down-after", "500ms"];
+/// Test settings: a node is down after a second of silence.
+const QUICK: [&str; 4] = ["--heartbeat", "200ms", "--down-after", "1s"];
 
 /// The pinned nats-server, installed once per test binary.
 fn nats_server() -> &'static Path {
@@ -44,7 +44,9 @@ fn free_port() -> u16 {
 struct Nats {
     child: Child,
     url: String,
-    _store: tempfile::TempDir,
+    port: u16,
+    store: tempfile::TempDir,
+    flags: Vec<String>,
 }
 
 impl Nats {
@@ -56,9 +58,22 @@ impl Nats {
     /// it is ready.
     fn start_with(flags: &[&str]) -> Nats {
         let store = tempfile::tempdir().expect("a store folder");
+        let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        let (child, port) = Nats::run(store.path(), "-1", &flags);
+        Nats {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            store,
+            flags,
+        }
+    }
+
+    /// A server on `port` (`-1`: its choice) with its store in `store`: it and its port.
+    fn run(store: &Path, port: &str, flags: &[String]) -> (Child, u16) {
         let mut child = Command::new(nats_server())
-            .args(["-a", "127.0.0.1", "-p", "-1", "-sd"])
-            .arg(store.path())
+            .args(["-a", "127.0.0.1", "-p", port, "-sd"])
+            .arg(store)
             .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -73,11 +88,21 @@ impl Nats {
             .and_then(|port| port.trim().parse::<u16>().ok())
             .unwrap_or_else(|| panic!("no port in {listening:?}"));
         log.wait_for("Server is ready");
-        Nats {
-            child,
-            url: format!("nats://127.0.0.1:{port}"),
-            _store: store,
-        }
+        (child, port)
+    }
+
+    /// Stops the server as an operator would (SIGTERM: it shuts down cleanly).
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again, on the same port with the same store.
+    fn start_again(&mut self) {
+        let (child, _) = Nats::run(self.store.path(), &self.port.to_string(), &self.flags);
+        self.child = child;
     }
 }
 
@@ -119,6 +144,45 @@ impl Log {
         match self.seen.iter().find(|line| line.contains(text)) {
             Some(line) => line.clone(),
             None => self.wait_for(text),
+        }
+    }
+
+    /// A line that contains `then` and comes after one that contains `first` (each read
+    /// already, or waited for).
+    fn find_after(&mut self, first: &str, then: &str) -> String {
+        let start = match self.seen.iter().position(|line| line.contains(first)) {
+            Some(at) => at,
+            None => {
+                self.wait_for(first);
+                self.seen.len() - 1
+            }
+        };
+        match self.seen[start + 1..]
+            .iter()
+            .find(|line| line.contains(then))
+        {
+            Some(line) => line.clone(),
+            None => self.wait_for(then),
+        }
+    }
+
+    /// The next line that contains one of `texts`.
+    fn wait_for_any(&mut self, texts: &[&str]) -> String {
+        let deadline = Instant::now() + LINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if texts.iter().any(|text| line.contains(text)) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "never saw any of {texts:?}; so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
         }
     }
 
@@ -187,6 +251,22 @@ impl Node {
         writeln!(stdin, "{line}").expect("typing a line");
     }
 
+    /// Types `line` into the echo client until it is answered (at most five times: while the
+    /// nodes join again a message may be lost, which the client shows as `timeout` or
+    /// `relay not available`).
+    fn echo_until_answered(&mut self, line: &str) {
+        for _ in 0..5 {
+            self.type_line(line);
+            let answer =
+                self.out
+                    .wait_for_any(&[&line.to_uppercase(), "timeout", "relay not available"]);
+            if answer.contains(&line.to_uppercase()) {
+                return;
+            }
+        }
+        panic!("{line:?} was never answered:\n{}", self.out.seen.join("\n"));
+    }
+
     /// Waits for the node to exit (within `LINE`): its exit code.
     fn exit_code(&mut self) -> Option<i32> {
         drop(self.stdin.take());
@@ -204,11 +284,32 @@ impl Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Sends the node's OS process `signal` (`STOP`, `CONT`).
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
+        // A failing test shows what each node logged.
+        if std::thread::panicking() {
+            while let Ok(line) = self.log.lines.try_recv() {
+                self.log.seen.push(line);
+            }
+            eprintln!(
+                "--- node {}:\n{}",
+                self.child.id(),
+                self.log.seen.join("\n")
+            );
+        }
     }
 }
 
@@ -301,8 +402,7 @@ fn names_are_cluster_wide_a_reserved_name_is_held_once_and_goes_with_its_node() 
     c.type_line("first");
     c.out.wait_for("FIRST");
     b.kill();
-    c.log
-        .wait_for("node down: no heartbeat for 500ms peer=\"b\"");
+    c.log.wait_for("node down: no heartbeat for 1s peer=\"b\"");
     c.type_line("second");
     c.out.wait_for("error: relay not available");
 
@@ -538,4 +638,60 @@ fn a_link_across_nodes_breaks_with_no_connection_when_the_node_is_lost() {
         heard.contains("link-down from {c.") && heard.contains("no connection to node c."),
         "{heard}"
     );
+}
+
+#[test]
+fn a_node_stopped_past_down_after_is_lost_once_on_both_sides_and_joins_again() {
+    let nats = Nats::start();
+    let app = echo_app(|r| r);
+    let mut b = Node::relay(app.path(), &nats, "b");
+    let mut a = Node::start(app.path(), &nats, "a", &["--services", "none", "app:cli"]);
+    a.out.wait_for("Echo Client");
+    a.type_line("before");
+    a.out.wait_for("BEFORE");
+
+    b.signal("STOP");
+    a.log.wait_for("node down: no heartbeat for 1s peer=\"b\"");
+    b.signal("CONT");
+    // b saw the loss too, and joined again with a new session; a sees that session up.
+    b.log.wait_for("joined the cluster again");
+    let lost_on_b = b.log.find("node down");
+    assert!(lost_on_b.contains("peer=\"a\""), "{lost_on_b}");
+    b.log
+        .find_after("joined the cluster again", "node up peer=\"a\"");
+    a.log.wait_for("node up peer=\"b\"");
+
+    a.echo_until_answered("after");
+    let lost_on_a = a
+        .log
+        .seen
+        .iter()
+        .filter(|l| l.contains("node down") && l.contains("peer=\"b\""));
+    assert_eq!(lost_on_a.count(), 1, "{}", a.log.seen.join("\n"));
+}
+
+#[test]
+fn the_nodes_join_again_after_the_nats_server_restarts_and_the_names_hold() {
+    let mut nats = Nats::start();
+    let app = echo_app(|r| r);
+    let mut b = Node::relay(app.path(), &nats, "b");
+    let mut a = Node::start(app.path(), &nats, "a", &["--services", "none", "app:cli"]);
+    a.out.wait_for("Echo Client");
+    a.type_line("before");
+    a.out.wait_for("BEFORE");
+
+    nats.stop();
+    a.log.wait_for("lost the connection to the cluster");
+    b.log.wait_for("lost the connection to the cluster");
+    nats.start_again();
+    for node in [&mut a, &mut b] {
+        node.log.wait_for("connected to the cluster again");
+    }
+    // Each joined again with a new session, and saw the other's.
+    a.log
+        .find_after("joined the cluster again", "node up peer=\"b\"");
+    b.log
+        .find_after("joined the cluster again", "node up peer=\"a\"");
+    // The relay's name outlived the server's restart (its bucket is on disk).
+    a.echo_until_answered("after");
 }

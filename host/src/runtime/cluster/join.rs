@@ -71,6 +71,8 @@ pub struct Cluster {
     pub(super) malformed: AtomicU64,
     /// Set when this node lost its connection: its next heartbeat joins again.
     pub(super) out_of_touch: AtomicBool,
+    /// Moves on each time the connection comes back: the bucket watches are made again.
+    pub(super) reconnected: tokio::sync::watch::Sender<u64>,
     /// The node, once built (`attach`).
     pub(super) node: OnceLock<Weak<Node>>,
     /// The runtime the cluster's tasks run on (the one it joined in).
@@ -162,6 +164,7 @@ impl Cluster {
             spawns: PendingSpawns::default(),
             malformed: AtomicU64::new(0),
             out_of_touch: AtomicBool::new(false),
+            reconnected: tokio::sync::watch::Sender::new(0),
             node: OnceLock::new(),
             runtime: tokio::runtime::Handle::current(),
             inbox: Mutex::new(Some(inbox)),
@@ -285,6 +288,63 @@ pub(super) fn member_record(
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
     serde_json::to_vec(&member).unwrap_or_default().into()
+}
+
+/// Applies each change a bucket's watch brings, for as long as the cluster lives. A watch
+/// ends, fails or stalls when the server restarts or the connection drops; it is made again
+/// (from the bucket's current values) then, and whenever the connection comes back, so the
+/// copy this node keeps stays whole. A watch that brings nothing for `idle` (the members
+/// bucket, which heartbeats keep busy) is taken for stalled too.
+pub(super) async fn follow(
+    cluster: Weak<Cluster>,
+    store: kv::Store,
+    mut entries: kv::Watch,
+    apply: fn(&Arc<Cluster>, kv::Entry),
+    idle: Option<std::time::Duration>,
+) {
+    let Some(mut reconnected) = cluster.upgrade().map(|c| c.reconnected.subscribe()) else {
+        return;
+    };
+    loop {
+        loop {
+            let stalled = async {
+                match idle {
+                    Some(idle) => tokio::time::sleep(idle).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = stalled => break,
+                entry = entries.next() => {
+                    let Some(Ok(entry)) = entry else { break };
+                    let Some(cluster) = cluster.upgrade() else {
+                        return;
+                    };
+                    apply(&cluster, entry);
+                }
+                changed = reconnected.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    break;
+                }
+            }
+        }
+        let pause = match cluster.upgrade() {
+            Some(cluster) => cluster.config.heartbeat,
+            None => return,
+        };
+        loop {
+            tokio::time::sleep(pause).await;
+            if cluster.strong_count() == 0 {
+                return;
+            }
+            if let Ok(watch) = store.watch_with_history(">").await {
+                entries = watch;
+                break;
+            }
+        }
+    }
 }
 
 /// Whether a server's `version` ("2.15.1") is `oldest` or later.

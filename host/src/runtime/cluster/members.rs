@@ -13,7 +13,7 @@ use async_nats::jetstream::kv::{self, Operation};
 use futures::StreamExt;
 use tokio::task::JoinHandle;
 
-use super::join::{Cluster, Member, member_record};
+use super::join::{Cluster, Member, follow, member_record};
 use crate::runtime::process::Account;
 use wasmhost_types::NodeId;
 
@@ -31,8 +31,12 @@ pub(super) struct Peer {
     /// Since when it has been up, or down.
     pub since: SystemTime,
     last_heard: Instant,
-    /// The sequence number its next frame must carry.
-    next_seq: u64,
+    /// The sequence number its next frame must carry; `None` until a frame of this session
+    /// has been seen since it was (re)admitted.
+    next_seq: Option<u64>,
+    /// Taken for down because this node was out of touch, not for its own silence: the same
+    /// session comes back up when it is heard of again.
+    forgiven: bool,
     /// What its messages waiting here cost, charged to the peer.
     pub account: Option<Arc<Account>>,
     pub received: u64,
@@ -84,7 +88,8 @@ impl Peer {
             up: true,
             since: SystemTime::now(),
             last_heard: Instant::now(),
-            next_seq: 0,
+            next_seq: None,
+            forgiven: false,
             account: None,
             received: 0,
             refused: 0,
@@ -110,6 +115,12 @@ impl Peers {
                 peer.last_heard = Instant::now();
                 Heard::Current
             }
+            std::cmp::Ordering::Equal if peer.forgiven => {
+                let counters = (peer.received, peer.refused, peer.dropped);
+                *peer = Peer::new(incarnation, session);
+                (peer.received, peer.refused, peer.dropped) = counters;
+                Heard::New(None)
+            }
             std::cmp::Ordering::Equal => Heard::Stale,
             std::cmp::Ordering::Greater => {
                 let old = peer.up.then_some(peer.incarnation);
@@ -122,7 +133,8 @@ impl Peers {
     }
 
     /// Takes a peer's session for down if it is the current one and up; whether it was.
-    fn down(&self, name: &str, incarnation: u64, session: Option<u64>) -> bool {
+    /// `forgiven`: for this node's own loss of touch, so the session may come back.
+    fn down(&self, name: &str, incarnation: u64, session: Option<u64>, forgiven: bool) -> bool {
         let Ok(mut map) = self.map.lock() else {
             return false;
         };
@@ -133,6 +145,7 @@ impl Peers {
                     && session.is_none_or(|s| s == peer.session) =>
             {
                 peer.up = false;
+                peer.forgiven = forgiven;
                 peer.since = SystemTime::now();
                 peer.account = None;
                 true
@@ -243,12 +256,14 @@ impl Cluster {
             let Some(peer) = map.get_mut(name) else {
                 return Verdict::Stale;
             };
-            if seq != peer.next_seq {
-                Verdict::Gap {
-                    expected: peer.next_seq,
-                }
+            // A sender numbers its frames to this node from 0 in each outbox, and opens a
+            // new one when it takes this node for down or sees it join again; the first
+            // frame seen of a session sets where its sequence is.
+            let expected = peer.next_seq.unwrap_or(seq);
+            if seq != expected && seq != 0 {
+                Verdict::Gap { expected }
             } else {
-                peer.next_seq += 1;
+                peer.next_seq = Some(seq + 1);
                 if peer.account.is_none()
                     && let Some(node) = &node
                 {
@@ -258,7 +273,7 @@ impl Cluster {
             }
         };
         if let Verdict::Gap { expected } = verdict
-            && self.peers.down(name, incarnation, Some(session))
+            && self.peers.down(name, incarnation, Some(session), false)
         {
             self.went_down(
                 name,
@@ -291,8 +306,18 @@ impl Cluster {
     }
 
     pub(super) fn take_down(&self, name: &str, incarnation: u64, session: Option<u64>, why: &str) {
-        if self.peers.down(name, incarnation, session) {
+        if self.peers.down(name, incarnation, session, false) {
             self.went_down(name, incarnation, why);
+        }
+    }
+
+    /// This node was out of touch: every peer is down here, and each comes back up when it
+    /// is heard of again (its own session goes on; it sees this node's new session).
+    pub(super) fn lose_touch(&self, why: &str) {
+        for (name, incarnation) in self.peers.up() {
+            if self.peers.down(&name, incarnation, None, true) {
+                self.went_down(&name, incarnation, why);
+            }
         }
     }
 }
@@ -318,17 +343,15 @@ pub(super) async fn watch(cluster: &Arc<Cluster>) -> Result<JoinHandle<()>, kv::
             }
         }
     }
-    let weak = Arc::downgrade(cluster);
-    Ok(tokio::spawn(async move {
-        while let Some(entry) = entries.next().await {
-            let Some(cluster) = weak.upgrade() else {
-                return;
-            };
-            if let Ok(entry) = entry {
-                member_seen(&cluster, entry);
-            }
-        }
-    }))
+    let (weak, store) = (Arc::downgrade(cluster), cluster.members.clone());
+    let idle = Some(cluster.config.down_after);
+    Ok(tokio::spawn(follow(
+        weak,
+        store,
+        entries,
+        member_seen,
+        idle,
+    )))
 }
 
 /// One change of the members bucket.
@@ -387,11 +410,20 @@ pub(super) async fn heartbeat(cluster: Weak<Cluster>) {
     let mut ticks = tokio::time::interval(period / 4);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_beat = Instant::now();
+    let mut last_tick = Instant::now();
     loop {
         ticks.tick().await;
         let Some(cluster) = cluster.upgrade() else {
             return;
         };
+        // A tick this late means this node itself was stalled (stopped, starved): the peers'
+        // silence is its own, so it loses touch and joins again rather than blame them.
+        let stalled = last_tick.elapsed();
+        last_tick = Instant::now();
+        if stalled > cluster.config.down_after {
+            cluster.lose_touch(&format!("this node was stalled for {stalled:.1?}"));
+            cluster.out_of_touch.store(true, Ordering::Relaxed);
+        }
         for (name, incarnation, session) in cluster.peers.silent(cluster.config.down_after) {
             cluster.take_down(
                 &name,
@@ -426,10 +458,8 @@ pub(super) async fn heartbeat(cluster: Weak<Cluster>) {
 
 /// Joins again after this node was out of touch (its connection lost, or the others took it
 /// for down): every peer down here too, and a new session, whose revision is its number.
-async fn rejoin(cluster: &Cluster) {
-    for (name, incarnation) in cluster.peers.up() {
-        cluster.take_down(&name, incarnation, None, "this node was out of touch");
-    }
+async fn rejoin(cluster: &Arc<Cluster>) {
+    cluster.lose_touch("this node was out of touch");
     let name = &*cluster.me.name;
     let joining = member_record(0, 0, &cluster.config);
     let revision = cluster.revision.load(Ordering::Relaxed);
@@ -456,6 +486,22 @@ async fn rejoin(cluster: &Cluster) {
         Ok(revision) => {
             cluster.revision.store(revision, Ordering::Relaxed);
             tracing::info!(session = first, "joined the cluster again");
+            let weak = Arc::downgrade(cluster);
+            cluster.runtime.spawn(async move {
+                // The server may still be recovering its store: a few tries, a heartbeat apart.
+                for _ in 0..10 {
+                    let Some(cluster) = weak.upgrade() else {
+                        return;
+                    };
+                    if cluster.reassert_names().await {
+                        return;
+                    }
+                    let pause = cluster.config.heartbeat;
+                    drop(cluster);
+                    tokio::time::sleep(pause).await;
+                }
+                tracing::warn!("could not assert this node's names again after joining again");
+            });
         }
         Err(_) => cluster.out_of_touch.store(true, Ordering::Relaxed),
     }
@@ -476,12 +522,11 @@ pub(super) async fn connection(
                 lost = true;
                 tracing::warn!("lost the connection to the cluster");
                 cluster.out_of_touch.store(true, Ordering::Relaxed);
-                for (name, incarnation) in cluster.peers.up() {
-                    cluster.take_down(&name, incarnation, None, "this node lost its connection");
-                }
+                cluster.lose_touch("this node lost its connection");
             }
             async_nats::Event::Connected if lost => {
-                tracing::info!("connected to the cluster again")
+                tracing::info!("connected to the cluster again");
+                cluster.reconnected.send_modify(|n| *n += 1);
             }
             other => tracing::debug!("cluster connection: {other}"),
         }

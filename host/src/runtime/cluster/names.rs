@@ -14,7 +14,7 @@ use dashmap::DashMap;
 use futures::StreamExt;
 use tokio::task::JoinHandle;
 
-use super::join::{Cluster, Member};
+use super::join::{Cluster, Member, follow};
 use wasmhost_types::{Pid, RegisterError};
 
 /// The watched copy of the names bucket, and the names this node's processes hold there.
@@ -146,6 +146,73 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// After this node joined again: each name its processes hold is its own again in the
+    /// bucket (the server may have lost it), unless another node's live process took it
+    /// meanwhile, which is logged. Whether every name was settled.
+    pub(super) async fn reassert_names(&self) -> bool {
+        let held: Vec<(String, u64, u64)> = match self.names.held.lock() {
+            Ok(held) => held
+                .iter()
+                .map(|(n, &(id, rev))| (n.clone(), id, rev))
+                .collect(),
+            Err(_) => return true,
+        };
+        let mut settled = true;
+        for (name, id, revision) in held {
+            let Some(node) = self.node() else {
+                return true;
+            };
+            let Some(process) = node.process(id) else {
+                continue;
+            };
+            let pid = process.pid().clone();
+            let key = key(&name);
+            let value = bytes::Bytes::from(pid.to_string());
+            let entry = match self.names_kv.entry(&key).await {
+                Ok(entry) => entry,
+                Err(_) => {
+                    settled = false;
+                    continue;
+                }
+            };
+            let ours = entry.as_ref().is_some_and(|e| {
+                e.operation == Operation::Put && e.value == value && e.revision == revision
+            });
+            if ours {
+                continue;
+            }
+            let written = match entry {
+                Some(entry) if entry.operation == Operation::Put && entry.value != value => {
+                    let holder = std::str::from_utf8(&entry.value)
+                        .ok()
+                        .and_then(|text| text.parse::<Pid>().ok());
+                    match holder {
+                        Some(holder) if self.holds_live(&holder, &|p| node.is_alive(p)).await => {
+                            tracing::warn!(
+                                name,
+                                holder = %holder,
+                                "a name this node's {pid} held was taken while this node was out of touch"
+                            );
+                            continue;
+                        }
+                        _ => self.names_kv.update(&key, value, entry.revision).await.ok(),
+                    }
+                }
+                Some(entry) => self.names_kv.update(&key, value, entry.revision).await.ok(),
+                None => self.names_kv.create(&key, value).await.ok(),
+            };
+            match (written, self.names.held.lock()) {
+                (Some(revision), Ok(mut held)) => {
+                    held.insert(name, (id, revision));
+                }
+                _ => settled = false,
+            }
+        }
+        settled
+    }
+}
+
 impl ClusterNames {
     /// Releases every name this node holds (it is leaving).
     pub async fn release_all(&self, cluster: &Cluster) {
@@ -172,7 +239,7 @@ pub(super) async fn watch(cluster: &Arc<Cluster>) -> Result<JoinHandle<()>, kv::
         .await
         .map(|status| status.values())
         .unwrap_or(0);
-    let apply = |cluster: &Cluster, entry: kv::Entry| {
+    fn apply(cluster: &Arc<Cluster>, entry: kv::Entry) {
         let Some(name) = hex::decode(&entry.key)
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
@@ -198,7 +265,7 @@ pub(super) async fn watch(cluster: &Arc<Cluster>) -> Result<JoinHandle<()>, kv::
                 cluster.names.copy.remove(&name);
             }
         }
-    };
+    }
     if pending > 0 {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
         while let Ok(Some(entry)) = tokio::time::timeout_at(deadline, entries.next()).await {
@@ -210,15 +277,6 @@ pub(super) async fn watch(cluster: &Arc<Cluster>) -> Result<JoinHandle<()>, kv::
             }
         }
     }
-    let weak = Arc::downgrade(cluster);
-    Ok(tokio::spawn(async move {
-        while let Some(entry) = entries.next().await {
-            let Some(cluster) = weak.upgrade() else {
-                return;
-            };
-            if let Ok(entry) = entry {
-                apply(&cluster, entry);
-            }
-        }
-    }))
+    let (weak, store) = (Arc::downgrade(cluster), cluster.names_kv.clone());
+    Ok(tokio::spawn(follow(weak, store, entries, apply, None)))
 }
