@@ -695,3 +695,84 @@ fn the_nodes_join_again_after_the_nats_server_restarts_and_the_names_hold() {
     // The relay's name outlived the server's restart (its bucket is on disk).
     a.echo_until_answered("after");
 }
+
+/// A frame as the wire carries it, made by hand (the wire's types are the host's own).
+fn frame(node: &str, incarnation: u64, seq: u64, to: &str, from: Option<&str>) -> Vec<u8> {
+    use ciborium::Value;
+    let text = |s: &str| Value::Text(s.to_string());
+    let message = Value::Map(vec![
+        (text("to"), text(to)),
+        (text("from"), from.map_or(Value::Null, text)),
+        (text("topic"), text("echo")),
+        (text("payload"), Value::Bytes(vec![0xf6])),
+    ]);
+    let frame = Value::Map(vec![
+        (text("node"), text(node)),
+        (text("incarnation"), Value::Integer(incarnation.into())),
+        (text("session"), Value::Integer(incarnation.into())),
+        (text("seq"), Value::Integer(seq.into())),
+        (text("signal"), Value::Map(vec![(text("Message"), message)])),
+    ]);
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&frame, &mut bytes).expect("encoding a frame");
+    bytes
+}
+
+#[test]
+fn malformed_misaddressed_and_forged_frames_are_counted_and_dropped() {
+    let nats = Nats::start();
+    let app = echo_app(|r| r);
+    // With debug logs, which say each frame it drops.
+    let mut b = Node::start(
+        app.path(),
+        &nats,
+        "b",
+        &["--services", "relay-service", "-v"],
+    );
+    b.log.wait_for("service ready service=app:relay-service");
+    let joined = b.log.find("joined the cluster node=b");
+    let incarnation = joined
+        .split("incarnation=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("b's incarnation");
+    let relay = pid_in(&b.log.find("service ready"));
+
+    // What a misbehaving peer (or anyone with access to the server) might publish to b.
+    let subject = format!("wasmhost.node.b.{incarnation}");
+    let bad = [
+        b"\xff\xfe not a frame at all".to_vec(),
+        vec![0xa1; 64 << 10],
+        // Addressed to a pid of another node.
+        frame("x", 1, 0, "{c.1@app:processes|0x00001}", None),
+        // Speaking for a process of a node other than its own.
+        frame("x", 1, 0, &relay, Some("{y.1@app:processes|0x00001}")),
+    ];
+    crate::common::runtime().block_on(async {
+        let client = async_nats::connect(&nats.url).await.expect("connecting");
+        for bytes in bad {
+            client
+                .publish(subject.clone(), bytes.into())
+                .await
+                .expect("publishing");
+        }
+        client.flush().await.expect("flushing");
+    });
+
+    // b dropped and counted each, and still serves.
+    for _ in 0..4 {
+        b.log.wait_for("dropped a malformed cluster frame");
+    }
+    let snapshot = wasmhost()
+        .current_dir(app.path())
+        .args(["ps", "--json", "--node", "b"])
+        .output()
+        .expect("running wasmhost ps");
+    let json: serde_json::Value =
+        serde_json::from_slice(&snapshot.stdout).expect("ps --json prints JSON");
+    let malformed = json["cluster"]["malformed"].as_u64();
+    assert_eq!(malformed, Some(4), "{json}");
+    let mut a = Node::start(app.path(), &nats, "a", &["--services", "none", "app:cli"]);
+    a.out.wait_for("Echo Client");
+    a.echo_until_answered("still here");
+}
