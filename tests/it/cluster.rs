@@ -333,21 +333,28 @@ fn worker_pid(line: &str) -> &str {
         .unwrap_or_else(|| panic!("not a worker line: {line}"))
 }
 
-#[test]
-fn the_echo_service_answers_across_nodes_client_on_a_relay_on_b_workers_on_c() {
-    let nats = Nats::start();
-    // The relay spawns its workers on node c.
+/// The echo app on three nodes: the client on a, the relay on b, and its workers (`worker`,
+/// the component in place of the echo worker) on c, which b knows is up. The app and the
+/// nodes c, b, a.
+fn echo_on_three_nodes(nats: &Nats, worker: &str) -> (tempfile::TempDir, Node, Node, Node) {
     let app = echo_app(|r| {
-        r.replace(
+        r.replace("release/echo_worker.wasm", worker).replace(
             "    process: app:relay\n    host: app:processes\n",
             "    process: app:relay\n    host: app:processes\n    args: [app:worker, \"c@app:processes\"]\n",
         )
     });
-    let mut c = Node::start(app.path(), &nats, "c", &["--services", "none"]);
+    let mut c = Node::start(app.path(), nats, "c", &["--services", "none"]);
     c.log.wait_for("joined the cluster");
-    let mut b = Node::relay(app.path(), &nats, "b");
+    let mut b = Node::relay(app.path(), nats, "b");
     b.log.find("node up peer=\"c\"");
-    let mut a = Node::start(app.path(), &nats, "a", &["--services", "none", "app:cli"]);
+    let a = Node::start(app.path(), nats, "a", &["--services", "none", "app:cli"]);
+    (app, c, b, a)
+}
+
+#[test]
+fn the_echo_service_answers_across_nodes_client_on_a_relay_on_b_workers_on_c() {
+    let nats = Nats::start();
+    let (_app, _c, mut b, mut a) = echo_on_three_nodes(&nats, "release/echo_worker.wasm");
 
     a.out.wait_for("Echo Client");
     a.type_line("hello across nodes");
@@ -540,19 +547,8 @@ fn a_monitor_across_nodes_hears_the_exit_and_no_connection_when_the_node_is_lost
 #[test]
 fn killing_a_node_gives_each_monitor_of_its_processes_one_no_connection() {
     let nats = Nats::start();
-    // The relay on b spawns workers on c that answer and stay.
-    let app = echo_app(|r| {
-        r.replace("release/echo_worker.wasm", "release/test_slow_worker.wasm")
-            .replace(
-                "    process: app:relay\n    host: app:processes\n",
-                "    process: app:relay\n    host: app:processes\n    args: [app:worker, \"c@app:processes\"]\n",
-            )
-    });
-    let mut c = Node::start(app.path(), &nats, "c", &["--services", "none"]);
-    c.log.wait_for("joined the cluster");
-    let mut b = Node::relay(app.path(), &nats, "b");
-    b.log.find("node up peer=\"c\"");
-    let mut a = Node::start(app.path(), &nats, "a", &["--services", "none", "app:cli"]);
+    // The workers answer and stay.
+    let (_app, mut c, mut b, mut a) = echo_on_three_nodes(&nats, "release/test_slow_worker.wasm");
     a.out.wait_for("Echo Client");
 
     let mut workers = std::collections::BTreeSet::new();

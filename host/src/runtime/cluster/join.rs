@@ -290,17 +290,41 @@ pub(super) fn member_record(
     serde_json::to_vec(&member).unwrap_or_default().into()
 }
 
+/// Watches `store` from its current values on: applies those before it returns (so what a
+/// node knows at join is whole), then follows the changes on a task of its own.
+pub(super) async fn watch_bucket(
+    cluster: &Arc<Cluster>,
+    store: kv::Store,
+    apply: fn(&Arc<Cluster>, kv::Entry),
+    idle: Option<Duration>,
+) -> Result<JoinHandle<()>, kv::WatchError> {
+    let mut entries = store.watch_with_history(">").await?;
+    let pending = store.status().await.map(|s| s.values()).unwrap_or(0);
+    if pending > 0 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while let Ok(Some(Ok(entry))) = tokio::time::timeout_at(deadline, entries.next()).await {
+            let current = entry.delta == 0;
+            apply(cluster, entry);
+            if current {
+                break;
+            }
+        }
+    }
+    let weak = Arc::downgrade(cluster);
+    Ok(tokio::spawn(follow(weak, store, entries, apply, idle)))
+}
+
 /// Applies each change a bucket's watch brings, for as long as the cluster lives. A watch
 /// ends, fails or stalls when the server restarts or the connection drops; it is made again
 /// (from the bucket's current values) then, and whenever the connection comes back, so the
 /// copy this node keeps stays whole. A watch that brings nothing for `idle` (the members
 /// bucket, which heartbeats keep busy) is taken for stalled too.
-pub(super) async fn follow(
+async fn follow(
     cluster: Weak<Cluster>,
     store: kv::Store,
     mut entries: kv::Watch,
     apply: fn(&Arc<Cluster>, kv::Entry),
-    idle: Option<std::time::Duration>,
+    idle: Option<Duration>,
 ) {
     let Some(mut reconnected) = cluster.upgrade().map(|c| c.reconnected.subscribe()) else {
         return;

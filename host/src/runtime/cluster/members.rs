@@ -10,10 +10,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_nats::jetstream::kv::{self, Operation};
-use futures::StreamExt;
 use tokio::task::JoinHandle;
 
-use super::join::{Cluster, Member, follow, member_record};
+use super::join::{Cluster, Member, member_record, watch_bucket};
 use crate::runtime::process::Account;
 use wasmhost_types::NodeId;
 
@@ -325,33 +324,8 @@ impl Cluster {
 /// Watches the members bucket from its current records on; returns once those are known,
 /// so a process of a node that has just joined finds the nodes that were up before it.
 pub(super) async fn watch(cluster: &Arc<Cluster>) -> Result<JoinHandle<()>, kv::WatchError> {
-    let mut entries = cluster.members.watch_with_history(">").await?;
-    let pending = cluster
-        .members
-        .status()
-        .await
-        .map(|status| status.values())
-        .unwrap_or(0);
-    if pending > 0 {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while let Ok(Some(entry)) = tokio::time::timeout_at(deadline, entries.next()).await {
-            let Ok(entry) = entry else { break };
-            let current = entry.delta == 0;
-            member_seen(cluster, entry);
-            if current {
-                break;
-            }
-        }
-    }
-    let (weak, store) = (Arc::downgrade(cluster), cluster.members.clone());
-    let idle = Some(cluster.config.down_after);
-    Ok(tokio::spawn(follow(
-        weak,
-        store,
-        entries,
-        member_seen,
-        idle,
-    )))
+    let (store, idle) = (cluster.members.clone(), cluster.config.down_after);
+    watch_bucket(cluster, store, member_seen, Some(idle)).await
 }
 
 /// One change of the members bucket.

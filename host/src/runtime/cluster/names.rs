@@ -11,10 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use async_nats::jetstream::kv::{self, Operation};
 use dashmap::DashMap;
-use futures::StreamExt;
 use tokio::task::JoinHandle;
 
-use super::join::{Cluster, Member, follow};
+use super::join::{Cluster, Member, watch_bucket};
 use wasmhost_types::{Pid, RegisterError};
 
 /// The watched copy of the names bucket, and the names this node's processes hold there.
@@ -232,51 +231,35 @@ impl ClusterNames {
 /// Watches the names bucket into the copy; returns once the copy holds what the bucket held
 /// when the watch began.
 pub(super) async fn watch(cluster: &Arc<Cluster>) -> Result<JoinHandle<()>, kv::WatchError> {
-    let mut entries = cluster.names_kv.watch_with_history(">").await?;
-    let pending = cluster
-        .names_kv
-        .status()
-        .await
-        .map(|status| status.values())
-        .unwrap_or(0);
-    fn apply(cluster: &Arc<Cluster>, entry: kv::Entry) {
-        let Some(name) = hex::decode(&entry.key)
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-        else {
-            cluster.malformed.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
-        match entry.operation {
-            Operation::Put => {
-                match std::str::from_utf8(&entry.value)
-                    .ok()
-                    .and_then(|text| text.parse::<Pid>().ok())
-                {
-                    Some(pid) => {
-                        cluster.names.copy.insert(name, pid);
-                    }
-                    None => {
-                        cluster.malformed.fetch_add(1, Ordering::Relaxed);
-                    }
+    let store = cluster.names_kv.clone();
+    watch_bucket(cluster, store, name_seen, None).await
+}
+
+/// One change of the names bucket.
+fn name_seen(cluster: &Arc<Cluster>, entry: kv::Entry) {
+    let Some(name) = hex::decode(&entry.key)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+    else {
+        cluster.malformed.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    match entry.operation {
+        Operation::Put => {
+            match std::str::from_utf8(&entry.value)
+                .ok()
+                .and_then(|text| text.parse::<Pid>().ok())
+            {
+                Some(pid) => {
+                    cluster.names.copy.insert(name, pid);
+                }
+                None => {
+                    cluster.malformed.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Operation::Delete | Operation::Purge => {
-                cluster.names.copy.remove(&name);
-            }
+        }
+        Operation::Delete | Operation::Purge => {
+            cluster.names.copy.remove(&name);
         }
     }
-    if pending > 0 {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-        while let Ok(Some(entry)) = tokio::time::timeout_at(deadline, entries.next()).await {
-            let Ok(entry) = entry else { break };
-            let current = entry.delta == 0;
-            apply(cluster, entry);
-            if current {
-                break;
-            }
-        }
-    }
-    let (weak, store) = (Arc::downgrade(cluster), cluster.names_kv.clone());
-    Ok(tokio::spawn(follow(weak, store, entries, apply, None)))
 }
