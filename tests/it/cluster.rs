@@ -772,3 +772,68 @@ fn malformed_misaddressed_and_forged_frames_are_counted_and_dropped() {
     a.out.wait_for("Echo Client");
     a.echo_until_answered("still here");
 }
+
+/// The app's `relay-service` placed on nodes b and c (`lifecycle.nodes: [b, c]`), with
+/// each relay's workers on its own node.
+fn echo_placed_on_b_and_c() -> tempfile::TempDir {
+    echo_app(|r| {
+        r.replace(
+            "    host: app:processes\n    lifecycle:\n      auto_start: true\n",
+            "    host: app:processes\n    lifecycle:\n      auto_start: true\n      nodes: [b, c]\n",
+        )
+    })
+}
+
+/// The pid of the worker that answered the last line the client echoed.
+fn answered_by(a: &mut Node) -> String {
+    worker_pid(&a.out.wait_for("from worker: ")).to_string()
+}
+
+#[test]
+fn a_placed_service_moves_to_the_next_node_when_its_node_is_killed_or_leaves() {
+    let nats = Nats::start();
+    let app = echo_placed_on_b_and_c();
+    let mut b = Node::relay(app.path(), &nats, "b");
+    let mut c = Node::start(app.path(), &nats, "c", &["--services", "relay-service"]);
+    let standby = c.log.wait_for("standing by");
+    assert!(standby.contains("on=b"), "{standby}");
+    let ps = wasmhost()
+        .current_dir(app.path())
+        .args(["ps", "--node", "c"])
+        .output()
+        .expect("running wasmhost ps");
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    assert!(ps.contains("standby") && ps.contains("(runs on b)"), "{ps}");
+
+    let mut a = Node::start(app.path(), &nats, "a", &["--services", "none", "app:cli"]);
+    a.out.wait_for("Echo Client");
+    a.echo_until_answered("on b");
+    let pid = answered_by(&mut a);
+    assert!(pid.starts_with("{b."), "{pid}");
+
+    // Killed: c sees b down, takes the relay, and the client's next lines reach it there.
+    b.kill();
+    let down = c.log.wait_for("node down");
+    assert!(down.contains("peer=\"b\""), "{down}");
+    c.log.wait_for("placed on this node");
+    c.log.wait_for("service ready service=app:relay-service");
+    a.echo_until_answered("on c");
+    let pid = answered_by(&mut a);
+    assert!(pid.starts_with("{c."), "{pid}");
+
+    // b back: c keeps the relay (no takeover by a node that comes back) until it leaves;
+    // then b takes it at once, without waiting for c's record to expire.
+    let mut b = Node::start(app.path(), &nats, "b", &["--services", "relay-service"]);
+    let standby = b.log.wait_for("standing by");
+    assert!(standby.contains("on=c"), "{standby}");
+    c.signal("TERM");
+    assert_eq!(c.exit_code(), Some(0), "{}", c.log.seen.join("\n"));
+    b.log.wait_for("placed on this node");
+    b.log.wait_for("service ready service=app:relay-service");
+    a.echo_until_answered("on b again");
+    let pid = answered_by(&mut a);
+    assert!(pid.starts_with("{b."), "{pid}");
+    a.type_line("");
+    a.out.wait_for("Goodbye!");
+    assert_eq!(a.exit_code(), Some(0));
+}

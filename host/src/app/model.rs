@@ -164,6 +164,8 @@ pub struct SupervisorEntry {
     pub period: Duration,
     pub auto_start: bool,
     pub requires: Vec<String>,
+    /// In a cluster, the nodes that may run it (see [`Lifecycle::nodes`]).
+    pub nodes: Vec<String>,
 }
 
 /// Which children a supervisor restarts when one of them ends and is to be restarted.
@@ -225,6 +227,10 @@ impl RestartType {
 pub struct Lifecycle {
     pub auto_start: bool,
     pub requires: Vec<String>,
+    /// In a cluster, the nodes that may run it, in order of preference: it runs on one at a
+    /// time, the first that is up, and moves to the next one up when its node is down.
+    /// Empty: every node that places it (`[cluster] services`) runs it.
+    pub nodes: Vec<String>,
     /// Whether it is started again when it ends (default: transient).
     pub restart_type: RestartType,
     /// How long a starting service has to become ready (to register the names its entry
@@ -242,6 +248,7 @@ impl Default for Lifecycle {
         Lifecycle {
             auto_start: false,
             requires: Vec::new(),
+            nodes: Vec::new(),
             restart_type: RestartType::Transient,
             start_timeout: Duration::from_secs(30),
             stop_timeout: Duration::from_secs(5),

@@ -377,6 +377,7 @@ impl Resolver {
             self.problem(at.problem("`period` must be longer than 0s", line));
         }
         let lifecycle = f.lifecycle.map(|l| l.value).unwrap_or_default();
+        let nodes = self.nodes(at, lifecycle.nodes.as_deref());
         let requires = lifecycle.requires.unwrap_or_default();
         let refs = PendingRefs {
             requires_lines: requires.iter().map(|r| r.referenced.line()).collect(),
@@ -399,9 +400,26 @@ impl Resolver {
                     .iter()
                     .map(|r| qualify(namespace, &r.value))
                     .collect(),
+                nodes,
             },
             refs,
         ));
+    }
+
+    /// `lifecycle.nodes`: node names, each once.
+    fn nodes(&mut self, at: &At, raw: Option<&[Spanned<String>]>) -> Vec<String> {
+        let mut nodes: Vec<String> = Vec::new();
+        for node in raw.unwrap_or_default() {
+            let line = node.referenced.line();
+            if let Err(why) = wasmhost_types::NodeId::check_name(&node.value) {
+                self.problem(at.problem(format!("nodes: {why}"), line));
+            } else if nodes.contains(&node.value) {
+                self.problem(at.problem(format!("nodes: {} is listed twice", node.value), line));
+            } else {
+                nodes.push(node.value.clone());
+            }
+        }
+        nodes
     }
 
     /// One of a few words, or a problem listing them (and `fallback`).
@@ -475,6 +493,7 @@ impl Resolver {
         if let Some(v) = &raw.auto_start {
             lifecycle.auto_start = v.value;
         }
+        lifecycle.nodes = self.nodes(at, raw.nodes.as_deref());
         if let Some(requires) = &raw.requires {
             lifecycle.requires = requires
                 .iter()

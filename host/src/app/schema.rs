@@ -187,6 +187,7 @@ pub struct HostLifecycle {
 pub struct SupervisorLifecycle {
     pub auto_start: Option<Spanned<bool>>,
     pub requires: Option<Vec<Spanned<String>>>,
+    pub nodes: Option<Vec<Spanned<String>>>,
 }
 
 /// A service's lifecycle.
@@ -195,6 +196,8 @@ pub struct SupervisorLifecycle {
 pub struct ServiceLifecycle {
     pub auto_start: Option<Spanned<bool>>,
     pub requires: Option<Vec<Spanned<String>>>,
+    /// In a cluster, the nodes that may run it, one at a time, in order of preference.
+    pub nodes: Option<Vec<Spanned<String>>>,
     /// `permanent`, `transient` (default) or `temporary`.
     pub restart_type: Option<Spanned<String>>,
     pub start_timeout: Option<Spanned<String>>,

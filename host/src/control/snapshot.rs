@@ -134,6 +134,7 @@ impl Snapshot {
                     state: u.state.name().into(),
                     reason: match &u.state {
                         State::Failed(why) => Some(why.clone()),
+                        State::Standby(on) => Some(format!("runs on {on}")),
                         _ => None,
                     },
                     pid: u.pid.map(|p| p.to_string()),

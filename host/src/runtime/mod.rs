@@ -16,7 +16,7 @@ mod scheduler;
 mod signals;
 
 pub use crate::app::Limits;
-pub use cluster::{Cluster, ClusterConfig, JoinError, PeerView};
+pub use cluster::{Cluster, ClusterConfig, JoinError, PeerView, Placement};
 #[cfg(fuzzing)]
 pub use engine::HOST_CALLS;
 pub use engine::{

@@ -6,11 +6,15 @@
 //!   strategy within its restart intensity, and fails (escalating to its own supervisor, or
 //!   ending `wasmhost run`) when they fail more often than that.
 //!
+//! - a unit placed on a list of nodes (`lifecycle.nodes`) runs on one of them at a time in
+//!   a cluster, and another takes it over when that node is down (`failover.rs`).
+//!
 //! A service counts as running once it is ready (`service.rs`); everything stops in the
 //! reverse of its start order. Each service and supervisor is a `Unit` whose state and
 //! restarts anyone may watch (`wasmhost ps` shows them).
 
 mod backoff;
+mod failover;
 mod service;
 mod tree;
 
@@ -21,6 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::app::App;
 use crate::runtime::{Node, Pid};
 
 /// Where a service or supervisor is in its life.
@@ -40,6 +45,10 @@ pub enum State {
     /// `max_attempts`, a supervisor past its restart intensity, a temporary child), or what
     /// it requires failed. A supervisor's child in this state is about to be restarted.
     Failed(String),
+    /// Placed on a list of nodes, and another node runs it (named, or "a node before this
+    /// one" on the list that this one waits for): this node takes it over when that one is
+    /// down.
+    Standby(String),
     /// Cancelled on shutdown, within its `stop_timeout`.
     Stopping,
     /// Stopped on shutdown (or by its supervisor, to restart it or its siblings).
@@ -59,6 +68,7 @@ impl State {
             State::Running => "running",
             State::Exited => "exited",
             State::Failed(_) => "failed",
+            State::Standby(_) => "standby",
             State::Stopping => "stopping",
             State::Stopped => "stopped",
         }
@@ -189,6 +199,10 @@ impl Services {
     /// running.
     pub fn start(node: &Arc<Node>, placed: Option<&[String]>) -> Services {
         let app = node.app();
+        let stands_for = match node.cluster() {
+            Some(cluster) => placed_on(app, &cluster.node_id().name, placed),
+            None => Vec::new(),
+        };
         let mut units = Vec::new();
         let mut top: Vec<Running> = Vec::new();
         // `top` lists each unit after those it requires, so these are already here.
@@ -196,13 +210,14 @@ impl Services {
             if placed.is_some_and(|placed| !placed.contains(id)) {
                 continue;
             }
-            let (unit, requires) = if let Some(service) = app.service(id) {
+            let (unit, requires, nodes) = if let Some(service) = app.service(id) {
                 if !service.lifecycle.auto_start {
                     continue;
                 }
                 (
                     Unit::new(id, UnitKind::Service, None),
                     &service.lifecycle.requires,
+                    &service.lifecycle.nodes,
                 )
             } else if let Some(supervisor) = app.supervisors.get(id) {
                 if !supervisor.auto_start {
@@ -211,10 +226,15 @@ impl Services {
                 (
                     Unit::new(id, UnitKind::Supervisor, None),
                     &supervisor.requires,
+                    &supervisor.nodes,
                 )
             } else {
                 continue;
             };
+            // Placed on other nodes of the cluster: not this one's to run.
+            if node.cluster().is_some() && !nodes.is_empty() && !stands_for.contains(id) {
+                continue;
+            }
             let requires: Vec<_> = top
                 .iter()
                 .filter(|r| requires.contains(&r.unit.id))
@@ -222,27 +242,41 @@ impl Services {
                 .collect();
             let (stop, stopped) = watch::channel(false);
             units.push(unit.clone());
-            let task = match unit.kind {
+            let start: failover::Start = match unit.kind {
                 UnitKind::Service => {
                     let Some(service) = app.service(id) else {
                         continue;
                     };
-                    let service = service.clone();
-                    tokio::spawn(backoff::run(
-                        node.clone(),
-                        service,
-                        unit.clone(),
-                        requires,
-                        stopped,
-                    ))
+                    let (node, service, unit) = (node.clone(), service.clone(), unit.clone());
+                    Box::new(move |stopped| {
+                        Box::pin(backoff::run(
+                            node.clone(),
+                            service.clone(),
+                            unit.clone(),
+                            requires.clone(),
+                            stopped,
+                        ))
+                    })
                 }
                 UnitKind::Supervisor => {
                     let Some(entry) = app.supervisors.get(id) else {
                         continue;
                     };
                     let supervisor = tree::Supervisor::new(node, entry, unit.clone(), &mut units);
-                    tokio::spawn(supervisor.run_at_top(requires, stopped))
+                    Box::new(move |stopped| {
+                        Box::pin(supervisor.clone().run_at_top(requires.clone(), stopped))
+                    })
                 }
+            };
+            let task = match node.cluster() {
+                Some(cluster) if !nodes.is_empty() => tokio::spawn(failover::run(
+                    cluster.clone(),
+                    unit.clone(),
+                    nodes.to_vec(),
+                    start,
+                    stopped,
+                )),
+                _ => tokio::spawn(start(stopped)),
             };
             top.push(Running { unit, stop, task });
         }
@@ -263,7 +297,7 @@ impl Services {
                 UnitKind::Supervisor => "supervisor",
             };
             match settled.as_deref() {
-                Ok(State::Running | State::Exited) => {}
+                Ok(State::Running | State::Exited | State::Standby(_)) => {}
                 Ok(State::Failed(why)) => return Err(format!("{what} {} failed: {why}", unit.id)),
                 Ok(_) | Err(_) => return Err(format!("{what} {} is stopping", unit.id)),
             }
@@ -333,6 +367,25 @@ impl Drop for Services {
     }
 }
 
+/// The top-level units placed on a list of nodes (`lifecycle.nodes`) that the node `node`
+/// runs when its turn comes: those that start themselves and whose list names it, of those
+/// `placed` names if it names some (`[cluster] services`).
+pub fn placed_on(app: &App, node: &str, placed: Option<&[String]>) -> Vec<String> {
+    app.top
+        .iter()
+        .filter(|id| placed.is_none_or(|placed| placed.contains(id)))
+        .filter(|id| {
+            let (auto_start, nodes) = match (app.service(id), app.supervisors.get(*id)) {
+                (Some(s), _) => (s.lifecycle.auto_start, &s.lifecycle.nodes),
+                (None, Some(s)) => (s.auto_start, &s.nodes),
+                (None, None) => return false,
+            };
+            auto_start && nodes.iter().any(|n| n == node)
+        })
+        .cloned()
+        .collect()
+}
+
 /// Resolves once `stop` says so (or its sender is gone).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
@@ -349,7 +402,9 @@ async fn wait_for_required(
         tokio::select! {
             settled = state.wait_for(|s| !s.is_starting()) => {
                 match settled.as_deref() {
-                    Ok(State::Running | State::Exited) => {}
+                    // Standing by: it runs on another node, where this one's processes
+                    // reach it by name.
+                    Ok(State::Running | State::Exited | State::Standby(_)) => {}
                     Ok(State::Failed(why)) => {
                         let why = format!("it requires {required}, which failed: {why}");
                         tracing::error!(service = %id, "not started: {why}");

@@ -84,6 +84,11 @@ impl Resolver {
                     "it starts its children in the order of its `children`",
                 ),
                 (
+                    !l.nodes.is_empty(),
+                    "nodes",
+                    "it runs where its supervisor runs; place the supervisor instead",
+                ),
+                (
                     l.restart != defaults.restart
                         || l.stable_threshold != defaults.stable_threshold,
                     "restart",
@@ -104,6 +109,11 @@ impl Resolver {
                         !supervisor.requires.is_empty(),
                         "requires",
                         "it starts its children in the order of its `children`",
+                    ),
+                    (
+                        !supervisor.nodes.is_empty(),
+                        "nodes",
+                        "it runs where its supervisor runs; place the supervisor instead",
                     ),
                 ];
                 self.child_conflicts(&supervisor.id, &supervisor.origin, owner, &conflicts);

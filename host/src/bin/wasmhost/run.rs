@@ -11,6 +11,7 @@ use clap::Args;
 use wasmhost::app::{App, AppRoot};
 use wasmhost::lifecycle::{Ended, EntryOnTerminal, Running, Signals, Stopped};
 use wasmhost::runtime::{Cluster, ClusterConfig, ExitReason, NodeConfig};
+use wasmhost::services::placed_on;
 
 use crate::flags::{ClusterFlags, NodeFlags};
 use crate::{build, start};
@@ -50,9 +51,13 @@ pub fn run(app: Option<&Path>, flags: &NodeFlags, run: RunArgs) -> Result<ExitCo
         None => None,
     };
     let config = flags.config(&root);
-    let cluster = run.cluster.config(&root)?;
-    let placement = match &cluster {
-        Some(_) => run.cluster.placement(&root, &app)?,
+    let mut cluster = run.cluster.config(&root)?;
+    let placement = match &mut cluster {
+        Some(cluster) => {
+            let placement = run.cluster.placement(&root, &app)?;
+            cluster.runs = placed_on(&app, &cluster.node, placement.as_deref());
+            placement
+        }
         None => None,
     };
     // Processes run on the node's own threads (`workers`); this runtime keeps their time and

@@ -24,6 +24,9 @@ pub struct ClusterConfig {
     pub tls_ca: Option<PathBuf>,
     /// The digest of the registry this node runs: every member runs the same one.
     pub registry: String,
+    /// The units placed on a list of nodes (`lifecycle.nodes`) this node runs when its turn
+    /// comes. Its record says so: the nodes after it on a unit's list wait for it only then.
+    pub runs: Vec<String>,
 }
 
 impl ClusterConfig {
@@ -68,6 +71,7 @@ impl ClusterConfig {
             credentials: settings.credentials.clone(),
             tls_ca: settings.tls_ca.clone(),
             registry,
+            runs: Vec::new(),
         }))
     }
 }

@@ -22,6 +22,7 @@ use super::links::RemoteLinks;
 use super::members::{self, Peers};
 use super::monitors::RemoteMonitors;
 use super::names::{self, ClusterNames};
+use super::placements;
 use super::spawn::PendingSpawns;
 use super::transport::Outboxes;
 use super::wire;
@@ -32,6 +33,8 @@ use wasmhost_types::NodeId;
 pub(super) const MEMBERS: &str = "wasmhost_members";
 /// The bucket of registered names: hex of the name → the holder's pid.
 pub(super) const NAMES: &str = "wasmhost_names";
+/// The bucket of placed units: hex of the unit's id → the node that runs it (`b.7`).
+pub(super) const PLACEMENTS: &str = "wasmhost_placements";
 /// The oldest server wasmhost joins (per-key markers, `kv` TTLs).
 const OLDEST_SERVER: (u64, u64) = (2, 11);
 
@@ -45,6 +48,9 @@ pub(super) struct Member {
     pub registry: String,
     /// The wasmhost version it runs.
     pub version: String,
+    /// The placed units it runs when its turn comes (`ClusterConfig::runs`).
+    #[serde(default)]
+    pub runs: Vec<String>,
 }
 
 /// This node's membership of a cluster: its connection, its buckets, its peers as it sees
@@ -59,10 +65,14 @@ pub struct Cluster {
     pub(super) client: async_nats::Client,
     pub(super) members: kv::Store,
     pub(super) names_kv: kv::Store,
+    pub(super) placements_kv: kv::Store,
     /// The largest frame the server takes (its `max_payload`).
     pub(super) max_frame: usize,
     pub(super) peers: Peers,
     pub(super) names: ClusterNames,
+    pub(super) held_placements: placements::Held,
+    /// Moves on each time a peer comes up or goes down.
+    pub(super) peers_changed: tokio::sync::watch::Sender<u64>,
     pub(super) outboxes: Outboxes,
     pub(super) monitors: RemoteMonitors,
     pub(super) links: RemoteLinks,
@@ -137,6 +147,9 @@ impl Cluster {
         let names_kv = bucket(&js, NAMES, Duration::ZERO)
             .await
             .map_err(|err| nats("opening the names bucket")(&err))??;
+        let placements_kv = bucket(&js, PLACEMENTS, Duration::ZERO)
+            .await
+            .map_err(|err| nats("opening the placements bucket")(&err))??;
 
         check_registries(&members, &config).await?;
         let (incarnation, revision) = claim(&members, &config).await?;
@@ -156,8 +169,11 @@ impl Cluster {
             client,
             members,
             names_kv,
+            placements_kv,
             peers: Peers::default(),
             names: ClusterNames::default(),
+            held_placements: placements::Held::default(),
+            peers_changed: tokio::sync::watch::Sender::new(0),
             outboxes: Outboxes::default(),
             monitors: RemoteMonitors::default(),
             links: RemoteLinks::default(),
@@ -286,6 +302,7 @@ pub(super) fn member_record(
         session,
         registry: config.registry.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        runs: config.runs.clone(),
     };
     serde_json::to_vec(&member).unwrap_or_default().into()
 }

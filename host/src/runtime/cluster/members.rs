@@ -36,6 +36,8 @@ pub(super) struct Peer {
     /// Taken for down because this node was out of touch, not for its own silence: the same
     /// session comes back up when it is heard of again.
     forgiven: bool,
+    /// The placed units it runs when its turn comes, as its record says.
+    runs: Vec<String>,
     /// What its messages waiting here cost, charged to the peer.
     pub account: Option<Arc<Account>>,
     pub received: u64,
@@ -89,6 +91,7 @@ impl Peer {
             last_heard: Instant::now(),
             next_seq: None,
             forgiven: false,
+            runs: Vec::new(),
             account: None,
             received: 0,
             refused: 0,
@@ -202,6 +205,25 @@ impl Peers {
             .map(|peer| peer.incarnation)
     }
 
+    /// Whether the node `name` is up and runs the placed unit `unit` when its turn comes.
+    pub fn up_for(&self, name: &str, unit: &str) -> bool {
+        let Ok(map) = self.map.lock() else {
+            return false;
+        };
+        map.get(name)
+            .is_some_and(|peer| peer.up && peer.runs.iter().any(|u| u == unit))
+    }
+
+    /// What the record of `name`'s `incarnation` says it runs.
+    fn runs(&self, name: &str, incarnation: u64, runs: Vec<String>) {
+        if let Ok(mut map) = self.map.lock()
+            && let Some(peer) = map.get_mut(name)
+            && peer.incarnation == incarnation
+        {
+            peer.runs = runs;
+        }
+    }
+
     fn up(&self) -> Vec<(String, u64)> {
         let Ok(map) = self.map.lock() else {
             return Vec::new();
@@ -238,6 +260,27 @@ impl Cluster {
     /// The peers this node has heard of.
     pub fn peers(&self) -> Vec<PeerView> {
         self.peers.views()
+    }
+
+    /// Whether another node's incarnation `node` may be up: not known to be down, and the
+    /// current record of its name has that incarnation (a bucket that cannot be read says
+    /// yes, so nothing is taken from a node that may still hold it).
+    pub(super) async fn node_alive(&self, node: &NodeId) -> bool {
+        if self.peers.is_down(&node.name, node.incarnation) {
+            return false;
+        }
+        match self.members.get(&*node.name).await {
+            Ok(Some(record)) => serde_json::from_slice::<Member>(&record)
+                .is_ok_and(|member| member.incarnation == node.incarnation),
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    }
+
+    /// Moves on each time a peer comes up or goes down (placed units look again whose
+    /// turn it is).
+    pub fn peer_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.peers_changed.subscribe()
     }
 
     /// A frame of `name`'s session arrived with `seq`: deliver it or not.
@@ -289,6 +332,7 @@ impl Cluster {
             self.went_down(name, old, "a newer session of it appeared");
         }
         tracing::info!(peer = name, incarnation, session, "node up");
+        self.peers_changed.send_modify(|n| *n += 1);
     }
 
     /// What a peer's going down undoes here: its outbox, the monitors across (each of this
@@ -302,6 +346,7 @@ impl Cluster {
             incarnation,
         });
         self.spawns_lost(name, incarnation);
+        self.peers_changed.send_modify(|n| *n += 1);
     }
 
     pub(super) fn take_down(&self, name: &str, incarnation: u64, session: Option<u64>, why: &str) {
@@ -345,6 +390,9 @@ fn member_seen(cluster: &Arc<Cluster>, entry: kv::Entry) {
             let heard = cluster
                 .peers
                 .heard(&entry.key, member.incarnation, member.session);
+            cluster
+                .peers
+                .runs(&entry.key, member.incarnation, member.runs);
             if let Heard::New(old) = heard {
                 cluster.came_up(&entry.key, member.incarnation, member.session, old);
             }

@@ -8,6 +8,8 @@
 //! - `members.rs`: who is up — the members bucket watched, heartbeats, a node taken for down.
 //! - `names.rs`: registered names cluster-wide — a compare-and-set in the names bucket, and a
 //!   watched copy for lookups.
+//! - `placements.rs`: which node runs a service or supervisor placed on a list of nodes, and
+//!   its takeover by the next one up when that node is down.
 //! - `wire.rs`: the frames nodes send each other, bounded and checked.
 //! - `links.rs`: links across nodes, on both sides; broken by `no-connection` for a node lost.
 //! - `monitors.rs`: monitors across nodes, on both sides; `no-connection` for a node lost.
@@ -20,6 +22,7 @@ mod links;
 mod members;
 mod monitors;
 mod names;
+mod placements;
 mod spawn;
 mod transport;
 mod wire;
@@ -29,3 +32,4 @@ pub use join::Cluster;
 pub(in crate::runtime) use links::Linked;
 pub use members::PeerView;
 pub(in crate::runtime) use monitors::Monitored;
+pub use placements::Placement;

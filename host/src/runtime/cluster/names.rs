@@ -13,7 +13,7 @@ use async_nats::jetstream::kv::{self, Operation};
 use dashmap::DashMap;
 use tokio::task::JoinHandle;
 
-use super::join::{Cluster, Member, watch_bucket};
+use super::join::{Cluster, watch_bucket};
 use wasmhost_types::{Pid, RegisterError};
 
 /// The watched copy of the names bucket, and the names this node's processes hold there.
@@ -92,7 +92,7 @@ impl Cluster {
     }
 
     /// Whether `holder` is a process that may still be alive: of this node and alive, or of
-    /// a node whose current record has its incarnation.
+    /// a node that may be up (`node_alive`).
     async fn holds_live(&self, holder: &Pid, here_alive: &impl Fn(&Pid) -> bool) -> bool {
         let Some(node) = &holder.node else {
             return false;
@@ -100,16 +100,7 @@ impl Cluster {
         if *node == self.me {
             return here_alive(holder);
         }
-        if self.peers.is_down(&node.name, node.incarnation) {
-            return false;
-        }
-        match self.members.get(&*node.name).await {
-            Ok(Some(record)) => serde_json::from_slice::<Member>(&record)
-                .is_ok_and(|member| member.incarnation == node.incarnation),
-            Ok(None) => false,
-            // Not known: taken for alive, so a name is never held twice.
-            Err(_) => true,
-        }
+        self.node_alive(node).await
     }
 
     /// The holder of `name` on another node, if its node is not known to be down.
