@@ -490,12 +490,13 @@ fn every_bad_start_is_refused_with_its_own_message() {
 }
 
 /// The echo app with `app:watcher`, the test child (its `monitor-name` and `monitor-crash`
-/// modes monitor a registered process and fail with what they heard).
+/// modes monitor a registered process and fail with what they heard; `count-in`,
+/// `count-out` and `count-stall` send and check numbered messages).
 fn echo_app_with_watcher() -> tempfile::TempDir {
     let child = crate::common::guest_artifacts().join("test_child.wasm");
     echo_app(|r| {
         format!(
-            "{r}\n  - name: watcher\n    kind: process.wasm\n    source: file://{}\n    modules: [process, time]\n    authority:\n      hosts: [app:processes]\n",
+            "{r}\n  - name: watcher\n    kind: process.wasm\n    source: file://{}\n    modules: [process, time, logger]\n    authority:\n      hosts: [app:processes]\n",
             child.display()
         )
     })
@@ -836,4 +837,61 @@ fn a_placed_service_moves_to_the_next_node_when_its_node_is_killed_or_leaves() {
     a.type_line("");
     a.out.wait_for("Goodbye!");
     assert_eq!(a.exit_code(), Some(0));
+}
+
+/// `node` running the test child as `sink`: it takes numbered messages and fails on one out
+/// of order.
+fn sink(app: &Path, nats: &Nats, node: &str) -> Node {
+    let args = [
+        "--services",
+        "none",
+        "app:watcher",
+        "--",
+        "count-in",
+        "sink",
+    ];
+    Node::start(app, nats, node, &args)
+}
+
+#[test]
+fn numbered_messages_arrive_in_order_and_a_stalled_receiver_loses_them_only_after_no_connection() {
+    let nats = Nats::start();
+    let app = echo_app_with_watcher();
+
+    // 100 000 from a to b: each arrives, once, in order (the sink fails at the first that is
+    // not the one due, and at the end if the count differs).
+    let mut b = sink(app.path(), &nats, "b");
+    let args = [
+        "--services",
+        "none",
+        "app:watcher",
+        "--",
+        "count-out",
+        "\"100000\"",
+    ];
+    let mut a = Node::start(app.path(), &nats, "a", &args);
+    assert_eq!(a.exit_code(), Some(0), "{}", a.log.seen.join("\n"));
+    assert_eq!(b.exit_code(), Some(0), "{}", b.log.seen.join("\n"));
+    a.log.find("numbers sent count=100000");
+
+    // The sink's node stopped after 20 000: the sender hears `no-connection`, and what it
+    // sends then is dropped; once the node is back, the sink has the 20 000, in order, and
+    // nothing after them before the sender's `end`.
+    let mut d = sink(app.path(), &nats, "d");
+    let args = [
+        "--services",
+        "none",
+        "app:watcher",
+        "--",
+        "count-stall",
+        "\"20000\"",
+    ];
+    let mut e = Node::start(app.path(), &nats, "e", &args);
+    e.log.wait_for("numbers sent count=20000");
+    d.signal("STOP");
+    let lost = e.log.wait_for("sink lost");
+    assert!(lost.contains("no connection to node d."), "{lost}");
+    d.signal("CONT");
+    assert_eq!(e.exit_code(), Some(0), "{}", e.log.seen.join("\n"));
+    assert_eq!(d.exit_code(), Some(0), "{}", d.log.seen.join("\n"));
 }

@@ -1,6 +1,7 @@
 //! A test process whose behaviour is chosen by its first argument, for the runtime tests.
 
 use wasmhost_guest::prelude::*;
+use wasmhost_guest::process::SendError;
 
 /// A line for an echo relay.
 #[derive(serde::Serialize)]
@@ -10,6 +11,49 @@ struct Line {
 }
 
 entry!(main);
+
+/// Sends each of `numbers` to `sink` (topic `n`), again while the sender's outbox to the
+/// sink's node is full; how many times it was refused.
+async fn send_numbers(sink: &Pid, numbers: std::ops::Range<u64>) -> Result<u64, String> {
+    let mut refused = 0;
+    for n in numbers {
+        loop {
+            match process::send(sink, "n", &n) {
+                Ok(()) => break,
+                Err(SendError::MailboxFull(_) | SendError::Limit(_)) => {
+                    refused += 1;
+                    time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                Err(err) => return Err(format!("send {n}: {err}")),
+            }
+        }
+    }
+    Ok(refused)
+}
+
+/// The process registered as `sink` once it is (it may be registering on another node),
+/// within 30 s.
+async fn wait_for_sink() -> Result<Pid, String> {
+    for _ in 0..600 {
+        if let Some(sink) = process::registry::lookup("sink") {
+            return Ok(sink);
+        }
+        time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Err("no process registered as sink within 30 s".into())
+}
+
+/// Tells `sink` how many numbers it should have, and waits for its `done`.
+async fn finish(mailbox: &process::Mailbox, sink: &Pid, count: u64) -> Result<String, String> {
+    process::send(sink, "end", &count).map_err(|e| format!("end: {e}"))?;
+    loop {
+        let msg = mailbox.recv().await;
+        if msg.topic() == "done" {
+            let got: u64 = msg.payload().map_err(|e| e.to_string())?;
+            return Ok(format!("the sink has {got}"));
+        }
+    }
+}
 
 async fn main((mode, arg): (String, String)) -> Result<String, String> {
     let mailbox = process::mailbox();
@@ -216,6 +260,68 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
                     return Err(format!("link-down from {from}: {reason}"));
                 }
             }
+        }
+        // Register as `arg` and take numbered messages (topic `n`), each the one due next,
+        // until `end` says how many the sender expects here: fail at once on a number out of
+        // order (a gap or a repeat), or at the end on a count that differs; answer `done`.
+        "count-in" => {
+            process::registry::register(&arg).map_err(|e| e.to_string())?;
+            let mut due: u64 = 0;
+            loop {
+                let msg = mailbox.recv().await;
+                match msg.topic() {
+                    "n" => {
+                        let n: u64 = msg.payload().map_err(|e| e.to_string())?;
+                        if n != due {
+                            return Err(format!("{n} arrived where {due} was due"));
+                        }
+                        due += 1;
+                    }
+                    "end" => {
+                        let sent: u64 = msg.payload().map_err(|e| e.to_string())?;
+                        if let Some(from) = msg.from() {
+                            let _ = process::send(from, "done", &due);
+                        }
+                        if due != sent {
+                            return Err(format!("{due} arrived of the {sent} sent"));
+                        }
+                        return Ok(format!("{due} in order"));
+                    }
+                    other => return Err(format!("unexpected topic {other}")),
+                }
+            }
+        }
+        // Send `arg` numbered messages to `sink`, each again while the outbox refuses it,
+        // then `end`, and wait for the sink's `done`.
+        "count-out" => {
+            let sink = wait_for_sink().await?;
+            let count: u64 = arg.parse().map_err(|_| format!("not a count: {arg}"))?;
+            let refused = send_numbers(&sink, 0..count).await?;
+            logger::info("numbers sent", fields! { count, refused });
+            finish(&mailbox, &sink, count).await
+        }
+        // Send `arg` numbered messages to `sink`, say so, and wait to hear of its node's
+        // loss (the test stops that node); send as many again (dropped: its node is down),
+        // wait for the sink to be reachable again (the node rejoined), and end with the count
+        // of the first run: nothing of it lost, nothing after it delivered.
+        "count-stall" => {
+            let sink = wait_for_sink().await?;
+            let count: u64 = arg.parse().map_err(|_| format!("not a count: {arg}"))?;
+            let events = process::events();
+            process::monitor(&sink);
+            let refused = send_numbers(&sink, 0..count).await?;
+            logger::info("numbers sent", fields! { count, refused });
+            let reason = loop {
+                if let Event::Exit { from, reason } = events.recv().await
+                    && from == sink
+                {
+                    break reason;
+                }
+            };
+            logger::info("sink lost", fields! { reason: reason.to_string() });
+            send_numbers(&sink, count..2 * count).await?;
+            wait_for_sink().await?;
+            finish(&mailbox, &sink, count).await
         }
         other => Err(format!("unknown mode {other}")),
     }
