@@ -148,12 +148,26 @@ fn repo() -> std::path::PathBuf {
 
 /// Runs `scenario` on `node`; the relay service must be running for the echo scenarios.
 pub async fn run_wasmhost(node: &Arc<Node>, scenario: Scenario) -> Measured {
+    run_wasmhost_on(node, scenario, None).await
+}
+
+/// As [`run_wasmhost`], with the partners the client spawns (the child, `pong`, the flood's
+/// sink, the ring) on `partners` (`b@app:processes`: another node of a cluster).
+pub async fn run_wasmhost_on(
+    node: &Arc<Node>,
+    scenario: Scenario,
+    partners: Option<&str>,
+) -> Measured {
     let Scenario { name, n, m, .. } = scenario;
+    let mode = match partners {
+        Some(host) => format!("{name} on {host}"),
+        None => name.to_string(),
+    };
     let cpu = cpu_time();
     let start = Instant::now();
     let mut measured = match name {
         "spawn-monitor" | "ping-pong" | "echo" => {
-            let times = in_guest(node, name, n, 0).await;
+            let times = in_guest(node, &mode, n, 0).await;
             Measured {
                 ops: n.into(),
                 times,
@@ -161,7 +175,7 @@ pub async fn run_wasmhost(node: &Arc<Node>, scenario: Scenario) -> Measured {
             }
         }
         "flood" | "ring" => {
-            let elapsed = in_guest(node, name, n, m).await;
+            let elapsed = in_guest(node, &mode, n, m).await;
             let ops = if name == "ring" {
                 u64::from(n) * u64::from(m)
             } else {

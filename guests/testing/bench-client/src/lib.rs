@@ -6,9 +6,13 @@
 //! - `ping-pong N`: a 32-byte message to a partner process and back;
 //! - `flood N`: N 32-byte messages to one receiver, as fast as they can be sent; the time until
 //!   the receiver has taken them all;
-//! - `ring N M`: N processes in a ring pass a token M times round; the time until it stops.
+//! - `ring N M`: N processes in a ring pass a token M times round; the time until it stops;
+//! - `watch`: monitor the process registered as `relay` (on another node), and return when
+//!   that was and when its `no-connection` came (Unix time in nanoseconds): the cluster
+//!   benchmark kills the relay's node in between.
 //!
-//! `pong`, `sink` and `ring-member` are the partners these spawn.
+//! `pong`, `sink` and `ring-member` are the partners these spawn, on the client's host, or on
+//! the one a mode names after ` on ` (`ping-pong on b@app:processes`: partners on node b).
 
 use std::time::Instant;
 
@@ -17,6 +21,13 @@ use wasmhost_guest::prelude::*;
 
 entry!(main);
 
+fn unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Where partners are spawned unless the mode says.
 const HOST: &str = "app:processes";
 /// 32 bytes, the message of the ping-pong and flood scenarios.
 const MESSAGE: &str = "0123456789abcdef0123456789abcdef";
@@ -31,7 +42,8 @@ async fn main((mode, n, m): (String, u32, u32)) -> Result<Vec<u64>, String> {
     let fail = |e: &dyn std::fmt::Display| e.to_string();
     let mailbox = process::mailbox();
     let mut times = Vec::with_capacity(n as usize);
-    match mode.as_str() {
+    let (mode, host) = mode.split_once(" on ").unwrap_or((&mode, HOST));
+    match mode {
         "echo" => {
             let me = process::pid();
             for _ in 0..n {
@@ -52,7 +64,7 @@ async fn main((mode, n, m): (String, u32, u32)) -> Result<Vec<u64>, String> {
             let events = process::events();
             for _ in 0..n {
                 let start = Instant::now();
-                let child = process::spawn_monitored("app:child", HOST, ("return", ""))
+                let child = process::spawn_monitored("app:child", host, ("return", ""))
                     .map_err(|e| fail(&e))?;
                 match events.recv().await {
                     Event::Exit { from, reason } if from == child && reason.is_normal() => {}
@@ -63,7 +75,7 @@ async fn main((mode, n, m): (String, u32, u32)) -> Result<Vec<u64>, String> {
         }
         "ping-pong" => {
             let partner =
-                process::spawn("app:client", HOST, ("pong", 0u32, 0u32)).map_err(|e| fail(&e))?;
+                process::spawn("app:client", host, ("pong", 0u32, 0u32)).map_err(|e| fail(&e))?;
             for _ in 0..n {
                 let start = Instant::now();
                 process::send(&partner, "ping", MESSAGE).map_err(|e| fail(&e))?;
@@ -83,10 +95,16 @@ async fn main((mode, n, m): (String, u32, u32)) -> Result<Vec<u64>, String> {
             }
         },
         "flood" => {
-            let sink = process::spawn("app:sink", HOST, ("sink", n, 0u32)).map_err(|e| fail(&e))?;
+            let sink = process::spawn("app:sink", host, ("sink", n, 0u32)).map_err(|e| fail(&e))?;
             let start = Instant::now();
             for _ in 0..n {
-                process::send(&sink, "data", MESSAGE).map_err(|e| fail(&e))?;
+                // A full outbox to another node refuses at once: wait for it to drain.
+                while let Err(err) = process::send(&sink, "data", MESSAGE) {
+                    if !err.to_string().contains("outbox") {
+                        return Err(fail(&err));
+                    }
+                    time::sleep(std::time::Duration::from_micros(50)).await;
+                }
             }
             mailbox.recv().await;
             times.push(elapsed(start));
@@ -102,7 +120,7 @@ async fn main((mode, n, m): (String, u32, u32)) -> Result<Vec<u64>, String> {
         }
         "ring" => {
             let members = (0..n)
-                .map(|_| process::spawn("app:client", HOST, ("ring-member", 0u32, 0u32)))
+                .map(|_| process::spawn("app:client", host, ("ring-member", 0u32, 0u32)))
                 .collect::<Result<Vec<Pid>, _>>()
                 .map_err(|e| fail(&e))?;
             let me = process::pid();
@@ -131,6 +149,23 @@ async fn main((mode, n, m): (String, u32, u32)) -> Result<Vec<u64>, String> {
                     }
                     _ => return Ok(times),
                 }
+            }
+        }
+        "watch" => {
+            let relay = loop {
+                if let Some(relay) = process::registry::lookup("relay") {
+                    break relay;
+                }
+                time::sleep(std::time::Duration::from_millis(5)).await;
+            };
+            let events = process::events();
+            process::monitor(&relay);
+            times.push(unix_nanos());
+            match events.recv().await {
+                Event::Exit { reason, .. } if reason.to_string().contains("no connection") => {
+                    times.push(unix_nanos());
+                }
+                other => return Err(format!("unexpected event {other:?}")),
             }
         }
         other => return Err(format!("unknown mode {other}")),
