@@ -601,6 +601,15 @@ fn links_terminate_and_cancel_reach_across_nodes_within_the_callers_authority() 
     assert!(heard.contains(": killed by"), "{heard}");
     // Its monitored child on c, cancelled: it stopped when asked (a normal exit).
     assert!(heard.contains("; exit of {c."), "{heard}");
+    // Its child on c spawned linked, which failed: the link broke with the failure's kind.
+    let failed = heard
+        .split("; spawn-linked, then link-down from ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next());
+    assert!(
+        failed.is_some_and(|f| f.starts_with("{c.") && f.contains("}: error")),
+        "{heard}"
+    );
     // The relay on b is not its child: refused on a, before anything is sent.
     assert!(
         heard.contains(&format!(

@@ -209,8 +209,8 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
             }
         }
         // On node `arg`: spawn a child, link it, end it (its link breaks: an event, since
-        // links are trapped); spawn another, monitor it, cancel it; try to end the echo relay,
-        // which this process did not spawn. Fail with what happened, one part per step.
+        // links are trapped); spawn another, monitor it, cancel it; spawn-linked a third that
+        // fails; try to end the echo relay, which this process did not spawn. Fail with what happened, one part per step.
         "remote-family" => {
             process::trap_links(true);
             let events = process::events();
@@ -233,12 +233,21 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
                     break format!("exit of {from}: {reason}");
                 }
             };
+            let failing = process::spawn_linked("app:watcher", &host, ("error", "boom"))
+                .map_err(|e| format!("spawn-linked: {e}"))?;
+            let failed = loop {
+                if let Event::LinkDown { from, reason } = events.recv().await
+                    && from == failing
+                {
+                    break format!("spawn-linked, then link-down from {from}: {reason}");
+                }
+            };
             let relay = process::registry::lookup("relay").ok_or("no relay")?;
             let refused = match process::terminate(&relay) {
                 Ok(_) => format!("terminated {relay}"),
                 Err(e) => format!("terminate {relay}: {e}"),
             };
-            Err(format!("{broken}; {ended}; {refused}"))
+            Err(format!("{broken}; {ended}; {failed}; {refused}"))
         }
         // On node `arg`: spawn a child and link it, show it to the echo relay as
         // `monitor-name` does, and fail with what the link's breaking says.

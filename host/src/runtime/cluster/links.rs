@@ -30,7 +30,7 @@ pub(in crate::runtime) enum Linked {
 
 impl RemoteLinks {
     /// Adds `local`'s link to `remote`; false if it was there.
-    fn add(&self, local: u64, remote: &Pid, receipt: Charge) -> bool {
+    pub(super) fn add(&self, local: u64, remote: &Pid, receipt: Charge) -> bool {
         let Ok(mut links) = self.by_local.lock() else {
             return false;
         };
@@ -79,6 +79,19 @@ impl Cluster {
             self.control(node, signal, process.account());
         }
         Linked::Held
+    }
+
+    /// The caller's side of a `spawn-linked` onto another node, once the child's node
+    /// answered (its side was made before the child ran). A caller that ended meanwhile
+    /// breaks the link on the child's side, as its exit would have.
+    pub(super) fn linked_child(&self, parent: &Pid, child: &Pid, receipt: Charge) {
+        self.links.add(parent.id, child, receipt);
+        let Some(node) = self.node() else {
+            return;
+        };
+        if !node.is_alive(parent) && self.links.remove(parent.id, child) {
+            self.refuse_link(parent, child.clone(), ExitReason::NoProcess);
+        }
     }
 
     /// `process` unlinks from `target`, a process of another node.

@@ -1,9 +1,9 @@
 //! A spawn onto another node: `spawn("app:worker", "c@app:processes", …)`. The caller's node
 //! asks (a `Spawn` frame with the caller's pid and entry), the target's node decides with
 //! today's authority rules from the caller's entry (every node runs the same registry) and
-//! answers (`Spawned`) before the child runs, so for `spawn-monitored` the answer comes
-//! before any exit of the child: both sides of the monitor are in place first. A request
-//! whose node is lost is answered `no host` at once.
+//! answers (`Spawned`) before the child runs, so for `spawn-monitored` and `spawn-linked` the
+//! answer comes before any exit of the child: both sides of the monitor or link are in place
+//! first. A request whose node is lost is answered `no host` at once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,12 +33,13 @@ pub(super) struct PendingSpawns {
 
 struct Pending {
     node: NodeId,
-    /// The parent's id and account (a child it has elsewhere is charged to it).
-    parent: (u64, Arc<Account>),
+    /// The parent and its account (a child it has elsewhere is charged to it).
+    parent: (Pid, Arc<Account>),
     /// What the caller is shown if the answer never comes.
     host: String,
-    /// The caller's id and the receipt for its monitor, for `spawn-monitored`.
-    watcher: Option<(u64, Charge)>,
+    /// For `spawn-monitored` and `spawn-linked`: which, and the receipt for the caller's
+    /// side of it.
+    tie: Option<(Watch, Charge)>,
     answer: oneshot::Sender<Result<Pid, SpawnError>>,
 }
 
@@ -51,6 +52,7 @@ pub(super) struct Asked {
     pub host: String,
     pub args: Vec<Vec<u8>>,
     pub monitored: bool,
+    pub linked: bool,
 }
 
 impl Cluster {
@@ -97,15 +99,6 @@ impl Cluster {
             name: Arc::from(node),
             incarnation,
         };
-        let monitored = match watch {
-            Watch::None => false,
-            Watch::Monitor => true,
-            Watch::Link => {
-                return Err(SpawnError::Denied(format!(
-                    "spawn-linked onto another node ({shown}) is not built yet; spawn-monitored is"
-                )));
-            }
-        };
         let size: usize = args.iter().map(Vec::len).sum::<usize>() + entry.len() + host.len();
         let largest = self.max_frame.saturating_sub(super::wire::OVERHEAD);
         if size > largest {
@@ -113,24 +106,24 @@ impl Cluster {
                 "args: {size} bytes, over the {largest} a frame to another node carries"
             )));
         }
-        let watcher = match monitored {
-            true => Some((
-                parent.pid().id,
+        let tie = match watch {
+            Watch::None => None,
+            Watch::Monitor | Watch::Link => Some((
+                watch,
                 parent
                     .account()
                     .charge(OVERHEAD)
                     .map_err(|refused| SpawnError::Limit(refused.to_string()))?,
             )),
-            false => None,
         };
         let req = self.spawns.next.fetch_add(1, Ordering::Relaxed);
         let (answer, answered) = oneshot::channel();
         if let Ok(mut map) = self.spawns.map.lock() {
             let pending = Pending {
                 node: target.clone(),
-                parent: (parent.pid().id, parent.account().clone()),
+                parent: (parent.pid().clone(), parent.account().clone()),
                 host: shown.clone(),
-                watcher,
+                tie,
                 answer,
             };
             map.insert(req, pending);
@@ -142,7 +135,8 @@ impl Cluster {
             entry,
             host,
             args: args.into_iter().map(serde_bytes::ByteBuf::from).collect(),
-            monitored,
+            monitored: watch == Watch::Monitor,
+            linked: watch == Watch::Link,
         };
         match self.enqueue(&target, signal, parent.account()) {
             Ok(()) => Ok(answered),
@@ -167,15 +161,19 @@ impl Cluster {
         let Some(pending) = pending else {
             return;
         };
-        if let (Ok(child), Some((watcher, receipt))) = (&result, pending.watcher) {
-            self.watching_child(child, watcher, receipt);
-        }
         let (parent, account) = pending.parent;
+        match (&result, pending.tie) {
+            (Ok(child), Some((Watch::Monitor, receipt))) => {
+                self.watching_child(child, parent.id, receipt);
+            }
+            (Ok(child), Some((Watch::Link, receipt))) => self.linked_child(&parent, child, receipt),
+            _ => {}
+        }
         if let (Ok(child), Ok(receipt)) = (&result, account.charge(OVERHEAD))
             && let Ok(mut children) = self.spawns.children.lock()
         {
             children
-                .entry(parent)
+                .entry(parent.id)
                 .or_default()
                 .insert(child.clone(), receipt);
         }
@@ -265,8 +263,9 @@ impl Cluster {
                 cluster.control(&reply_to, Signal::Spawned { req, reply }, &account);
             }
         };
-        // The monitor's entry here is charged to the asking node, as its messages are.
-        let receipt = match asked.monitored {
+        // The monitor's or link's entry here is charged to the asking node, as its messages
+        // are.
+        let receipt = match asked.monitored || asked.linked {
             true => match account.charge(OVERHEAD) {
                 Ok(receipt) => Some(receipt),
                 Err(refused) => {
@@ -276,10 +275,15 @@ impl Cluster {
             false => None,
         };
         let before_start = {
-            let (cluster, watcher, answer) = (self.clone(), asked.parent.clone(), answer.clone());
+            let (cluster, parent, answer) = (self.clone(), asked.parent.clone(), answer.clone());
+            let linked = asked.linked;
             move |child: &Pid| {
-                if let Some(receipt) = receipt {
-                    cluster.watched_child(child.id, watcher, receipt);
+                match (receipt, linked) {
+                    (Some(receipt), false) => cluster.watched_child(child.id, parent, receipt),
+                    (Some(receipt), true) => {
+                        cluster.links.add(child.id, &parent, receipt);
+                    }
+                    (None, _) => {}
                 }
                 answer(SpawnReply::Spawned(child.clone()));
             }

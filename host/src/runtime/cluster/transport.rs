@@ -259,6 +259,7 @@ impl Cluster {
                 host,
                 args,
                 monitored,
+                linked,
             } => {
                 let asked = super::spawn::Asked {
                     req,
@@ -268,6 +269,7 @@ impl Cluster {
                     host,
                     args: args.into_iter().map(|a| a.into_vec()).collect(),
                     monitored,
+                    linked,
                 };
                 self.spawn_asked(&node, asked, account);
             }

@@ -74,6 +74,9 @@ pub enum Signal {
         host: String,
         args: Vec<serde_bytes::ByteBuf>,
         monitored: bool,
+        /// `spawn-linked`: the child is linked to `parent` before it runs.
+        #[serde(default)]
+        linked: bool,
     },
     /// The answer to the sender's `Spawn` numbered `req`.
     Spawned { req: u64, reply: SpawnReply },
