@@ -255,9 +255,23 @@ impl Cluster {
         }
     }
 
-    /// Leaves the cluster at once: the node's record and the names it held go, so the others
-    /// see it gone without waiting out `down_after`.
+    /// Leaves the cluster at once: what its outboxes hold is published (for up to 2 s), and
+    /// the node's record and the names it held go, so the others see it gone without waiting
+    /// out `down_after`.
     pub async fn leave(&self) {
+        // What this node's processes sent goes out first (a reply sent just before the end),
+        // then word that it leaves, after it on each peer's way: a peer takes this node for
+        // down when everything before has arrived.
+        if let Some(node) = self.node() {
+            for (name, incarnation) in self.peers.up() {
+                let peer = NodeId {
+                    name: Arc::from(name.as_str()),
+                    incarnation,
+                };
+                let _ = self.enqueue(&peer, wire::Signal::Leaving, &node.account);
+            }
+        }
+        self.outboxes.drain(Duration::from_secs(2)).await;
         self.names.release_all(self).await;
         let revision = self.revision.load(Ordering::Relaxed);
         let _ = self

@@ -197,6 +197,14 @@ impl Peers {
             .collect()
     }
 
+    /// The incarnation and session of the node `name` if it is up.
+    fn session_of(&self, name: &str) -> Option<(u64, u64)> {
+        let map = self.map.lock().ok()?;
+        map.get(name)
+            .filter(|peer| peer.up)
+            .map(|peer| (peer.incarnation, peer.session))
+    }
+
     /// The incarnation of the node `name` if it is up.
     pub fn current(&self, name: &str) -> Option<u64> {
         let map = self.map.lock().ok()?;
@@ -224,7 +232,7 @@ impl Peers {
         }
     }
 
-    fn up(&self) -> Vec<(String, u64)> {
+    pub(super) fn up(&self) -> Vec<(String, u64)> {
         let Ok(map) = self.map.lock() else {
             return Vec::new();
         };
@@ -409,14 +417,20 @@ fn member_seen(cluster: &Arc<Cluster>, entry: kv::Entry) {
             }
         }
         Operation::Delete | Operation::Purge => {
-            let known = cluster
-                .peers
-                .up()
-                .into_iter()
-                .find(|(n, _)| *n == entry.key);
-            if let Some((name, incarnation)) = known {
-                cluster.take_down(&name, incarnation, None, "its record went");
-            }
+            let Some((incarnation, session)) = cluster.peers.session_of(&entry.key) else {
+                return;
+            };
+            // A node that leaves says so in its frames, after what it sent; its record may
+            // go before those arrive here. A heartbeat later, the session is down if that
+            // word has not come (a node removed by someone else, or whose word was lost).
+            let (weak, name) = (Arc::downgrade(cluster), entry.key.clone());
+            let grace = cluster.config.heartbeat;
+            cluster.runtime.spawn(async move {
+                tokio::time::sleep(grace).await;
+                if let Some(cluster) = weak.upgrade() {
+                    cluster.take_down(&name, incarnation, Some(session), "its record went");
+                }
+            });
         }
     }
 }

@@ -30,6 +30,7 @@ pub(super) struct Outboxes {
 struct Outbox {
     next_seq: u64,
     frames: mpsc::Sender<(Vec<u8>, Charge)>,
+    publisher: tokio::task::JoinHandle<()>,
 }
 
 impl Outboxes {
@@ -45,6 +46,17 @@ impl Outboxes {
         if let Ok(mut map) = self.map.lock() {
             map.clear();
         }
+    }
+
+    /// Closes every outbox and waits (up to `patience`) until what each held is published:
+    /// a node that leaves sends what its processes sent before it went.
+    pub async fn drain(&self, patience: Duration) {
+        let publishers: Vec<_> = match self.map.lock() {
+            Ok(mut map) => map.drain().map(|(_, outbox)| outbox.publisher).collect(),
+            Err(_) => return,
+        };
+        let all = futures::future::join_all(publishers);
+        let _ = tokio::time::timeout(patience, all).await;
     }
 }
 
@@ -113,7 +125,7 @@ impl Cluster {
         };
         let outbox = outboxes.entry(key).or_insert_with(|| {
             let (frames, queued) = mpsc::channel(OUTBOX_FRAMES);
-            self.runtime.spawn(publish(
+            let publisher = self.runtime.spawn(publish(
                 self.client.clone(),
                 wire::subject(&node.name, node.incarnation),
                 queued,
@@ -121,6 +133,7 @@ impl Cluster {
             Outbox {
                 next_seq: 0,
                 frames,
+                publisher,
             }
         });
         let frame = Frame {
@@ -273,6 +286,12 @@ impl Cluster {
                 };
                 self.spawn_asked(&node, asked, account);
             }
+            Signal::Leaving => self.take_down(
+                &frame.node,
+                frame.incarnation,
+                Some(frame.session),
+                "it left",
+            ),
             Signal::Spawned { req, reply } => self.spawned(req, reply.into()),
             Signal::Link { from, to } => self.linked_from(from, &to),
             Signal::Terminate { from, to } => {

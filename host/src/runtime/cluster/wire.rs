@@ -80,6 +80,8 @@ pub enum Signal {
     },
     /// The answer to the sender's `Spawn` numbered `req`.
     Spawned { req: u64, reply: SpawnReply },
+    /// The sender is leaving the cluster: everything it sent came before this.
+    Leaving,
 }
 
 /// A spawn's outcome on the wire.
@@ -136,6 +138,7 @@ impl Signal {
                 SpawnReply::Spawned(child) => (None, Some(child)),
                 _ => (None, None),
             },
+            Signal::Leaving => (None, None),
         }
     }
 }
