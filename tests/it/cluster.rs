@@ -920,3 +920,76 @@ fn numbered_messages_arrive_in_order_and_a_stalled_receiver_loses_them_only_afte
     assert_eq!(d.exit_code(), Some(0), "{}", d.log.all());
     assert_eq!(e.exit_code(), Some(0), "{}", e.log.all());
 }
+
+/// A certificate authority and a server certificate it signed for 127.0.0.1, as PEM files
+/// in `dir`: `ca.pem`, `server.pem`, `server.key`; and `other-ca.pem`, a CA that signed
+/// nothing here.
+fn certificates(dir: &Path) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let authority = || {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let key = KeyPair::generate().expect("a CA key");
+        let cert = params.self_signed(&key).expect("the CA's certificate");
+        (cert, Issuer::new(params, key))
+    };
+    let (ca, issuer) = authority();
+    let (other, _) = authority();
+    let params = CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("server params");
+    let key = KeyPair::generate().expect("a server key");
+    let server = params
+        .signed_by(&key, &issuer)
+        .expect("the server's certificate");
+    for (name, pem) in [
+        ("ca.pem", ca.pem()),
+        ("other-ca.pem", other.pem()),
+        ("server.pem", server.pem()),
+        ("server.key", key.serialize_pem()),
+    ] {
+        std::fs::write(dir.join(name), pem).expect("writing a certificate");
+    }
+}
+
+/// The echo app, its nodes trusting the CA at `ca` for the cluster's TLS (`[cluster]
+/// tls_ca`), or none.
+fn echo_app_trusting(ca: Option<&Path>) -> tempfile::TempDir {
+    let app = echo_app(|r| r);
+    if let Some(ca) = ca {
+        let settings = app.path().join("wasmhost.toml");
+        let mut text = std::fs::read_to_string(&settings).expect("the app's settings");
+        text.push_str(&format!(
+            "\n[cluster]\ntls_ca = {:?}\n",
+            ca.display().to_string()
+        ));
+        std::fs::write(&settings, text).expect("writing the app's settings");
+    }
+    app
+}
+
+#[test]
+fn a_cluster_over_tls_is_joined_with_the_servers_ca_and_refused_without_it() {
+    let certs = tempfile::tempdir().expect("a folder for certificates");
+    certificates(certs.path());
+    let file = |name: &str| certs.path().join(name).display().to_string();
+    let (cert, key) = (file("server.pem"), file("server.key"));
+    let nats = Nats::start_with(&["-js", "--tls", "--tlscert", &cert, "--tlskey", &key]);
+
+    let app = echo_app_trusting(Some(&certs.path().join("ca.pem")));
+    let _b = Node::relay(app.path(), &nats, "b");
+    let mut a = Node::start(app.path(), &nats, "a", &["--services", "none", "app:cli"]);
+    a.out.wait_for("Echo Client");
+    a.echo_until_answered("over tls");
+
+    // Trusting another CA, or none (the system's roots): the server's certificate is not
+    // trusted, and the join is refused naming the server.
+    for ca in [Some(certs.path().join("other-ca.pem")), None] {
+        let app = echo_app_trusting(ca.as_deref());
+        let stderr = refused_start(app.path(), &["--cluster", &nats.url, "--node", "c"]);
+        assert!(
+            stderr.contains(&format!("cannot reach the cluster at {}", nats.url))
+                && stderr.contains("invalid peer certificate")
+                && stderr.contains("set `[cluster] tls_ca` to the CA that signed it"),
+            "{stderr}"
+        );
+    }
+}

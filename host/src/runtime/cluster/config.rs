@@ -92,6 +92,10 @@ pub enum JoinError {
     )]
     Unreachable { url: String, why: String },
     #[error(
+        "cannot reach the cluster at {url}: {why}\n  hint: the server's TLS certificate is not trusted here; set `[cluster] tls_ca` to the CA that signed it"
+    )]
+    Untrusted { url: String, why: String },
+    #[error(
         "the NATS server at {url} is version {version}; wasmhost needs 2.11 or later (its per-key markers)"
     )]
     TooOld { url: String, version: String },

@@ -123,13 +123,13 @@ impl Cluster {
         if let Some(ca) = &config.tls_ca {
             options = options.add_root_certificates(ca.clone()).require_tls(true);
         }
-        let client = options
-            .connect(&config.url)
-            .await
-            .map_err(|err| JoinError::Unreachable {
-                url: url.clone(),
-                why: err.to_string(),
-            })?;
+        let client = options.connect(&config.url).await.map_err(|err| {
+            let (url, why) = (url.clone(), err.to_string());
+            match why.contains("certificate") {
+                true => JoinError::Untrusted { url, why },
+                false => JoinError::Unreachable { url, why },
+            }
+        })?;
         let info = client.server_info();
         if !at_least(&info.version, OLDEST_SERVER) {
             return Err(JoinError::TooOld {
