@@ -35,6 +35,11 @@ pub(super) const MEMBERS: &str = "wasmhost_members";
 pub(super) const NAMES: &str = "wasmhost_names";
 /// The bucket of placed units: hex of the unit's id → the node that runs it (`b.7`).
 pub(super) const PLACEMENTS: &str = "wasmhost_placements";
+/// Frames that arrived and wait for the inbox to take them, at most; past that the client
+/// drops them, which the next frame's sequence number shows as a gap (the sender's node is
+/// then down, both sides see it). There is no flow control between nodes yet: a sender
+/// faster than its receiver for this many frames loses its session.
+const INBOX_FRAMES: usize = 1 << 18;
 /// The oldest server wasmhost joins (per-key markers, `kv` TTLs).
 const OLDEST_SERVER: (u64, u64) = (2, 11);
 
@@ -109,6 +114,7 @@ impl Cluster {
         let mut options = async_nats::ConnectOptions::new()
             .name(format!("wasmhost node {}", config.node))
             .connection_timeout(Duration::from_secs(3))
+            .subscription_capacity(INBOX_FRAMES)
             .event_callback(move |event| {
                 let events = events.clone();
                 async move {

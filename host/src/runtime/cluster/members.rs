@@ -422,14 +422,24 @@ fn member_seen(cluster: &Arc<Cluster>, entry: kv::Entry) {
             };
             // A node that leaves says so in its frames, after what it sent; its record may
             // go before those arrive here. A heartbeat later, the session is down if that
-            // word has not come (a node removed by someone else, or whose word was lost).
+            // word has not come (a node removed by someone else, or whose word was lost) —
+            // unless the bucket holds its record again: a watch that lags behind the frames
+            // may bring the deletion of a record the node has since written anew.
             let (weak, name) = (Arc::downgrade(cluster), entry.key.clone());
             let grace = cluster.config.heartbeat;
             cluster.runtime.spawn(async move {
                 tokio::time::sleep(grace).await;
-                if let Some(cluster) = weak.upgrade() {
-                    cluster.take_down(&name, incarnation, Some(session), "its record went");
+                let Some(cluster) = weak.upgrade() else {
+                    return;
+                };
+                let current = match cluster.members.get(&name).await {
+                    Ok(Some(record)) => serde_json::from_slice::<Member>(&record).ok(),
+                    _ => None,
+                };
+                if current.is_some_and(|m| (m.incarnation, m.session) == (incarnation, session)) {
+                    return;
                 }
+                cluster.take_down(&name, incarnation, Some(session), "its record went");
             });
         }
     }
