@@ -78,16 +78,8 @@ fn main() {
 }
 
 fn cells(m: &Measured) -> String {
-    let us = |d: Option<Duration>| {
-        d.map_or("—".into(), |d| format!("{:.2} µs", d.as_secs_f64() * 1e6))
-    };
-    let rate = m.rate();
-    let rate = if rate >= 1e6 {
-        format!("{:.2} M/s", rate / 1e6)
-    } else {
-        format!("{:.1} k/s", rate / 1e3)
-    };
-    format!("{} | {} | {rate}", us(m.p50), us(m.p99))
+    use scenarios::{rate, us};
+    format!("{} | {} | {}", us(m.p50), us(m.p99), rate(m.rate()))
 }
 
 /// The bench app.
@@ -164,12 +156,7 @@ async fn scenarios_across(url: String) -> Vec<(&'static str, Option<Measured>, M
 /// `KILLS` times: a `wasmhost run` node holding the relay, monitored from node `a`, killed;
 /// the time from each kill to the monitor's `no-connection`.
 async fn kills(url: &str, heartbeat: &str, down_after: &str) -> Vec<Duration> {
-    let parse = |text: &str| -> Duration {
-        match text.strip_suffix("ms") {
-            Some(ms) => Duration::from_millis(ms.parse().expect("ms")),
-            None => Duration::from_secs(text.trim_end_matches('s').parse().expect("s")),
-        }
-    };
+    let parse = |text: &str| humantime::parse_duration(text).expect("a duration");
     let a = node(url, "a", parse(heartbeat), parse(down_after)).await;
     let mut took = Vec::new();
     for round in 0..KILLS {

@@ -440,17 +440,21 @@ pub fn first_prompt(binary: &Path) -> Result<Duration, String> {
 }
 
 /// The table: each scenario on both, with the ratio of their rates per CPU-second.
+/// A time in microseconds, or `—`.
+pub fn us(d: Option<Duration>) -> String {
+    d.map_or("—".into(), |d| format!("{:.2} µs", d.as_secs_f64() * 1e6))
+}
+
+/// Operations per second, in k/s or M/s.
+pub fn rate(r: f64) -> String {
+    if r >= 1e6 {
+        format!("{:.2} M/s", r / 1e6)
+    } else {
+        format!("{:.1} k/s", r / 1e3)
+    }
+}
+
 pub fn table(rows: &[(Scenario, Measured, Option<Measured>)]) -> String {
-    let us = |d: Option<Duration>| {
-        d.map_or("—".into(), |d| format!("{:.2} µs", d.as_secs_f64() * 1e6))
-    };
-    let rate = |r: f64| {
-        if r >= 1e6 {
-            format!("{:.2} M/s", r / 1e6)
-        } else {
-            format!("{:.1} k/s", r / 1e3)
-        }
-    };
     let mut out = String::from(
         "| scenario | wasmhost p50 | p99 | rate | per CPU-s | Erlang p50 | p99 | rate | per CPU-s | wasmhost / Erlang |\n\
          |---|---|---|---|---|---|---|---|---|---|\n",

@@ -99,11 +99,14 @@ async fn main((mode, n, m): (String, u32, u32)) -> Result<Vec<u64>, String> {
             let start = Instant::now();
             for _ in 0..n {
                 // A full outbox to another node refuses at once: wait for it to drain.
-                while let Err(err) = process::send(&sink, "data", MESSAGE) {
-                    if !err.to_string().contains("outbox") {
-                        return Err(fail(&err));
+                loop {
+                    match process::send(&sink, "data", MESSAGE) {
+                        Ok(()) => break,
+                        Err(process::SendError::Limit(_)) => {
+                            time::sleep(std::time::Duration::from_micros(50)).await;
+                        }
+                        Err(err) => return Err(fail(&err)),
                     }
-                    time::sleep(std::time::Duration::from_micros(50)).await;
                 }
             }
             mailbox.recv().await;
