@@ -222,11 +222,16 @@ struct Node {
 
 impl Node {
     fn start(app: &Path, nats: &Nats, name: &str, args: &[&str]) -> Node {
+        Node::start_timed(app, nats, name, &QUICK, args)
+    }
+
+    /// Started with the heartbeat settings `timing` in place of the quick ones.
+    fn start_timed(app: &Path, nats: &Nats, name: &str, timing: &[&str], args: &[&str]) -> Node {
         let mut command = wasmhost();
         command
             .current_dir(app)
             .args(["run", "--cluster", &nats.url, "--node", name])
-            .args(QUICK)
+            .args(timing)
             .args(args);
         Node::spawn(command)
     }
@@ -767,6 +772,8 @@ fn malformed_misaddressed_and_forged_frames_are_counted_and_dropped() {
         // Speaking for a process of a node other than its own.
         frame("x", 1, 0, &relay, Some("{y.1@app:processes|0x00001}")),
     ];
+    // And a credit that is not one, on b's subject for credits.
+    let credits = format!("wasmhost.credit.b.{incarnation}");
     crate::common::runtime().block_on(async {
         let client = async_nats::connect(&nats.url).await.expect("connecting");
         for bytes in bad {
@@ -775,6 +782,11 @@ fn malformed_misaddressed_and_forged_frames_are_counted_and_dropped() {
                 .await
                 .expect("publishing");
         }
+        let not_a_credit = b"\xa1\x64node\x63../".to_vec();
+        client
+            .publish(credits, not_a_credit.into())
+            .await
+            .expect("publishing");
         client.flush().await.expect("flushing");
     });
 
@@ -782,6 +794,7 @@ fn malformed_misaddressed_and_forged_frames_are_counted_and_dropped() {
     for _ in 0..4 {
         b.log.wait_for("dropped a malformed cluster frame");
     }
+    b.log.find("dropped a malformed credit");
     let snapshot = wasmhost()
         .current_dir(app.path())
         .args(["ps", "--json", "--node", "b"])
@@ -790,7 +803,7 @@ fn malformed_misaddressed_and_forged_frames_are_counted_and_dropped() {
     let json: serde_json::Value =
         serde_json::from_slice(&snapshot.stdout).expect("ps --json prints JSON");
     let malformed = json["cluster"]["malformed"].as_u64();
-    assert_eq!(malformed, Some(4), "{json}");
+    assert_eq!(malformed, Some(5), "{json}");
     let mut a = Node::start(app.path(), &nats, "a", &["--services", "none", "app:cli"]);
     a.out.wait_for("Echo Client");
     a.echo_until_answered("still here");
@@ -899,9 +912,9 @@ fn numbered_messages_arrive_in_order_and_a_stalled_receiver_loses_them_only_afte
     assert_eq!(a.exit_code(), Some(0), "{}", a.log.all());
     a.log.find("numbers sent count=100000");
 
-    // The sink's node stopped after 20 000: the sender hears `no-connection`; what it sends
-    // next (the next epoch) is dropped while the node is down and delivered once it is back.
-    // The sink has the 20 000 whole and in order, and no gap but where the epoch moved on.
+    // The sink's node stopped once it has 20 000: the sender hears `no-connection`; what it
+    // sends next (the next epoch) is dropped while the node is down and delivered once it is
+    // back. The sink has the 20 000 whole and in order, and no gap but where the epoch moved.
     let mut d = sink(app.path(), &nats, "d");
     let args = [
         "--services",
@@ -919,6 +932,44 @@ fn numbered_messages_arrive_in_order_and_a_stalled_receiver_loses_them_only_afte
     d.signal("CONT");
     assert_eq!(d.exit_code(), Some(0), "{}", d.log.all());
     assert_eq!(e.exit_code(), Some(0), "{}", e.log.all());
+}
+
+#[test]
+fn a_receiver_stalled_for_less_than_down_after_loses_nothing_and_its_sender_sees_refusals() {
+    // Node loss out of the way: a minute of silence before a node is down.
+    let timing = ["--heartbeat", "200ms", "--down-after", "60s"];
+    let nats = Nats::start();
+    let app = echo_app_with_watcher();
+    let sink = [
+        "--services",
+        "none",
+        "app:watcher",
+        "--",
+        "count-in",
+        "sink",
+    ];
+    let mut d = Node::start_timed(app.path(), &nats, "d", &timing, &sink);
+    d.log.wait_for("sink registered");
+    d.signal("STOP");
+
+    // 20 000 numbers are more than the sink's node lets the sender have in flight and its
+    // outbox holds together: sends are refused, the sender tries each again, and once the
+    // node goes on every number arrives, once, in order.
+    let count = [
+        "--services",
+        "none",
+        "app:watcher",
+        "--",
+        "count-out",
+        "\"20000\"",
+    ];
+    let mut e = Node::start_timed(app.path(), &nats, "e", &timing, &count);
+    let refused = e.log.wait_for("a send refused");
+    d.signal("CONT");
+    assert_eq!(d.exit_code(), Some(0), "{}", d.log.all());
+    assert_eq!(e.exit_code(), Some(0), "{}", e.log.all());
+    let sent = e.log.find("numbers sent count=20000");
+    assert!(!sent.contains("refused=0"), "{refused}\n{sent}");
 }
 
 /// A certificate authority and a server certificate it signed for 127.0.0.1, as PEM files

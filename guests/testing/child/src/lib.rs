@@ -13,7 +13,7 @@ struct Line {
 entry!(main);
 
 /// Sends each of `numbers` to `sink` (topic `n`, with `epoch`), again while the sender's
-/// outbox to the sink's node is full; how many times it was refused.
+/// outbox to the sink's node is full (logging the first time); how many times it was refused.
 async fn send_numbers(
     sink: &Pid,
     epoch: u64,
@@ -25,6 +25,9 @@ async fn send_numbers(
             match process::send(sink, "n", &(epoch, n)) {
                 Ok(()) => break,
                 Err(SendError::MailboxFull(_) | SendError::Limit(_)) => {
+                    if refused == 0 {
+                        logger::info("a send refused", fields! { n });
+                    }
                     refused += 1;
                     time::sleep(std::time::Duration::from_millis(1)).await;
                 }
@@ -279,9 +282,11 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
         // moves to the next epoch when it hears its messages may have been lost (the sink's
         // node was down), so a number may jump ahead only where the epoch does. Fails at once
         // on a number out of order (a gap or a repeat within an epoch, anything going back),
-        // or at the end if epoch 0 did not arrive whole; answers `done`.
+        // or at the end if epoch 0 did not arrive whole; answers `done`. Answers `sync` with
+        // `synced` (all before it arrived).
         "count-in" => {
             process::registry::register(&arg).map_err(|e| e.to_string())?;
+            logger::info("sink registered", fields! { name: arg.as_str() });
             let (mut epoch, mut due): (u64, u64) = (0, 0);
             let mut first_epoch = None;
             loop {
@@ -298,6 +303,11 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
                             epoch = e;
                         }
                         due = n + 1;
+                    }
+                    "sync" => {
+                        if let Some(from) = msg.from() {
+                            let _ = process::send(from, "synced", &due);
+                        }
                     }
                     "end" => {
                         let sent: u64 = msg.payload().map_err(|e| e.to_string())?;
@@ -323,17 +333,19 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
             logger::info("numbers sent", fields! { count, refused });
             finish(&mailbox, &sink, count).await
         }
-        // Send `arg` numbered messages to `sink`, say so, and wait to hear of its node's
-        // loss (the test stops that node); send as many again, in the next epoch (dropped
-        // while its node is down here, delivered once it is back), wait for the sink to be
-        // reachable again (the node rejoined), and end with the count of the first run:
-        // nothing of it lost, and no gap but where the epoch moved on.
+        // Send `arg` numbered messages to `sink`, wait until it has them all, say so, and
+        // wait to hear of its node's loss (the test stops that node); send as many again, in
+        // the next epoch (dropped while its node is down here, delivered once it is back),
+        // wait for the sink to be reachable again (the node rejoined), and end with the count
+        // of the first run: nothing of it lost, and no gap but where the epoch moved on.
         "count-stall" => {
             let sink = wait_for_sink().await?;
             let count: u64 = arg.parse().map_err(|_| format!("not a count: {arg}"))?;
             let events = process::events();
             process::monitor(&sink);
             let refused = send_numbers(&sink, 0, 0..count).await?;
+            process::send(&sink, "sync", &()).map_err(|e| format!("sync: {e}"))?;
+            while mailbox.recv().await.topic() != "synced" {}
             logger::info("numbers sent", fields! { count, refused });
             let reason = loop {
                 if let Event::Exit { from, reason } = events.recv().await

@@ -35,10 +35,10 @@ pub(super) const MEMBERS: &str = "wasmhost_members";
 pub(super) const NAMES: &str = "wasmhost_names";
 /// The bucket of placed units: hex of the unit's id → the node that runs it (`b.7`).
 pub(super) const PLACEMENTS: &str = "wasmhost_placements";
-/// Frames that arrived and wait for the inbox to take them, at most; past that the client
-/// drops them, which the next frame's sequence number shows as a gap (the sender's node is
-/// then down, both sides see it). There is no flow control between nodes yet: a sender
-/// faster than its receiver for this many frames loses its session.
+/// Frames that arrived and wait for the inbox to take them, at most: each peer has at most
+/// its window of frames in flight to this node (`transport.rs`), so 32 peers at full window
+/// fit. Past that the client drops them, which the next frame's sequence number shows as a
+/// gap (the sender's node is then down, both sides see it).
 const INBOX_FRAMES: usize = 1 << 18;
 /// The oldest server wasmhost joins (per-key markers, `kv` TTLs).
 const OLDEST_SERVER: (u64, u64) = (2, 11);
@@ -167,6 +167,10 @@ impl Cluster {
             .subscribe(wire::subject(&config.node, incarnation))
             .await
             .map_err(|err| nats("subscribing to this node's subject")(&err))?;
+        let credits = client
+            .subscribe(wire::credit_subject(&config.node, incarnation))
+            .await
+            .map_err(|err| nats("subscribing to this node's credits")(&err))?;
         let cluster = Arc::new(Cluster {
             me,
             session: AtomicU64::new(incarnation),
@@ -202,6 +206,10 @@ impl Cluster {
             .map_err(|err| nats("watching the members bucket")(&err))?;
         cluster.keep(current);
         cluster.keep(watch);
+        cluster.keep(tokio::spawn(super::transport::receive_credits(
+            Arc::downgrade(&cluster),
+            credits,
+        )));
         cluster.keep(tokio::spawn(members::heartbeat(Arc::downgrade(&cluster))));
         cluster.keep(tokio::spawn(members::connection(
             Arc::downgrade(&cluster),

@@ -20,6 +20,16 @@ use wasmhost_types::{Destination, ExitReason, NodeId, Pid, SendError};
 
 /// Frames queued for one peer, at most; each is also charged to its sender.
 const OUTBOX_FRAMES: usize = 4096;
+/// Frames published to one peer and not yet credited back, at most: what a peer's inbox may
+/// hold of this node's, whatever the two nodes' speeds (flow control). A full window leaves
+/// frames in the outbox, and a full outbox refuses a send at once.
+const WINDOW: usize = 8192;
+/// A node credits a peer back after taking this many of its frames.
+const CREDIT_EVERY: u64 = 512;
+/// Outbox places a message or a spawn request leaves free: a full outbox takes the peer down
+/// when a monitor's or link's signal cannot be queued, and a process flooding a stalled peer
+/// should meet refusals before that.
+const KEPT_FOR_CONTROL: usize = 256;
 
 /// The outboxes, by peer name and incarnation.
 #[derive(Default)]
@@ -30,6 +40,8 @@ pub(super) struct Outboxes {
 struct Outbox {
     next_seq: u64,
     frames: mpsc::Sender<(Vec<u8>, Charge)>,
+    /// Frames the peer lets this node publish now.
+    window: Arc<tokio::sync::Semaphore>,
     publisher: tokio::task::JoinHandle<()>,
 }
 
@@ -45,6 +57,16 @@ impl Outboxes {
     pub fn clear(&self) {
         if let Ok(mut map) = self.map.lock() {
             map.clear();
+        }
+    }
+
+    /// The peer `name`'s `incarnation` took `frames` more of this node's frames.
+    pub fn credited(&self, name: &str, incarnation: u64, frames: u64) {
+        if let Ok(map) = self.map.lock()
+            && let Some(outbox) = map.get(&(name.to_string(), incarnation))
+        {
+            let frames = usize::try_from(frames).unwrap_or(WINDOW).min(WINDOW);
+            outbox.window.add_permits(frames);
         }
     }
 
@@ -125,14 +147,17 @@ impl Cluster {
         };
         let outbox = outboxes.entry(key).or_insert_with(|| {
             let (frames, queued) = mpsc::channel(OUTBOX_FRAMES);
+            let window = Arc::new(tokio::sync::Semaphore::new(WINDOW));
             let publisher = self.runtime.spawn(publish(
                 self.client.clone(),
                 wire::subject(&node.name, node.incarnation),
                 queued,
+                window.clone(),
             ));
             Outbox {
                 next_seq: 0,
                 frames,
+                window,
                 publisher,
             }
         });
@@ -143,6 +168,18 @@ impl Cluster {
             seq: outbox.next_seq,
             signal,
         };
+        // Messages and spawn requests may be refused; the rest keep both sides in step.
+        let refusable = matches!(frame.signal, Signal::Message { .. } | Signal::Spawn { .. });
+        let full = || {
+            self.peers.dropped(&node.name);
+            Unsent::Refused(format!(
+                "the outbox to node {} is full ({OUTBOX_FRAMES} frames)",
+                node.name
+            ))
+        };
+        if refusable && outbox.frames.capacity() <= KEPT_FOR_CONTROL {
+            return Err(full());
+        }
         let bytes = wire::encode(&frame);
         let receipt = payer.charge(bytes.len() as u64).map_err(|refused| {
             self.peers.dropped(&node.name);
@@ -153,13 +190,7 @@ impl Cluster {
                 outbox.next_seq += 1;
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.peers.dropped(&node.name);
-                Err(Unsent::Refused(format!(
-                    "the outbox to node {} is full ({OUTBOX_FRAMES} frames)",
-                    node.name
-                )))
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(full()),
             // Its publisher ended: the connection is closed.
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 self.peers.dropped(&node.name);
@@ -177,14 +208,19 @@ pub(super) enum Unsent {
     Refused(String),
 }
 
-/// Publishes one peer's frames in order; a frame's charge is given back once the client has
-/// taken it.
+/// Publishes one peer's frames in order, each once the peer's credit allows; a frame's charge
+/// is given back once the client has taken it.
 async fn publish(
     client: async_nats::Client,
     subject: String,
     mut frames: mpsc::Receiver<(Vec<u8>, Charge)>,
+    window: Arc<tokio::sync::Semaphore>,
 ) {
     while let Some((bytes, _receipt)) = frames.recv().await {
+        match window.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => return,
+        }
         if let Err(err) = client.publish(subject.clone(), bytes.into()).await {
             tracing::warn!("publishing to {subject}: {err}");
             return;
@@ -192,26 +228,83 @@ async fn publish(
     }
 }
 
-/// Delivers the frames that arrive for this node's processes.
+/// Delivers the frames that arrive for this node's processes, and credits each peer back
+/// for every `CREDIT_EVERY` of its frames taken (delivered or not: each was in its window).
 pub(super) async fn receive(cluster: Weak<Cluster>, mut inbox: async_nats::Subscriber) {
+    let mut taken: HashMap<(String, u64), u64> = HashMap::new();
     while let Some(message) = inbox.next().await {
         let Some(cluster) = cluster.upgrade() else {
             return;
         };
-        cluster.arrived(&message.payload);
+        let Some(sender) = cluster.arrived(&message.payload) else {
+            continue;
+        };
+        let count = taken.entry(sender.clone()).or_default();
+        *count += 1;
+        if *count < CREDIT_EVERY {
+            continue;
+        }
+        *count = 0;
+        // Few peers: the counts of those gone are dropped once in a while.
+        if taken.len() > 1024 {
+            taken.clear();
+        }
+        let (name, incarnation) = sender;
+        let credit = wire::Credit {
+            node: cluster.me.name.to_string(),
+            incarnation: cluster.me.incarnation,
+            frames: CREDIT_EVERY,
+        };
+        let subject = wire::credit_subject(&name, incarnation);
+        let _ = cluster
+            .client
+            .publish(subject, wire::encode_credit(&credit).into())
+            .await;
+    }
+}
+
+/// Applies the credits this node's peers grant its outboxes.
+pub(super) async fn receive_credits(cluster: Weak<Cluster>, mut credits: async_nats::Subscriber) {
+    while let Some(message) = credits.next().await {
+        let Some(cluster) = cluster.upgrade() else {
+            return;
+        };
+        match wire::decode_credit(&message.payload) {
+            Ok(credit) => {
+                cluster
+                    .outboxes
+                    .credited(&credit.node, credit.incarnation, credit.frames)
+            }
+            Err(why) => {
+                cluster.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("dropped a malformed credit: {why}");
+            }
+        }
     }
 }
 
 impl Cluster {
-    /// One frame arrived: checked, admitted by its sender's session, acted on.
-    fn arrived(self: &Arc<Self>, bytes: &[u8]) {
+    /// One frame arrived: checked, admitted by its sender's session, acted on. The sender it
+    /// names (to credit back), if it was a frame at all.
+    fn arrived(self: &Arc<Self>, bytes: &[u8]) -> Option<(String, u64)> {
+        let frame = match wire::decode(bytes) {
+            Ok(frame) => frame,
+            Err(why) => {
+                self.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!("dropped a malformed cluster frame: {why}");
+                return None;
+            }
+        };
+        let sender = (frame.node.clone(), frame.incarnation);
+        self.act(frame);
+        Some(sender)
+    }
+
+    /// A frame decoded: checked, admitted by its sender's session, acted on.
+    fn act(self: &Arc<Self>, frame: Frame) {
         let malformed = |why: &str| {
             self.malformed.fetch_add(1, Ordering::Relaxed);
             tracing::debug!("dropped a malformed cluster frame: {why}");
-        };
-        let frame = match wire::decode(bytes) {
-            Ok(frame) => frame,
-            Err(why) => return malformed(&why),
         };
         let (ours, theirs) = frame.signal.parties();
         if let Some(ours) = ours

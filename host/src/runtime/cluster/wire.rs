@@ -12,6 +12,37 @@ pub fn subject(node: &str, incarnation: u64) -> String {
     format!("wasmhost.node.{node}.{incarnation}")
 }
 
+/// The subject a node's credits arrive on: what its peers grant its outboxes to them.
+pub fn credit_subject(node: &str, incarnation: u64) -> String {
+    format!("wasmhost.credit.{node}.{incarnation}")
+}
+
+/// `frames` more frames the sender of this (node `node`'s incarnation) lets the receiver
+/// publish to it: it has taken that many off its inbox. Outside the outboxes' sequences, so
+/// two nodes flooding each other never wait on each other's credit.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Credit {
+    pub node: String,
+    pub incarnation: u64,
+    pub frames: u64,
+}
+
+pub fn encode_credit(credit: &Credit) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if let Err(err) = ciborium::into_writer(credit, &mut bytes) {
+        tracing::error!("encoding a credit: {err}");
+        bytes.clear();
+    }
+    bytes
+}
+
+/// The credit in `bytes`, or why it is not one.
+pub fn decode_credit(bytes: &[u8]) -> Result<Credit, String> {
+    let credit: Credit = ciborium::from_reader(bytes).map_err(|err| err.to_string())?;
+    wasmhost_types::NodeId::check_name(&credit.node)?;
+    Ok(credit)
+}
+
 /// One frame.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Frame {
