@@ -96,6 +96,10 @@ pub enum JoinError {
     )]
     Untrusted { url: String, why: String },
     #[error(
+        "the NATS server at {url} refused this node: {why}\n  hint: set `[cluster] credentials` to a credentials file the server accepts (or put a user and password in the URL)"
+    )]
+    NotAuthorized { url: String, why: String },
+    #[error(
         "the NATS server at {url} is version {version}; wasmhost needs 2.11 or later (its per-key markers)"
     )]
     TooOld { url: String, version: String },

@@ -131,9 +131,12 @@ impl Cluster {
         }
         let client = options.connect(&config.url).await.map_err(|err| {
             let (url, why) = (url.clone(), err.to_string());
-            match why.contains("certificate") {
-                true => JoinError::Untrusted { url, why },
-                false => JoinError::Unreachable { url, why },
+            if err.kind() == async_nats::ConnectErrorKind::AuthorizationViolation {
+                JoinError::NotAuthorized { url, why }
+            } else if why.contains("certificate") {
+                JoinError::Untrusted { url, why }
+            } else {
+                JoinError::Unreachable { url, why }
             }
         })?;
         let info = client.server_info();
