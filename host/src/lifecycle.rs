@@ -101,6 +101,27 @@ impl EntryOnTerminal {
     }
 }
 
+/// The full ids of the services, supervisors or process entries `names` stand for (each
+/// as `wasmhost run` reads an entry: a name without its namespace if the app has one such),
+/// for `wasmhost ps NAME…`; an unknown one is an error naming the nearest.
+pub fn resolve_names(app: &App, names: &[String]) -> Result<Vec<String>> {
+    let known: std::collections::BTreeSet<&String> = app
+        .services
+        .iter()
+        .map(|s| &s.id)
+        .chain(app.supervisors.keys())
+        .chain(app.processes.keys())
+        .collect();
+    let what = (
+        "service, supervisor or entry",
+        "services, supervisors and entries",
+    );
+    names
+        .iter()
+        .map(|name| qualified(name, known.iter().copied(), what))
+        .collect()
+}
+
 /// `name` as one of `known` (`namespace:name`): itself, or the one entry whose name it is
 /// without the namespace. Otherwise an error naming the nearest.
 fn qualified<'a>(

@@ -172,6 +172,36 @@ fn ps_shows_the_tree_and_every_process_of_the_running_node() {
         assert!(text.contains(&format!("\n{pid}  app:child")), "{text}");
     }
 
+    // A filter: `inner` is the app's one unit of that name; its subtree and b's process.
+    let filtered = wasmhost(app.path(), runtime.path())
+        .args(["ps", "inner"])
+        .output()
+        .expect("running wasmhost ps inner");
+    let text = String::from_utf8_lossy(&filtered.stdout);
+    assert!(
+        filtered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&filtered.stderr)
+    );
+    let b_pid = processes[1]["pid"].as_str().expect("b's pid");
+    let a_pid = processes[0]["pid"].as_str().expect("a's pid");
+    for line in ["showing 1 of them", "\napp:inner ", "\n└─ app:b ", b_pid] {
+        assert!(text.contains(line), "no `{line}` in:\n{text}");
+    }
+    assert!(!text.contains("app:top") && !text.contains(a_pid), "{text}");
+    // A mistyped one is refused before the node is asked, with the nearest name.
+    let mistyped = wasmhost(app.path(), runtime.path())
+        .args(["ps", "iner"])
+        .output()
+        .expect("running wasmhost ps iner");
+    let stderr = String::from_utf8_lossy(&mistyped.stderr);
+    assert_eq!(mistyped.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no service, supervisor or entry `iner`")
+            && stderr.contains("did you mean `app:inner`?"),
+        "{stderr}"
+    );
+
     // Only this user may reach the socket.
     let socket = std::fs::read_dir(runtime.path().join("wasmhost"))
         .expect("the runtime folder")

@@ -22,6 +22,13 @@ pub struct Snapshot {
     /// The node's cluster and its peers, if it is in one.
     #[serde(default)]
     pub cluster: Option<ClusterRow>,
+    /// Live processes left out by a filter (`Snapshot::only`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hidden: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -208,7 +215,49 @@ impl Snapshot {
             },
             tree,
             processes,
+            hidden: 0,
         }
+    }
+
+    /// Only the units and entries named (full ids) and what descends from them: a
+    /// supervisor's subtree, a service's process and the processes each kept one spawned.
+    pub fn only(mut self, names: &[String]) -> Snapshot {
+        let mut kept: Vec<String> = Vec::new();
+        // Supervisors come before their children, so one pass finds each subtree.
+        self.tree.retain(|u| {
+            let keep = names.contains(&u.id)
+                || u.parent
+                    .as_ref()
+                    .is_some_and(|parent| kept.contains(parent));
+            if keep {
+                kept.push(u.id.clone());
+            }
+            keep
+        });
+        for u in &mut self.tree {
+            if u.parent
+                .as_ref()
+                .is_some_and(|parent| !kept.contains(parent))
+            {
+                u.parent = None;
+            }
+        }
+        let before = self.processes.len();
+        let mut pids: Vec<String> = Vec::new();
+        // Processes come oldest first, so a parent is decided before its children.
+        self.processes.retain(|p| {
+            let keep = names.contains(&p.entry)
+                || p.service.as_ref().is_some_and(|s| kept.contains(s))
+                || p.parent
+                    .as_ref()
+                    .is_some_and(|parent| pids.contains(parent));
+            if keep {
+                pids.push(p.pid.clone());
+            }
+            keep
+        });
+        self.hidden += before - self.processes.len();
+        self
     }
 
     /// For people: a header, the tree, and a table of processes.
@@ -221,11 +270,19 @@ impl Snapshot {
             n.os_pid,
             n.app,
             show_ms(n.uptime_ms),
-            self.processes.len(),
+            self.processes.len() + self.hidden,
             n.max_processes,
             show_size(n.memory),
             show_size(n.held)
         );
+        if self.hidden > 0 {
+            let _ = writeln!(
+                out,
+                "showing {} of them (a filter left {} out)",
+                self.processes.len(),
+                self.hidden
+            );
+        }
         if let Some(cluster) = &self.cluster {
             self.render_cluster(cluster, &mut out);
         }
@@ -444,6 +501,7 @@ mod tests {
                 cpu_us: 420,
             }],
             cluster: None,
+            hidden: 0,
         };
         assert_eq!(
             snapshot.render(),
@@ -462,6 +520,84 @@ app:again     restarting      1.5s         0  -  (starts again in 4.2s)
 PID                      ENTRY      HOST           SERVICE    UPTIME  MAILBOX      MEMORY        HELD        CPU
 {app:processes|0x00001}  app:child  app:processes  app:a        1.5s        2     1.0 MiB     2.0 KiB      0.4ms
 "
+        );
+    }
+
+    #[test]
+    fn a_filter_keeps_what_it_names_and_what_descends_from_it() {
+        let process = |n: u32, entry: &str, parent: Option<u32>, service: Option<&str>| {
+            let pid = |n| format!("{{app:processes|0x{n:05x}}}");
+            ProcessRow {
+                pid: pid(n),
+                entry: entry.into(),
+                host: "app:processes".into(),
+                parent: parent.map(pid),
+                service: service.map(Into::into),
+                uptime_ms: 0,
+                mailbox: 0,
+                memory: 0,
+                held: 0,
+                cpu_us: 0,
+            }
+        };
+        let snapshot = Snapshot {
+            node: NodeRow {
+                os_pid: 7,
+                app: "/app".into(),
+                uptime_ms: 0,
+                max_processes: 100,
+                memory: 0,
+                held: 0,
+            },
+            tree: vec![
+                unit("app:top", None, "running"),
+                unit("app:inner", Some("app:top"), "running"),
+                unit("app:relay", Some("app:inner"), "running"),
+                unit("app:other", Some("app:top"), "running"),
+            ],
+            processes: vec![
+                process(1, "app:relay", None, Some("app:relay")),
+                process(2, "app:worker", Some(1), None),
+                process(3, "app:other", None, Some("app:other")),
+                process(4, "app:worker", Some(3), None),
+                process(5, "app:cli", None, None),
+            ],
+            cluster: None,
+            hidden: 0,
+        };
+        let only = |names: &[&str]| {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            let kept = snapshot.clone().only(&names);
+            let units: Vec<(String, Option<String>)> = kept
+                .tree
+                .iter()
+                .map(|u| (u.id.clone(), u.parent.clone()))
+                .collect();
+            let pids: Vec<String> = kept.processes.iter().map(|p| p.pid.clone()).collect();
+            (units, pids, kept.hidden)
+        };
+        let pid = |n: u32| format!("{{app:processes|0x{n:05x}}}");
+        // A supervisor: its subtree, drawn from it; its services' processes and theirs.
+        let (units, pids, hidden) = only(&["app:inner"]);
+        assert_eq!(
+            units,
+            [
+                ("app:inner".to_string(), None),
+                ("app:relay".to_string(), Some("app:inner".to_string()))
+            ]
+        );
+        assert_eq!((pids, hidden), (vec![pid(1), pid(2)], 3));
+        // An entry: every process of it, and what they spawned.
+        let (units, pids, _) = only(&["app:worker", "app:cli"]);
+        assert!(units.is_empty());
+        assert_eq!(pids, [pid(2), pid(4), pid(5)]);
+        let text = snapshot.clone().only(&["app:cli".into()]).render();
+        assert!(
+            text.starts_with(
+                "node 7 · /app · up 0ms · 5 of 100 processes · 0 B of memory · 0 B held\n\
+                 showing 1 of them (a filter left 4 out)\n"
+            ),
+            "{text}"
         );
     }
 
@@ -494,6 +630,7 @@ PID                      ENTRY      HOST           SERVICE    UPTIME  MAILBOX   
                 malformed: 2,
                 peers: vec![peer("a.9", "up", 40), peer("c.11", "down", 0)],
             }),
+            hidden: 0,
         };
         let text = snapshot.render();
         let lines: Vec<&str> = text.lines().collect();

@@ -58,6 +58,10 @@ enum Command {
     /// Show the running node of this app: its supervision tree and every live process (pid,
     /// entry, host, service, uptime, mailbox, memory, CPU time).
     Ps {
+        /// Only these services, supervisors or process entries (`relay` for `app:relay` if
+        /// the app has one of that name) and what descends from them.
+        #[arg(value_name = "NAME")]
+        names: Vec<String>,
         /// One JSON document, for scripts.
         #[arg(long)]
         json: bool,
@@ -85,7 +89,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Init { dir } => init::init(dir),
         Command::Build => build::build(app),
         Command::Check => check::check(app, &cli.node),
-        Command::Ps { json, node } => ps::ps(app, node.as_deref(), json),
+        Command::Ps { names, json, node } => ps::ps(app, node.as_deref(), &names, json),
         Command::Run(args) => run::run(app, &cli.node, args),
     }
 }
