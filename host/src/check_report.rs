@@ -82,8 +82,15 @@ impl CheckReport {
             .services
             .iter()
             .map(|service| {
+                let reserved = app.processes.get(&service.process).map(|e| &e.names);
+                let ready = match reserved {
+                    Some(names) if !names.is_empty() => {
+                        format!("ready once it registers {}", names.join(", "))
+                    }
+                    _ => "ready once spawned: its entry reserves no name".to_string(),
+                };
                 format!(
-                    "{} ({} on {}{})",
+                    "{} ({} on {}{}; {ready})",
                     service.id,
                     service.process,
                     service.host,

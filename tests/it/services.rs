@@ -84,6 +84,41 @@ fn services_start_in_requires_order_and_run_waits_until_they_are_ready() {
 }
 
 #[test]
+fn a_service_that_registers_a_name_its_entry_does_not_reserve_is_told_to_reserve_it() {
+    common::build_guests();
+    let app = common::app_with(&format!(
+        "{ENTRIES}{}",
+        r#"
+  # Registers `sink`, which its entry does not reserve: it was ready when spawned.
+  - name: counter
+    kind: process.wasm
+    source: "{artifacts}/test_child.wasm"
+    modules: [process, time, logger]
+  - name: sink
+    kind: process.service
+    process: app:counter
+    host: app:processes
+    args: [count-in, sink]
+    lifecycle:
+      auto_start: true
+"#
+    ));
+    // The terminal entry waits for `sink`, sends it nothing but `end`, and has its answer.
+    let out = run(app.path(), &["app:counter", "--", "count-out", "\"0\""]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "the service registered `sink` after it was taken for ready: its entry reserves no \
+             name, so it was ready once spawned, and what requires it or looks `sink` up may \
+             have come first; hint: reserve it (`names: [sink]` on app:counter), and the service \
+             is ready once it registers it service=app:sink"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_service_not_ready_within_start_timeout_fails_and_run_says_so() {
     common::build_guests();
     let app = common::app_with(&format!(

@@ -70,12 +70,35 @@ pub async fn run_once(
             return Outcome::Stopped;
         }
     }
-    tokio::select! {
-        reason = &mut exit => Outcome::Ended(reason.unwrap_or_else(|_| lost())),
-        _ = stopped(stop) => {
-            unit.set(State::Stopping);
-            shut_down(node, service, &pid, exit).await;
-            Outcome::Stopped
+    // Ready when spawned because its entry reserves no name, yet it registers one: what
+    // requires it, or looks that name up, may have come first. Said once, with the fix.
+    let mut unreserved = std::pin::pin!(async {
+        match names.is_empty() {
+            true => node.first_name(&pid).await,
+            false => std::future::pending().await,
+        }
+    });
+    let mut said = false;
+    loop {
+        tokio::select! {
+            name = &mut unreserved, if !said => {
+                said = true;
+                tracing::warn!(
+                    service = %id,
+                    %pid,
+                    "the service registered `{name}` after it was taken for ready: its entry \
+                     reserves no name, so it was ready once spawned, and what requires it or \
+                     looks `{name}` up may have come first; hint: reserve it (`names: \
+                     [{name}]` on {}), and the service is ready once it registers it",
+                    service.process
+                );
+            }
+            reason = &mut exit => return Outcome::Ended(reason.unwrap_or_else(|_| lost())),
+            _ = stopped(stop) => {
+                unit.set(State::Stopping);
+                shut_down(node, service, &pid, exit).await;
+                return Outcome::Stopped;
+            }
         }
     }
 }

@@ -128,6 +128,24 @@ impl Node {
         }
     }
 
+    /// Resolves with a name `pid` holds, once it holds one (never if it is gone): how a
+    /// service whose entry reserves no name is caught registering one after it was taken for
+    /// ready.
+    pub async fn first_name(&self, pid: &Pid) -> String {
+        let mut changes = self.names.registered.subscribe();
+        loop {
+            if let Some(process) = self.table.get(pid.id)
+                && process.pid() == pid
+                && let Some(name) = process.a_name_held()
+            {
+                return name;
+            }
+            if changes.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
     /// The live process registered as `name`: of this node, or of another node of its
     /// cluster.
     pub fn lookup(&self, name: &str) -> Option<Pid> {

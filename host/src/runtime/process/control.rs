@@ -176,6 +176,11 @@ impl Process {
         self.control().names.len() as u64
     }
 
+    /// The first name it holds, if any.
+    pub(in crate::runtime) fn a_name_held(&self) -> Option<String> {
+        self.control().names.first().cloned()
+    }
+
     pub(in crate::runtime) fn hold_name(&self, name: &str) {
         self.control().names.push(name.to_string());
     }
