@@ -9,6 +9,10 @@
 //! let (writer, _flush_on_drop) = wasmhost::logs::LogQueue::stderr();
 //! tracing_subscriber::fmt().with_writer(writer).init();
 //! ```
+//!
+//! As JSON, one object per line (`LogFormat::Json`): tracing-subscriber's JSON format for
+//! the host's own lines, and for a guest's line the object `runtime/process/log.rs` made of
+//! it (`JsonLines`), its fields as typed values.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -16,9 +20,89 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
-use tracing_subscriber::fmt::MakeWriter;
+use serde::Deserialize;
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::{Format, Json, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
 
-use crate::runtime::{Charge, guest_log_payer};
+use crate::runtime::{Charge, JsonLine, guest_log_json, guest_log_payer};
+
+/// The time now as the JSON lines write it (RFC 3339, microseconds, UTC).
+fn now() -> String {
+    humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string()
+}
+
+/// How log lines are written: text for people (the default), or one JSON object per line
+/// for a log system (`--log-format json`, `[node] log_format = "json"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The JSON lines' format: a guest's line is the object its process's log call made (pid,
+/// entry, message, fields as typed values), with the time and level; every other line is
+/// tracing-subscriber's JSON, its fields at the top level.
+pub struct JsonLines {
+    host: Format<Json>,
+}
+
+impl JsonLines {
+    /// The format; guest lines are handed to it as JSON objects from now on.
+    pub fn new() -> JsonLines {
+        crate::runtime::guest_logs_as_json(true);
+        let host = tracing_subscriber::fmt::format()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_target(false);
+        JsonLines { host }
+    }
+}
+
+impl Default for JsonLines {
+    fn default() -> Self {
+        JsonLines::new()
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for JsonLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'writer> FormatFields<'writer> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        if event.metadata().target() == "guest"
+            && let Some(line) = guest_log_json()
+        {
+            /// In the order the host's lines have: time, level, message, then the rest.
+            #[derive(serde::Serialize)]
+            struct Stamped<'a> {
+                timestamp: String,
+                level: &'a str,
+                #[serde(flatten)]
+                line: JsonLine,
+            }
+            let stamped = Stamped {
+                timestamp: now(),
+                level: event.metadata().level().as_str(),
+                line,
+            };
+            let text = serde_json::to_string(&stamped).map_err(|_| std::fmt::Error)?;
+            return writeln!(writer, "{text}");
+        }
+        self.host.format_event(ctx, writer, event)
+    }
+}
 
 /// Lines the queue holds. A guest's line is at most 16 KiB (`runtime/log.rs`), so the
 /// queue holds at most 16 MiB of them.
@@ -54,13 +138,18 @@ impl LogQueue {
 
     /// A queue written to `sink`.
     pub fn to(sink: impl Write + Send + 'static) -> (LogQueue, FlushOnDrop) {
+        Self::to_as(sink, LogFormat::Text)
+    }
+
+    /// A queue written to `sink`, its own notices (lines dropped) in `format`.
+    pub fn to_as(sink: impl Write + Send + 'static, format: LogFormat) -> (LogQueue, FlushOnDrop) {
         let (queue, lines) = sync_channel(QUEUED_LINES);
         let dropped = Arc::new(AtomicU64::new(0));
         let counter = dropped.clone();
         // Without the thread, lines are counted as dropped: logging never fails a program.
         let _ = std::thread::Builder::new()
             .name("wasmhost-log".into())
-            .spawn(move || write_lines(lines, sink, counter));
+            .spawn(move || write_lines(lines, sink, counter, format));
         let queue = LogQueue { queue, dropped };
         (queue.clone(), FlushOnDrop(queue))
     }
@@ -110,17 +199,34 @@ impl LogQueue {
     }
 }
 
-fn write_lines(lines: Receiver<Entry>, mut sink: impl Write, dropped: Arc<AtomicU64>) {
+fn write_lines(
+    lines: Receiver<Entry>,
+    mut sink: impl Write,
+    dropped: Arc<AtomicU64>,
+    format: LogFormat,
+) {
     for entry in lines {
         match entry {
             Entry::Line { bytes, _receipt } => {
                 let lost = dropped.swap(0, Ordering::Relaxed);
                 if lost > 0 {
-                    let _ = writeln!(
-                        sink,
-                        "wasmhost: {lost} log lines dropped (the log's queue was full, or their \
-                         process's host_memory was used up)"
-                    );
+                    let why = "the log's queue was full, or their process's host_memory was \
+                               used up";
+                    let _ = match format {
+                        LogFormat::Text => {
+                            writeln!(sink, "wasmhost: {lost} log lines dropped ({why})")
+                        }
+                        LogFormat::Json => writeln!(
+                            sink,
+                            "{}",
+                            serde_json::json!({
+                                "timestamp": now(),
+                                "level": "WARN",
+                                "message": format!("{lost} log lines dropped ({why})"),
+                                "lines_dropped": lost,
+                            })
+                        ),
+                    };
                 }
                 let _ = sink.write_all(&bytes);
             }

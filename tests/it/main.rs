@@ -16,6 +16,7 @@ mod echo;
 mod embedding;
 mod hostile;
 mod languages;
+mod logs;
 mod node;
 mod properties;
 mod ps;

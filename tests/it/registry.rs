@@ -147,6 +147,7 @@ cases! {
     a_node_setting_that_is_not_a_size_is_reported_at_its_line => "node-setting-not-a-size",
     a_node_limit_above_the_pool_is_refused => "node-limit-over-pool",
     an_unknown_node_setting_is_reported_at_its_line => "unknown-node-setting",
+    an_unknown_log_format_names_the_two_there_are => "log-format-unknown",
     a_component_with_more_memories_than_its_share_is_refused => "many-memories",
     an_authority_naming_a_missing_entry_is_reported => "authority-missing-entry",
     a_reserved_name_must_be_a_name => "reserved-name-too-long",

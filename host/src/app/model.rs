@@ -304,6 +304,8 @@ pub struct NodeSettings {
     pub epoch_tick: Option<Duration>,
     pub workers: Option<usize>,
     pub zero_stacks: Option<bool>,
+    /// How the `wasmhost` command writes its log (`--log-format` overrides).
+    pub log_format: Option<crate::logs::LogFormat>,
     /// `[node.limits]`: defaults for every process of the app.
     pub limits: LimitOverrides,
 }

@@ -68,6 +68,8 @@ struct NodeSection {
     epoch_tick: Option<Spanned<String>>,
     workers: Option<usize>,
     zero_stacks: Option<bool>,
+    /// `text` or `json`.
+    log_format: Option<crate::logs::LogFormat>,
     /// `[node.limits]`: defaults for every process of the app.
     limits: Option<TomlLimits>,
 }
@@ -187,6 +189,7 @@ fn node_settings(section: &NodeSection) -> Result<NodeSettings, NodeProblem> {
         epoch_tick,
         workers: section.workers,
         zero_stacks: section.zero_stacks,
+        log_format: section.log_format,
         limits,
     })
 }

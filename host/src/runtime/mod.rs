@@ -29,7 +29,8 @@ pub use node::{
     StartError, Watch,
 };
 pub use process::log::{
-    enabled as guest_log_enabled, payer as guest_log_payer, render as render_log_line,
+    JsonLine, enabled as guest_log_enabled, json_line as guest_log_json, payer as guest_log_payer,
+    render as render_log_line, structured as guest_logs_as_json,
 };
 pub use process::{
     Account, Charge, Charged, CpuMeter, Mailbox, Message, Privileges, Process, Queue, Refused,

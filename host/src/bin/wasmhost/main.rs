@@ -32,6 +32,11 @@ struct Cli {
     #[arg(short, long, global = true)]
     verbose: bool,
 
+    /// How the log is written: `text` for people, `json` for a log system (one object per
+    /// line). Default: `[node] log_format` of wasmhost.toml, else text.
+    #[arg(long, global = true, value_name = "FORMAT")]
+    log_format: Option<logging::Format>,
+
     #[command(flatten)]
     node: flags::NodeFlags,
 
@@ -73,7 +78,15 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _logs = logging::init(cli.verbose);
+    let format = match cli.log_format {
+        Some(format) => format.into(),
+        // The app's setting, if there is an app; a broken one is reported by the command.
+        None => wasmhost::app::AppRoot::locate(cli.app.as_deref())
+            .ok()
+            .and_then(|root| root.node.log_format)
+            .unwrap_or_default(),
+    };
+    let _logs = logging::init(cli.verbose, format);
     match dispatch(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -131,11 +131,15 @@ impl ProcessCtx {
         if !log::enabled(level) {
             return;
         }
-        let origin = format!("{} {}", self.me.pid(), self.me.entry());
+        let pid = self.me.pid().to_string();
+        let origin = log::Origin {
+            pid: &pid,
+            entry: self.me.entry(),
+        };
         log::write(
             &mut self.log,
             self.me.account(),
-            &origin,
+            origin,
             level,
             message,
             fields,
