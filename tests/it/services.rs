@@ -119,6 +119,52 @@ fn a_service_that_registers_a_name_its_entry_does_not_reserve_is_told_to_reserve
 }
 
 #[test]
+fn a_component_not_built_stops_a_run_only_if_the_run_starts_it() {
+    common::build_guests();
+    let registry = |auto_start: bool| {
+        format!(
+            "{ENTRIES}{}",
+            r#"
+  # Never built here.
+  - name: ghost
+    kind: process.wasm
+    source: "not-built.wasm"
+    modules: [process]
+  - name: ghost-service
+    kind: process.service
+    process: app:ghost
+    host: app:processes
+    lifecycle:
+      auto_start: AUTO
+"#
+            .replace("AUTO", &auto_start.to_string())
+        )
+    };
+    // Nothing starts it: one warning, and the run goes on; a spawn of it fails.
+    let app = common::app_with(&registry(false));
+    let out = run(app.path(), &["app:child", "--", "return", "ran"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "not built, so spawning them fails until they are (`wasmhost build`): app:ghost"
+        ),
+        "{stderr}"
+    );
+    // A service the run starts runs it: refused before anything boots, with the file.
+    let app = common::app_with(&registry(true));
+    let out = run(app.path(), &["app:child", "--", "return", "never runs"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("entry app:ghost: source `not-built.wasm` not found (looked for ")
+            && stderr.contains("hint: build the components with `wasmhost build`")
+            && !stderr.contains("service started"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_service_not_ready_within_start_timeout_fails_and_run_says_so() {
     common::build_guests();
     let app = common::app_with(&format!(

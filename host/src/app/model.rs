@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::diagnostic::Diagnostic;
 use super::limits::LimitOverrides;
 
 /// Where an entry was written, for messages about it later (e.g. a component that does not
@@ -29,11 +30,41 @@ pub struct App {
     /// The services and supervisors no supervisor owns, in start order: each after what it
     /// `requires`. The node starts these; supervisors start their children.
     pub top: Vec<String>,
+    /// Process entries whose component file is missing (not built yet), each with the problem
+    /// to show. The node compiles the others; spawning one of these fails (`no process
+    /// entry`). `wasmhost check` refuses them all; `wasmhost run` those it would start.
+    pub unbuilt: BTreeMap<String, Diagnostic>,
 }
 
 impl App {
     pub fn service(&self, id: &str) -> Option<&ServiceEntry> {
         self.services.iter().find(|s| s.id == id)
+    }
+
+    /// The process entries a node of this app starts by itself: those of the top-level units
+    /// in `placed` (all, if `None`) that start themselves, and of every child of a supervisor
+    /// among them, at any depth.
+    pub fn started_entries(&self, placed: Option<&[String]>) -> Vec<&str> {
+        let mut units: Vec<&str> = Vec::new();
+        for id in &self.top {
+            let auto_start = match (self.service(id), self.supervisors.get(id)) {
+                (Some(service), _) => service.lifecycle.auto_start,
+                (None, Some(supervisor)) => supervisor.auto_start,
+                (None, None) => false,
+            };
+            if auto_start && placed.is_none_or(|placed| placed.contains(id)) {
+                units.push(id);
+            }
+        }
+        let mut entries = Vec::new();
+        while let Some(id) = units.pop() {
+            if let Some(service) = self.service(id) {
+                entries.push(service.process.as_str());
+            } else if let Some(supervisor) = self.supervisors.get(id) {
+                units.extend(supervisor.children.iter().map(String::as_str));
+            }
+        }
+        entries
     }
 }
 

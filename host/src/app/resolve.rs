@@ -188,13 +188,14 @@ impl Resolver {
         let dir = at.file.parent().unwrap_or(Path::new("."));
         let path = dir.join(relative);
         if !path.is_file() {
-            self.problem(
-                at.problem(
+            // Not a problem of the registry yet: a run that never spawns it may go on.
+            let diagnostic = at
+                .problem(
                     format!("source `{}` not found (looked for {})", source.value, path.display()),
                     source.referenced.line(),
                 )
-                .hint("build the components with `wasmhost build`, or fix the path (relative to this YAML file)"),
-            );
+                .hint("build the components with `wasmhost build`, or fix the path (relative to this YAML file)");
+            self.app.unbuilt.insert(at.id.to_string(), diagnostic);
         }
         let mut modules: Vec<ModuleGrant> = Vec::new();
         for module in f.modules.map(|m| m.value).unwrap_or_default() {
@@ -653,6 +654,10 @@ impl Resolver {
         if self.problems.is_empty() {
             Ok(self.app)
         } else {
+            // With the registry's problems, every component missing too: one list to fix.
+            for diagnostic in std::mem::take(&mut self.app.unbuilt).into_values() {
+                self.problems.push(diagnostic);
+            }
             Err(self.problems)
         }
     }

@@ -16,6 +16,11 @@ pub fn check(app: Option<&Path>, flags: &NodeFlags) -> Result<ExitCode> {
     let Some(app) = start::load(&root) else {
         return Ok(ExitCode::FAILURE);
     };
+    // Every component must be there for a check to pass.
+    let all: Vec<&str> = app.unbuilt.keys().map(String::as_str).collect();
+    if !start::built(&app, &all) {
+        return Ok(ExitCode::FAILURE);
+    }
     let Some(node) = start::node(app, flags.config(&root), None)? else {
         return Ok(ExitCode::FAILURE);
     };

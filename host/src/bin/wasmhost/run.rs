@@ -60,6 +60,14 @@ pub fn run(app: Option<&Path>, flags: &NodeFlags, run: RunArgs) -> Result<ExitCo
         }
         None => None,
     };
+    // What this run starts must be built; what it may never spawn need not be.
+    let mut needed = app.started_entries(placement.as_deref());
+    if let Some(entry) = &entry {
+        needed.push(&entry.entry);
+    }
+    if !start::built(&app, &needed) {
+        return Ok(ExitCode::FAILURE);
+    }
     // Processes run on the node's own threads (`workers`); this runtime keeps their time and
     // I/O, the terminal, the services and the control socket.
     let runtime = tokio::runtime::Builder::new_multi_thread()

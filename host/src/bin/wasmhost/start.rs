@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use wasmhost::app::values::show_size;
-use wasmhost::app::{self, App, AppRoot};
+use wasmhost::app::{self, App, AppRoot, Diagnostics};
 use wasmhost::runtime::{Cluster, CompileProgress, Node, NodeConfig, StartError};
 
 /// Loads the registry, printing every problem found. `None` if there were any.
@@ -23,6 +23,32 @@ pub fn load(root: &AppRoot) -> Option<App> {
             None
         }
     }
+}
+
+/// Whether every process entry in `needed` has its component built; if not, prints what is
+/// missing. Of those not built that are not needed, says once that spawning them fails
+/// until they are built: a run that never spawns them goes on.
+pub fn built(app: &App, needed: &[&str]) -> bool {
+    let mut missing = Diagnostics::default();
+    let mut others = Vec::new();
+    for (id, diagnostic) in &app.unbuilt {
+        if needed.contains(&id.as_str()) {
+            missing.push(diagnostic.clone());
+        } else {
+            others.push(id.as_str());
+        }
+    }
+    if !others.is_empty() {
+        tracing::warn!(
+            "not built, so spawning them fails until they are (`wasmhost build`): {}",
+            others.join(", ")
+        );
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    eprintln!("{missing}");
+    false
 }
 
 /// Builds the node: checks the configuration against the app, compiles and checks the

@@ -82,7 +82,11 @@ pub fn compile_all(
 ) -> Result<HashMap<String, Arc<Program>>, Diagnostics> {
     let mut problems = Diagnostics::default();
     let mut by_source: IndexMap<&Path, Vec<&ProcessEntry>> = IndexMap::new();
+    // An entry whose component is not built yet has no program: spawning it fails.
     for entry in app.processes.values() {
+        if app.unbuilt.contains_key(&entry.id) {
+            continue;
+        }
         let unknown = unknown_modules(entry, interfaces);
         if unknown.is_empty() {
             by_source.entry(&entry.source).or_default().push(entry);
