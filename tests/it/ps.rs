@@ -1,6 +1,6 @@
 //! `wasmhost ps` against a running node: the supervision tree and the live processes, as
 //! text and as JSON, through a control socket only this user can reach, gone when the node
-//! stops.
+//! stops; and `wasmhost top`, the same live in a pseudo-terminal.
 
 use crate::common;
 
@@ -229,6 +229,71 @@ fn ps_shows_the_tree_and_every_process_of_the_running_node() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("error: no node of this app is running"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn top_shows_the_tree_and_the_processes_live_sorts_on_a_key_and_quits_on_q() {
+    common::build_guests();
+    let app = common::app_with(REGISTRY);
+    let runtime = tempfile::tempdir().expect("a runtime folder");
+    let (_node, _log) = run_node(app.path(), runtime.path());
+
+    // In a pseudo-terminal of 40 rows and 160 columns.
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg("stty rows 40 cols 160 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_wasmhost"))
+        .arg("--app")
+        .arg(app.path())
+        .args(["top", "--interval", "200ms"])
+        .env("XDG_RUNTIME_DIR", runtime.path());
+    let mut session = rexpect::session::spawn_with_options(
+        command,
+        rexpect::reader::Options::new()
+            .timeout_ms(Some(20_000))
+            .strip_ansi_escape_codes(true),
+    )
+    .expect("starting wasmhost top in a pseudo-terminal");
+    // A screen drawn whole shows its text without its blanks (the cursor moves past them).
+    session.exp_string("sortedbycpu").expect("the help line");
+    session.exp_string("SUPERVISION").expect("the tree");
+    session
+        .exp_string("app:inner")
+        .expect("a supervisor of the tree");
+    session.exp_string("MAILBOX").expect("the process table");
+    session
+        .exp_string("app:child")
+        .expect("a process of the table");
+    session.send("m").expect("pressing m");
+    session.flush().expect("the key sent");
+    session
+        .exp_string("sortedbymemory")
+        .expect("sorted by memory now");
+    session.send("q").expect("pressing q");
+    session.flush().expect("the key sent");
+    session.exp_eof().expect("top ends");
+    let status = session.process().wait().expect("its exit status");
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+}
+
+#[test]
+fn top_without_a_terminal_says_to_use_ps() {
+    let app = common::app_with(REGISTRY);
+    let runtime = tempfile::tempdir().expect("a runtime folder");
+    let out = wasmhost(app.path(), runtime.path())
+        .arg("top")
+        .output()
+        .expect("running wasmhost top");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`wasmhost top` needs a terminal; `wasmhost ps`"),
         "{stderr}"
     );
 }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-pub use snapshot::{NodeRow, ProcessRow, Snapshot, UnitRow};
+pub use snapshot::{NodeRow, ProcessRow, Snapshot, UnitRow, show_ms};
 
 /// The longest request line read; anything longer is not a request.
 const MAX_REQUEST: u64 = 256;

@@ -260,12 +260,10 @@ impl Snapshot {
         self
     }
 
-    /// For people: a header, the tree, and a table of processes.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
+    /// The node's line: its OS pid, app, uptime, processes, memory and what it holds.
+    pub fn headline(&self) -> String {
         let n = &self.node;
-        let _ = writeln!(
-            out,
+        format!(
             "node {} · {} · up {} · {} of {} processes · {} of memory · {} held",
             n.os_pid,
             n.app,
@@ -274,7 +272,50 @@ impl Snapshot {
             n.max_processes,
             show_size(n.memory),
             show_size(n.held)
+        )
+    }
+
+    /// The supervision tree's table (a title line, then one line per unit), if there is a
+    /// tree.
+    pub fn tree_table(&self) -> String {
+        let mut out = String::new();
+        if self.tree.is_empty() {
+            return out;
+        }
+        let rows = self.tree_rows();
+        let width = rows.iter().map(|(label, _)| label.chars().count()).max();
+        let width = width.unwrap_or(0).max("SUPERVISION".len());
+        let _ = writeln!(
+            out,
+            "{:width$}  {:10}  {:>8}  {:>8}  PID",
+            "SUPERVISION", "STATE", "FOR", "RESTARTS"
         );
+        for (label, u) in rows {
+            let pad = width.saturating_sub(label.chars().count());
+            let _ = write!(
+                out,
+                "{label}{:pad$}  {:10}  {:>8}  {:>8}  {}",
+                "",
+                u.state,
+                show_ms(u.for_ms),
+                u.restarts,
+                u.pid.as_deref().unwrap_or("-")
+            );
+            if let Some(why) = &u.reason {
+                let _ = write!(out, "  ({why})");
+            }
+            if let Some(ms) = u.restart_in_ms {
+                let _ = write!(out, "  (starts again in {})", show_ms(ms));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// For people: a header, the tree, and a table of processes.
+    pub fn render(&self) -> String {
+        let mut out = self.headline();
+        out.push('\n');
         if self.hidden > 0 {
             let _ = writeln!(
                 out,
@@ -288,33 +329,7 @@ impl Snapshot {
         }
         if !self.tree.is_empty() {
             out.push('\n');
-            let rows = self.tree_rows();
-            let width = rows.iter().map(|(label, _)| label.chars().count()).max();
-            let width = width.unwrap_or(0).max("SUPERVISION".len());
-            let _ = writeln!(
-                out,
-                "{:width$}  {:10}  {:>8}  {:>8}  PID",
-                "SUPERVISION", "STATE", "FOR", "RESTARTS"
-            );
-            for (label, u) in rows {
-                let pad = width.saturating_sub(label.chars().count());
-                let _ = write!(
-                    out,
-                    "{label}{:pad$}  {:10}  {:>8}  {:>8}  {}",
-                    "",
-                    u.state,
-                    show_ms(u.for_ms),
-                    u.restarts,
-                    u.pid.as_deref().unwrap_or("-")
-                );
-                if let Some(why) = &u.reason {
-                    let _ = write!(out, "  ({why})");
-                }
-                if let Some(ms) = u.restart_in_ms {
-                    let _ = write!(out, "  (starts again in {})", show_ms(ms));
-                }
-                out.push('\n');
-            }
+            out.push_str(&self.tree_table());
         }
         out.push('\n');
         let col = |f: fn(&ProcessRow) -> &str, title: &str| {
@@ -433,7 +448,8 @@ impl Snapshot {
     }
 }
 
-fn show_ms(ms: u64) -> String {
+/// A duration for people: `420ms`, `1.5s`, `1m01s`, `2h05m`.
+pub fn show_ms(ms: u64) -> String {
     match ms {
         0..1_000 => format!("{ms}ms"),
         1_000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),

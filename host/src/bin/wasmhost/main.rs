@@ -11,6 +11,7 @@ mod logging;
 mod ps;
 mod run;
 mod start;
+mod top;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,6 +75,16 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         node: Option<String>,
     },
+    /// Watch the running node of this app: its supervision tree and its processes sorted by
+    /// CPU (`c`), memory (`m`) or mailbox (`b`), refreshed every interval; `q` quits.
+    Top {
+        /// How often to ask the node, e.g. 500ms.
+        #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// The node of a cluster to ask, when several nodes of the app run on this machine.
+        #[arg(long, value_name = "NAME")]
+        node: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -104,5 +115,6 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Check => check::check(app, &cli.node),
         Command::Ps { names, json, node } => ps::ps(app, node.as_deref(), &names, json),
         Command::Run(args) => run::run(app, &cli.node, args),
+        Command::Top { interval, node } => top::top(app, node.as_deref(), interval),
     }
 }
