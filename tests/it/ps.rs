@@ -202,6 +202,18 @@ fn ps_shows_the_tree_and_every_process_of_the_running_node() {
         "{stderr}"
     );
 
+    // A stopped node does not answer: `ps` says so rather than waiting for ever.
+    let stopped = rustix::process::Pid::from_child(&node.0);
+    rustix::process::kill_process(stopped, rustix::process::Signal::STOP).expect("SIGSTOP");
+    let out = ps(app.path(), runtime.path(), false);
+    rustix::process::kill_process(stopped, rustix::process::Signal::CONT).expect("SIGCONT");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("did not answer within 5s (is it stopped?)"),
+        "{stderr}"
+    );
+
     // Only this user may reach the socket.
     let socket = std::fs::read_dir(runtime.path().join("wasmhost"))
         .expect("the runtime folder")

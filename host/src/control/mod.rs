@@ -216,7 +216,22 @@ async fn answer(stream: UnixStream, snapshot: &(dyn Fn() -> Snapshot + Send + Sy
 /// folder only this user could have made, is believed.
 pub async fn ps(app_root: &Path, node: Option<&str>) -> Result<Snapshot> {
     let path = socket_to_ask(&private_runtime_dir(app_root)?, node)?;
-    let mut stream = match UnixStream::connect(&path).await {
+    // A node that is stopped (SIGSTOP) or stuck accepts and never answers.
+    match tokio::time::timeout(ANSWER_WITHIN, ask(&path)).await {
+        Ok(answer) => answer,
+        Err(_) => bail!(
+            "the node on {} did not answer within {ANSWER_WITHIN:?} (is it stopped?)",
+            path.display()
+        ),
+    }
+}
+
+/// How long `ps` waits for the node's answer.
+const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The snapshot the node on the socket at `path` answers with.
+async fn ask(path: &Path) -> Result<Snapshot> {
+    let mut stream = match UnixStream::connect(path).await {
         Ok(stream) => stream,
         Err(err)
             if matches!(

@@ -170,7 +170,7 @@ impl View {
         let tree_lines: Vec<Line> = tree.lines().map(Line::from).collect();
         let [head, tree_area, table_area] = Layout::vertical([
             Constraint::Length(2),
-            Constraint::Length(tree_lines.len() as u16 + 1),
+            Constraint::Length(u16::try_from(tree_lines.len() + 1).unwrap_or(u16::MAX)),
             Constraint::Min(3),
         ])
         .areas(frame.area());

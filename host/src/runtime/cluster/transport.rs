@@ -60,12 +60,14 @@ impl Outboxes {
         }
     }
 
-    /// The peer `name`'s `incarnation` took `frames` more of this node's frames.
+    /// The peer `name`'s `incarnation` took `frames` more of this node's frames. Never more
+    /// than a whole window is open, whatever credits arrive (twice, or forged).
     pub fn credited(&self, name: &str, incarnation: u64, frames: u64) {
         if let Ok(map) = self.map.lock()
             && let Some(outbox) = map.get(&(name.to_string(), incarnation))
         {
-            let frames = usize::try_from(frames).unwrap_or(WINDOW).min(WINDOW);
+            let room = WINDOW.saturating_sub(outbox.window.available_permits());
+            let frames = usize::try_from(frames).unwrap_or(WINDOW).min(room);
             outbox.window.add_permits(frames);
         }
     }
