@@ -536,7 +536,7 @@ fn a_monitor_across_nodes_hears_the_exit_and_no_connection_when_the_node_is_lost
     let mut b = Node::relay(app.path(), &nats, "b");
     let relay = pid_in(&b.log.find("service ready"));
     let watch = |mode: &str| {
-        let args = ["--services", "none", "app:watcher", "--", mode, "relay"];
+        let args = watcher_args(mode, "relay");
         Node::start(app.path(), &nats, "a", &args)
     };
 
@@ -606,14 +606,7 @@ fn links_terminate_and_cancel_reach_across_nodes_within_the_callers_authority() 
     let mut b = Node::relay(app.path(), &nats, "b");
     let relay = pid_in(&b.log.find("service ready"));
 
-    let args = [
-        "--services",
-        "none",
-        "app:watcher",
-        "--",
-        "remote-family",
-        "c",
-    ];
+    let args = watcher_args("remote-family", "c");
     let mut a = Node::start(app.path(), &nats, "a", &args);
     assert_eq!(a.exit_code(), Some(1));
     let heard = a.log.find("failed");
@@ -647,14 +640,7 @@ fn a_link_across_nodes_breaks_with_no_connection_when_the_node_is_lost() {
     let mut c = Node::start(app.path(), &nats, "c", &["--services", "none"]);
     c.log.wait_for("joined the cluster");
     let mut b = Node::relay(app.path(), &nats, "b");
-    let args = [
-        "--services",
-        "none",
-        "app:watcher",
-        "--",
-        "link-remote",
-        "c",
-    ];
+    let args = watcher_args("link-remote", "c");
     let mut a = Node::start(app.path(), &nats, "a", &args);
     // The watcher's line reached the relay after it had linked its child on c.
     b.log.wait_for("worker exited");
@@ -879,15 +865,14 @@ fn a_placed_service_moves_to_the_next_node_when_its_node_is_killed_or_leaves() {
 
 /// `node` running the test child as `sink`: it takes numbered messages and fails on one out
 /// of order.
+/// A node's flags to place no services and run the watcher on its terminal in `mode` with
+/// `arg`.
+fn watcher_args<'a>(mode: &'a str, arg: &'a str) -> [&'a str; 6] {
+    ["--services", "none", "app:watcher", "--", mode, arg]
+}
+
 fn sink(app: &Path, nats: &Nats, node: &str) -> Node {
-    let args = [
-        "--services",
-        "none",
-        "app:watcher",
-        "--",
-        "count-in",
-        "sink",
-    ];
+    let args = watcher_args("count-in", "sink");
     Node::start(app, nats, node, &args)
 }
 
@@ -899,14 +884,7 @@ fn numbered_messages_arrive_in_order_and_a_stalled_receiver_loses_them_only_afte
     // 100 000 from a to b: each arrives, once, in order (the sink fails at the first that is
     // not the one due, and at the end if the count differs).
     let mut b = sink(app.path(), &nats, "b");
-    let args = [
-        "--services",
-        "none",
-        "app:watcher",
-        "--",
-        "count-out",
-        "\"100000\"",
-    ];
+    let args = watcher_args("count-out", "\"100000\"");
     let mut a = Node::start(app.path(), &nats, "a", &args);
     // A few seconds alone; the bound is for a machine busy with the other tests.
     let within = Duration::from_secs(180);
@@ -919,14 +897,7 @@ fn numbered_messages_arrive_in_order_and_a_stalled_receiver_loses_them_only_afte
     // sends next (the next epoch) is dropped while the node is down and delivered once it is
     // back. The sink has the 20 000 whole and in order, and no gap but where the epoch moved.
     let mut d = sink(app.path(), &nats, "d");
-    let args = [
-        "--services",
-        "none",
-        "app:watcher",
-        "--",
-        "count-stall",
-        "\"20000\"",
-    ];
+    let args = watcher_args("count-stall", "\"20000\"");
     let mut e = Node::start(app.path(), &nats, "e", &args);
     e.log.wait_for("numbers sent count=20000");
     d.signal("STOP");
@@ -943,14 +914,7 @@ fn a_receiver_stalled_for_less_than_down_after_loses_nothing_and_its_sender_sees
     let timing = ["--heartbeat", "200ms", "--down-after", "60s"];
     let nats = Nats::start();
     let app = echo_app_with_watcher();
-    let sink = [
-        "--services",
-        "none",
-        "app:watcher",
-        "--",
-        "count-in",
-        "sink",
-    ];
+    let sink = watcher_args("count-in", "sink");
     let mut d = Node::start_timed(app.path(), &nats, "d", &timing, &sink);
     d.log.wait_for("sink registered");
     d.signal("STOP");
@@ -958,14 +922,7 @@ fn a_receiver_stalled_for_less_than_down_after_loses_nothing_and_its_sender_sees
     // 20 000 numbers are more than the sink's node lets the sender have in flight and its
     // outbox holds together: sends are refused, the sender tries each again, and once the
     // node goes on every number arrives, once, in order.
-    let count = [
-        "--services",
-        "none",
-        "app:watcher",
-        "--",
-        "count-out",
-        "\"20000\"",
-    ];
+    let count = watcher_args("count-out", "\"20000\"");
     let mut e = Node::start_timed(app.path(), &nats, "e", &timing, &count);
     let refused = e.log.wait_for("a send refused");
     d.signal("CONT");
