@@ -15,6 +15,7 @@ mod cluster;
 mod echo;
 mod embedding;
 mod hostile;
+mod init;
 mod languages;
 mod logs;
 mod node;

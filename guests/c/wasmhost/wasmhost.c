@@ -453,6 +453,11 @@ void wh_log(wh_level level, const char *message, const wh_field *fields, size_t 
     free(list);
 }
 
+void wh_print(const char *text) {
+    guest_string_t t = borrowed(text);
+    wasmhost_abi_io_print(&t);
+}
+
 bool wh_arg_text(wh_payload arg, char *buf, size_t cap) {
     CborParser parser;
     CborValue value;

@@ -111,6 +111,10 @@ typedef struct {
 typedef enum { WH_TRACE, WH_DEBUG, WH_INFO, WH_WARN, WH_ERROR } wh_level;
 void wh_log(wh_level level, const char *message, const wh_field *fields, size_t n);
 
+/* Prints `text` and a newline on the terminal (module `io`; a process not bound to the
+ * terminal prints into the log). */
+void wh_print(const char *text);
+
 /* Reads argument `arg` as text into `buf` (NUL-terminated); false if it is not text or
  * does not fit. */
 bool wh_arg_text(wh_payload arg, char *buf, size_t cap);

@@ -19,5 +19,5 @@ pub use limits::{LIMITS, LimitOverrides, Limits, Pool};
 pub use load::{load, load_text};
 pub use model::*;
 pub use resolve::MAX_NAME_LEN;
-pub use root::{AppRoot, ROOT_FILE, init};
+pub use root::{AppRoot, GuestBuild, GuestLang, ROOT_FILE};
 pub use schema::Kind;

@@ -49,12 +49,60 @@ fn default_registry() -> PathBuf {
     PathBuf::from("src")
 }
 
-/// How `wasmhost build` builds the app's components.
-#[derive(Debug, Clone, Deserialize)]
+/// How `wasmhost build` builds the app's components: a command of the app's own, and the
+/// guests wasmhost builds itself (`[[build.guest]]`), in that order.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuildSection {
     /// A shell command run in the app root.
-    pub command: String,
+    pub command: Option<String>,
+    /// The guests wasmhost builds with toolchains of its own.
+    #[serde(default)]
+    pub guest: Vec<GuestBuild>,
+}
+
+/// `[[build.guest]]`: a guest's language and source folder (relative to the root), and the
+/// component it becomes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestBuild {
+    pub lang: GuestLang,
+    /// The guest's folder: a cargo package, `app.py`, `app.js`, or the `*.c` files.
+    pub source: PathBuf,
+    /// Where the component is written; default `build/<source folder's name>.wasm`.
+    pub output: Option<PathBuf>,
+}
+
+impl GuestBuild {
+    /// The component's path, relative to the root.
+    pub fn output(&self) -> PathBuf {
+        self.output.clone().unwrap_or_else(|| {
+            let name = self.source.file_name().unwrap_or(self.source.as_os_str());
+            Path::new("build").join(name).with_extension("wasm")
+        })
+    }
+}
+
+/// The languages `wasmhost build` builds guests of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum GuestLang {
+    Rust,
+    Python,
+    Js,
+    C,
+}
+
+impl GuestLang {
+    /// The name `[[build.guest]] lang` and `init --lang` take.
+    pub fn name(self) -> &'static str {
+        match self {
+            GuestLang::Rust => "rust",
+            GuestLang::Python => "python",
+            GuestLang::Js => "js",
+            GuestLang::C => "c",
+        }
+    }
 }
 
 /// `[node]`: sizes as written (`"64MiB"`, `"10ms"`).
@@ -229,31 +277,4 @@ fn line_of(text: &str, offset: usize) -> usize {
         .filter(|&&b| b == b'\n')
         .count()
         + 1
-}
-
-/// Writes a root file in `dir` (and the registry folder), unless one is there already.
-pub fn init(dir: &Path) -> Result<PathBuf> {
-    let path = dir.join(ROOT_FILE);
-    if path.exists() {
-        bail!("{} already exists", path.display());
-    }
-    std::fs::create_dir_all(dir.join("src"))
-        .with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::write(
-        &path,
-        "# The root of a wasmhost app: `wasmhost` looks for this file in the current folder and\n\
-         # the folders above it.\n\
-         [app]\n\
-         # The folder with the registry (*.yaml).\n\
-         registry = \"src\"\n\n\
-         [build]\n\
-         # What `wasmhost build` runs, in this folder.\n\
-         command = \"cargo build --release --target wasm32-wasip2\"\n\n\
-         # How the node is sized (these are the defaults; README.md lists every setting).\n\
-         # [node]\n\
-         # max_processes = 10000\n\
-         # max_memory = \"64MiB\"\n",
-    )
-    .with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
 }

@@ -57,10 +57,19 @@ enum Command {
     Run(run::RunArgs),
     /// Validate the registry and the components without running anything.
     Check,
-    /// Build the app's components with the command in wasmhost.toml.
+    /// Build the app's components: its [build] command, then each [[build.guest]] of
+    /// wasmhost.toml (Rust, Python, JavaScript or C) with a toolchain wasmhost installs on
+    /// first use; a guest whose files did not change is not rebuilt.
     Build,
-    /// Make DIR (default: the current folder) a wasmhost app.
-    Init { dir: Option<PathBuf> },
+    /// Make DIR (default: the current folder) an app that runs: wasmhost.toml, a registry
+    /// with a `hello` entry, and the hello guest in LANG (`wasmhost run --build app:hello`).
+    /// Writes nothing if any of its files is there.
+    Init {
+        dir: Option<PathBuf>,
+        /// The hello guest's language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: wasmhost::app::GuestLang,
+    },
     /// Show the running node of this app: its supervision tree and every live process (pid,
     /// entry, host, service, uptime, mailbox, memory, CPU time).
     Ps {
@@ -110,7 +119,7 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     let app = cli.app.as_deref();
     match cli.command {
-        Command::Init { dir } => init::init(dir),
+        Command::Init { dir, lang } => init::init(dir, lang),
         Command::Build => build::build(app),
         Command::Check => check::check(app, &cli.node),
         Command::Ps { names, json, node } => ps::ps(app, node.as_deref(), &names, json),
