@@ -87,6 +87,9 @@ fn every_line_of_a_json_log_is_an_object_and_a_guests_fields_keep_their_types() 
         "{registered}"
     );
     assert_eq!(registered["fields"], json!({ "name": "sink" }));
+    // The service a guest runs as, for a service's process only.
+    assert_eq!(registered["service"], "app:sink");
+    assert!(sent.get("service").is_none(), "{sent}");
     // The host's: its fields at the top level, numbers as numbers.
     let started = line(&lines, "service started");
     assert_eq!(started["service"], "app:sink");

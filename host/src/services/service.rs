@@ -30,6 +30,7 @@ pub async fn run_once(
     let id = service.id.as_str();
     let (tx, mut exit) = oneshot::channel();
     let options = SpawnOptions::new(&service.process, &service.host)
+        .service(id)
         .args(service.args.clone())
         .on_exit(tx);
     let pid = match node.spawn(options) {

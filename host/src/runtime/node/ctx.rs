@@ -135,6 +135,7 @@ impl ProcessCtx {
         let origin = log::Origin {
             pid: &pid,
             entry: self.me.entry(),
+            service: self.me.service(),
         };
         log::write(
             &mut self.log,

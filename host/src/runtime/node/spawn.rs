@@ -43,6 +43,7 @@ pub struct SpawnOptions {
     parent: Option<(Arc<Process>, Watch)>,
     on_exit: Option<oneshot::Sender<ExitReason>>,
     from_peer: Option<FromPeer>,
+    service: Option<Arc<str>>,
 }
 
 /// A spawn another node of the cluster asked for (`cluster/spawn.rs`).
@@ -77,6 +78,7 @@ impl SpawnOptions {
             parent: None,
             on_exit: None,
             from_peer: None,
+            service: None,
         }
     }
 
@@ -89,6 +91,12 @@ impl SpawnOptions {
     /// The entry point's arguments, one CBOR payload each.
     pub fn args(mut self, args: Vec<Vec<u8>>) -> Self {
         self.args = args;
+        self
+    }
+
+    /// The process runs as the service `id` (its log lines, and its children's, say so).
+    pub fn service(mut self, id: &str) -> Self {
+        self.service = Some(id.into());
         self
     }
 
@@ -116,6 +124,7 @@ impl Node {
             parent,
             on_exit,
             from_peer,
+            service,
         } = options;
         let program = match self.programs.get(&entry) {
             Some(program) => program.clone(),
@@ -242,7 +251,7 @@ impl Node {
             pid.clone(),
             program.identity(),
             limits,
-            parent.as_ref().map(|(p, _)| p),
+            (parent.as_ref().map(|(p, _)| p), service),
             &self.ledger,
         ));
         if let Some(on_exit) = on_exit {

@@ -13,7 +13,7 @@ pub fn test_process(node: &Arc<Node>, parent: Option<&Arc<Process>>) -> Arc<Proc
         Pid::new("test:host", id),
         (Arc::from("test:entry"), Arc::default()),
         node.defaults.clone(),
-        parent,
+        (parent, None),
         &node.ledger,
     ));
     node.table.insert(process.clone());

@@ -45,6 +45,9 @@ pub struct JsonLine {
     pub message: String,
     pub pid: String,
     pub entry: String,
+    /// The service it runs as, or descends from (spawned by its process, or theirs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
     pub fields: serde_json::Map<String, serde_json::Value>,
     /// Fields past `MAX_FIELDS`, left out.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -121,6 +124,8 @@ pub fn enabled(level: Level) -> bool {
 pub struct Origin<'a> {
     pub pid: &'a str,
     pub entry: &'a str,
+    /// The service it runs as or descends from, if any.
+    pub service: Option<&'a str>,
 }
 
 /// Writes one guest line, `{pid} {entry}: {message} key=value…` (or its JSON object, when the
@@ -191,6 +196,7 @@ pub fn to_json(
         message: cut(message, MAX_MESSAGE),
         pid: origin.pid.to_string(),
         entry: origin.entry.to_string(),
+        service: origin.service.map(str::to_string),
         fields: values,
         more_fields: (fields.len() > MAX_FIELDS).then(|| fields.len() - MAX_FIELDS),
         lines_dropped: (dropped > 0).then_some(dropped),
@@ -321,6 +327,7 @@ mod tests {
         let origin = Origin {
             pid: "{app|0x00002}",
             entry: "app:w",
+            service: Some("app:w-service"),
         };
         let line = to_json(&origin, &"m".repeat(MAX_MESSAGE + 10), &fields, 3);
         let json = serde_json::to_value(&line).expect("serializable");

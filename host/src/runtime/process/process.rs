@@ -23,6 +23,9 @@ pub struct Process {
     privileges: Arc<Privileges>,
     limits: Limits,
     lineage: Arc<Lineage>,
+    /// The service it runs as, or the one its parent runs as or descends from: its log
+    /// lines say so.
+    service: Option<Arc<str>>,
     /// What the host holds on its behalf, against its `host_memory`.
     account: Arc<Account>,
     mailbox: Mailbox,
@@ -43,9 +46,10 @@ impl Process {
         pid: Pid,
         (entry, privileges): (Arc<str>, Arc<Privileges>),
         limits: Limits,
-        parent: Option<&Arc<Process>>,
+        (parent, service): (Option<&Arc<Process>>, Option<Arc<str>>),
         ledger: &Arc<NodeLedger>,
     ) -> Self {
+        let service = service.or_else(|| parent.and_then(|parent| parent.service.clone()));
         let lineage = match parent {
             Some(parent) => Lineage::child_of(&parent.lineage, pid.id),
             None => Lineage::root(pid.id),
@@ -55,6 +59,7 @@ impl Process {
             entry,
             privileges,
             lineage,
+            service,
             account: Account::new(limits.host_memory, ledger),
             limits,
             mailbox: Mailbox::default(),
@@ -70,11 +75,22 @@ impl Process {
     /// A process in no node's table, for timing the engine alone (the benchmark does).
     pub fn detached(pid: Pid, identity: (Arc<str>, Arc<Privileges>), limits: Limits) -> Self {
         let budget = limits.memory.saturating_add(limits.host_memory);
-        Process::new(pid, identity, limits, None, &NodeLedger::new(budget))
+        Process::new(
+            pid,
+            identity,
+            limits,
+            (None, None),
+            &NodeLedger::new(budget),
+        )
     }
 
     pub fn pid(&self) -> &Pid {
         &self.pid
+    }
+
+    /// The service it runs as or descends from, if any.
+    pub fn service(&self) -> Option<&str> {
+        self.service.as_deref()
     }
 
     /// The `process.wasm` entry it runs.
@@ -158,5 +174,35 @@ impl Process {
             }
             self.killed.notified().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_runs_as_its_service_and_its_children_descend_from_it() {
+        let limits = crate::runtime::NodeConfig::default().default_limits();
+        let ledger = NodeLedger::new(1 << 30);
+        let identity = || (Arc::from("app:e"), Arc::default());
+        let new = |id, parent, service: Option<&str>| {
+            let service = service.map(Arc::from);
+            Arc::new(Process::new(
+                Pid::new("app:h", id),
+                identity(),
+                limits.clone(),
+                (parent, service),
+                &ledger,
+            ))
+        };
+        let service = new(1, None, Some("app:relay-service"));
+        let child = new(2, Some(&service), None);
+        let grandchild = new(3, Some(&child), None);
+        let alone = new(4, None, None);
+        assert_eq!(service.service(), Some("app:relay-service"));
+        assert_eq!(child.service(), Some("app:relay-service"));
+        assert_eq!(grandchild.service(), Some("app:relay-service"));
+        assert_eq!(alone.service(), None);
     }
 }
