@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and every test, as CI does. Installs what it needs (the wasm32-wasip2
-# target, Erlang); the tests build the guest components themselves, the Python and
-# JavaScript ones with toolchains their build scripts install (scripts/build-*-guests.sh).
+# target, Erlang); the tests build the guest components themselves, the Python, JavaScript
+# and C ones by `wasmhost build` (guests/wasmhost.toml), which installs their toolchains.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,10 +1,8 @@
 //! `wasmhost init --lang` and `wasmhost build` on an app outside the repository, as a new user
 //! makes one: for Rust, Python, JavaScript and C the app runs its hello guest right after
 //! `init`, an unchanged guest is not rebuilt, a changed one is, and `init` never overwrites.
-//! The toolchains are installed by wasmhost itself (once, into the test target's folder,
-//! shared by the tests).
+//! The toolchains are installed by wasmhost itself (once, into the folder the tests share).
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use crate::common;
@@ -14,10 +12,7 @@ use crate::common;
 fn wasmhost() -> Command {
     let mut command = common::wasmhost();
     command
-        .env(
-            "WASMHOST_TOOLCHAINS",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("toolchains"),
-        )
+        .env("WASMHOST_TOOLCHAINS", common::toolchains())
         .env_remove("RUSTC_WORKSPACE_WRAPPER")
         .env_remove("CLIPPY_ARGS")
         .env_remove("CARGO_TARGET_DIR")
@@ -71,7 +66,7 @@ fn init_and_run(lang: &str, language: &str, files: &[&str]) -> tempfile::TempDir
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
     assert_eq!(
         text(&again.stderr),
-        format!("hello ({lang}) is up to date\n")
+        format!("hello ({lang}) is up to date: build/hello.wasm\n")
     );
     dir
 }
@@ -151,4 +146,27 @@ fn a_guest_of_an_unknown_language_is_named_at_its_line() {
         stderr.contains("wasmhost.toml:5") && stderr.contains("unknown variant `cobol`"),
         "{stderr}"
     );
+}
+
+#[test]
+fn two_guests_built_into_one_component_are_refused_before_anything_builds() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::create_dir_all(dir.path().join("src")).expect("creating src/");
+    std::fs::write(
+        dir.path().join("wasmhost.toml"),
+        "[build]\ncommand = \"touch built\"\n\n\
+         [[build.guest]]\nlang = \"python\"\nsource = \"a/hello\"\n\n\
+         [[build.guest]]\nlang = \"js\"\nsource = \"b/hello\"\n",
+    )
+    .expect("writing wasmhost.toml");
+    let build = ran(wasmhost().arg("build").current_dir(dir.path()));
+    assert_eq!(build.status.code(), Some(1));
+    let stderr = text(&build.stderr);
+    assert!(
+        stderr.contains(
+            "the guests in a/hello and b/hello are both built into build/hello.wasm\n  hint: give one an `output`"
+        ),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("built").exists(), "the command ran");
 }

@@ -7,7 +7,8 @@
 
 #include "wasmhost.h"
 
-/* The seed's worker sleeps 100 ms; the benchmark's (guests/c/fast_worker) does not. */
+/* The seed's worker sleeps 100 ms; the benchmark's (fast_worker.wasm, built from this file
+ * with -DECHO_WORKER_SLEEP_MS=0 by guests/wasmhost.toml) does not. */
 #ifndef ECHO_WORKER_SLEEP_MS
 #define ECHO_WORKER_SLEEP_MS 100
 #endif

@@ -71,13 +71,16 @@ pub struct GuestBuild {
     pub source: PathBuf,
     /// Where the component is written; default `build/<source folder's name>.wasm`.
     pub output: Option<PathBuf>,
+    /// More flags for clang (C guests only): `-Werror`, `-DNAME=VALUE`.
+    #[serde(default)]
+    pub cflags: Vec<String>,
 }
 
 impl GuestBuild {
     /// The component's path, relative to the root.
     pub fn output(&self) -> PathBuf {
         self.output.clone().unwrap_or_else(|| {
-            let name = self.source.file_name().unwrap_or(self.source.as_os_str());
+            let name = self.source.file_name().unwrap_or("guest".as_ref());
             Path::new("build").join(name).with_extension("wasm")
         })
     }

@@ -1,7 +1,7 @@
 //! The fixtures of the end-to-end tests (and of the benchmarks, which include this file):
 //! the guests built once per binary (Rust for wasm32-wasip2, cargo's lock serializing builds
-//! across binaries; Python, JavaScript and C by their build scripts, under the scripts'
-//! locks), so no test depends on a hand-run build step; an app from a registry text, where
+//! across binaries; Python, JavaScript and C by `wasmhost build`, whose toolchain installs
+//! take a lock), so no test depends on a hand-run build step; an app from a registry text, where
 //! `{artifacts}`, `{python}`, `{js}` and `{c}` stand for the built guests' folders; a node
 //! over an app; one async runtime; a process run to its exit.
 
@@ -51,16 +51,20 @@ pub fn build_guests() {
             "building the guests failed (is the target installed? `rustup target add wasm32-wasip2`):\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        for script in ["build-python-guests.sh", "build-js-guests.sh", "build-c-guests.sh"] {
-            let output = Command::new(repo().join("scripts").join(script))
-                .output()
-                .unwrap_or_else(|err| panic!("running scripts/{script}: {err}"));
-            assert!(
-                output.status.success(),
-                "scripts/{script} failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
+        // The Python, JavaScript and C guests, by `wasmhost build` (guests/wasmhost.toml),
+        // with toolchains it installs once.
+        let output = wasmhost()
+            .arg("--app")
+            .arg(repo().join("guests"))
+            .arg("build")
+            .env("WASMHOST_TOOLCHAINS", toolchains())
+            .output()
+            .expect("running wasmhost build");
+        assert!(
+            output.status.success(),
+            "building the Python, JavaScript and C guests failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         // Compile every component of the echo app into the compile cache now, once: a
         // Python component takes seconds to compile, which tests started together would
         // otherwise each spend (and time out on) at once.
@@ -76,6 +80,12 @@ pub fn build_guests() {
             String::from_utf8_lossy(&output.stderr)
         );
     });
+}
+
+/// Where `wasmhost build` installs the guest toolchains for the tests and benchmarks (kept
+/// across builds, as a user's are).
+pub fn toolchains() -> PathBuf {
+    repo().join(".tools/toolchains")
 }
 
 /// The folder where the built Python guest components are.

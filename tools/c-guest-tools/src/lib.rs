@@ -1,7 +1,7 @@
 //! The C guests' toolchain, Rust half: the bindings `wit-bindgen c` would write, and the
 //! component `wasm-tools component new --adapt` would make of a core module, with the WASI
 //! preview1 reactor adapter of the wasmtime version the host uses. `wasmhost build` calls it
-//! for an app's C guests, and its binary for `scripts/build-c-guests.sh`. Its crates are
+//! for an app's C guests. Its crates are
 //! pinned by Cargo.lock, so a fresh machine needs nothing beyond cargo and Debian's clang.
 
 use std::path::Path;

@@ -51,8 +51,8 @@ pub fn toolchain() -> Result<PathBuf> {
     })
 }
 
-/// Builds `source`'s `*.c` into the component `out`.
-pub fn build(toolchain: &Path, source: &Path, out: &Path) -> Result<()> {
+/// Builds `source`'s `*.c` into the component `out`, with `cflags` for clang.
+pub fn build(toolchain: &Path, source: &Path, cflags: &[String], out: &Path) -> Result<()> {
     let mut sources: Vec<PathBuf> = std::fs::read_dir(source)
         .with_context(|| format!("reading {}", source.display()))?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
@@ -76,6 +76,7 @@ pub fn build(toolchain: &Path, source: &Path, out: &Path) -> Result<()> {
                 "-mexec-model=reactor",
                 "-Wall",
             ])
+            .args(cflags)
             .arg("-I")
             .arg(&bindings)
             .arg("-I")

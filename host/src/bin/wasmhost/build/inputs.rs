@@ -11,13 +11,14 @@ use anyhow::{Context, Result};
 /// The folders a build leaves in its source.
 const SKIPPED: &[&str] = &["target", "node_modules", "__pycache__"];
 
-/// The hash of `source`'s files and of `toolchain` (the toolchain folder's name).
-pub fn hash(source: &Path, toolchain: &str) -> Result<String> {
+/// The hash of `source`'s files and of what they are `built_with` (the toolchain folder's
+/// name, the flags).
+pub fn hash(source: &Path, built_with: &str) -> Result<String> {
     let mut files = Vec::new();
     collect(source, source, &mut files)?;
     files.sort();
     let mut hasher = blake3::Hasher::new();
-    hasher.update(toolchain.as_bytes());
+    hasher.update(built_with.as_bytes());
     for relative in files {
         let path = source.join(&relative);
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -41,9 +42,12 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
         let kind = entry
             .file_type()
             .with_context(|| format!("reading {}", path.display()))?;
+        // A linked file counts as the file it names; a linked folder is not followed (it
+        // may lead back up).
+        let is_file = kind.is_file() || (kind.is_symlink() && path.is_file());
         if kind.is_dir() {
             collect(root, &path, files)?;
-        } else if kind.is_file() {
+        } else if is_file {
             files.push(path.strip_prefix(root).unwrap_or(&path).to_path_buf());
         }
     }

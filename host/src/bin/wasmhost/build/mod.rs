@@ -34,6 +34,21 @@ pub fn build_app(root: &AppRoot) -> Result<()> {
             file.display()
         );
     }
+    // Two guests written to one file would each overwrite the other's component.
+    for (i, guest) in build.guest.iter().enumerate() {
+        if let Some(other) = build.guest[..i]
+            .iter()
+            .find(|o| o.output() == guest.output())
+        {
+            bail!(
+                "{}: the guests in {} and {} are both built into {}\n  hint: give one an `output`",
+                file.display(),
+                other.source.display(),
+                guest.source.display(),
+                guest.output().display()
+            );
+        }
+    }
     if let Some(command) = &build.command {
         eprintln!("building {}: {command}", root.dir.display());
         let status = std::process::Command::new("sh")
@@ -65,6 +80,12 @@ fn build_guest(root: &AppRoot, guest: &GuestBuild) -> Result<()> {
     if !source.is_dir() {
         bail!("{} is not a folder", source.display());
     }
+    if !guest.cflags.is_empty() && guest.lang != GuestLang::C {
+        bail!(
+            "cflags are for C guests; this one is in {}",
+            guest.lang.name()
+        );
+    }
     let output = root.dir.join(guest.output());
     let toolchain = match guest.lang {
         GuestLang::Rust => rust::toolchain(),
@@ -72,14 +93,19 @@ fn build_guest(root: &AppRoot, guest: &GuestBuild) -> Result<()> {
         GuestLang::Js => js::toolchain(),
         GuestLang::C => c::toolchain(),
     }?;
-    let toolchain_name = toolchain
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
+    // What the inputs are built with: the toolchain, and the flags it is given.
+    let built_with = format!(
+        "{} {}",
+        toolchain.file_name().unwrap_or_default().to_string_lossy(),
+        guest.cflags.join(" ")
+    );
     let shown = guest.source.display();
-    if inputs::up_to_date(&output, &inputs::hash(&source, &toolchain_name)?) {
-        eprintln!("{shown} ({}) is up to date", guest.lang.name());
+    if inputs::up_to_date(&output, &inputs::hash(&source, &built_with)?) {
+        eprintln!(
+            "{shown} ({}) is up to date: {}",
+            guest.lang.name(),
+            guest.output().display()
+        );
         return Ok(());
     }
     eprintln!(
@@ -91,17 +117,21 @@ fn build_guest(root: &AppRoot, guest: &GuestBuild) -> Result<()> {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    // Written whole or not at all: a run never loads half a component.
-    let partial = output.with_extension("wasm.partial");
+    // Written whole or not at all: a run never loads half a component, and two builds at
+    // once each write a file of their own.
+    let partial = output.with_extension(format!("wasm.{}.partial", std::process::id()));
     match guest.lang {
         GuestLang::Rust => rust::build(&toolchain, &source, &partial),
         GuestLang::Python => python::build(&toolchain, &source, &partial),
         GuestLang::Js => js::build(&toolchain, &source, &partial),
-        GuestLang::C => c::build(&toolchain, &source, &partial),
-    }?;
+        GuestLang::C => c::build(&toolchain, &source, &guest.cflags, &partial),
+    }
+    .inspect_err(|_| {
+        let _ = std::fs::remove_file(&partial);
+    })?;
     std::fs::rename(&partial, &output).with_context(|| format!("writing {}", output.display()))?;
     // Hashed after the build, which may have added to the source (cargo's Cargo.lock).
-    let hash = inputs::hash(&source, &toolchain_name)?;
+    let hash = inputs::hash(&source, &built_with)?;
     let record = inputs::record_of(&output);
     std::fs::write(&record, hash).with_context(|| format!("writing {}", record.display()))?;
     Ok(())

@@ -71,7 +71,12 @@ pub fn build(toolchain: &Path, source: &Path, out: &Path) -> Result<()> {
 /// `cdylib`, if it says so.
 fn cdylib_of(line: &str, manifest: &Path) -> Option<PathBuf> {
     let message: serde_json::Value = serde_json::from_str(line).ok()?;
-    if message["reason"] != "compiler-artifact" || message["manifest_path"] != manifest.to_str()? {
+    if message["reason"] != "compiler-artifact" {
+        return None;
+    }
+    // Compared as real paths: cargo names it as it found it, maybe through a symlink.
+    let built = Path::new(message["manifest_path"].as_str()?);
+    if built.canonicalize().ok()? != manifest {
         return None;
     }
     let kinds = message["target"]["kind"].as_array()?;
