@@ -42,7 +42,7 @@ pub mod check_report;
 pub mod control;
 pub mod lifecycle;
 pub mod logs;
-mod private_dir;
+pub mod private_dir;
 pub mod runtime;
 pub mod services;
 pub mod terminal;

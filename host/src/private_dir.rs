@@ -1,5 +1,6 @@
-//! Folders only this user may write: the compile cache (what is in it runs as code) and the
-//! control socket's runtime folder (whoever can reach the socket can inspect the node).
+//! Folders only this user may write: the compile cache (what is in it runs as code), the
+//! guest toolchains `wasmhost build` installs (they run too) and the control socket's
+//! runtime folder (whoever can reach the socket can inspect the node).
 //!
 //! A folder is as private as the path to it: if anyone else may write any folder on the
 //! way, they can put a symlink or a folder of their own where ours should be. So the whole
@@ -14,6 +15,20 @@ use std::fs;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
+/// This user's `wasmhost` folder of one XDG kind: `$VAR/wasmhost` when `VAR` holds an
+/// absolute path (the XDG rule), else `~/<under_home>/wasmhost`; `None` without a home.
+pub fn user_dir(var: &str, under_home: &str) -> Option<PathBuf> {
+    let from_env = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    from_env(var)
+        .filter(|p| p.is_absolute())
+        .or_else(|| from_env("HOME").map(|home| home.join(under_home)))
+        .map(|base| base.join("wasmhost"))
+}
+
 /// Writable by its group or by others.
 const SHARED_WRITE: u32 = 0o022;
 /// Others may add entries but not rename or remove those of others (like `/tmp`).
@@ -25,7 +40,7 @@ fn me() -> u32 {
 
 /// `dir`, resolved, if only this user (or root) could have made anything along it; else
 /// why not. A folder that does not exist yet is fine: `create` makes it.
-pub(crate) fn private(dir: &Path) -> Result<PathBuf, String> {
+pub fn private(dir: &Path) -> Result<PathBuf, String> {
     let dir = std::path::absolute(dir).map_err(|err| format!("cannot resolve it: {err}"))?;
     // The longest part that exists, resolved; the rest is made later.
     let mut existing = dir.as_path();
@@ -85,7 +100,7 @@ fn check(folder: &Path, last: bool) -> Result<(), String> {
 
 /// Makes `dir` — a path [`private`] returned — and its missing parents, one at a time,
 /// readable only by this user, and checks each once made.
-pub(crate) fn create(dir: &Path) -> std::io::Result<()> {
+pub fn create(dir: &Path) -> std::io::Result<()> {
     let mut at = PathBuf::new();
     for part in dir.components() {
         at.push(part);

@@ -130,16 +130,20 @@ fn init_writes_nothing_when_one_of_its_files_is_there() {
     );
 }
 
-#[test]
-fn a_guest_of_an_unknown_language_is_named_at_its_line() {
+/// `wasmhost build` in a new app whose root file is `root_file`.
+fn build_in(root_file: &str) -> (tempfile::TempDir, Output) {
     let dir = tempfile::tempdir().expect("a temporary folder");
     std::fs::create_dir_all(dir.path().join("src")).expect("creating src/");
-    std::fs::write(
-        dir.path().join("wasmhost.toml"),
-        "[app]\nregistry = \"src\"\n\n[[build.guest]]\nlang = \"cobol\"\nsource = \"hello\"\n",
-    )
-    .expect("writing wasmhost.toml");
+    std::fs::write(dir.path().join("wasmhost.toml"), root_file).expect("writing wasmhost.toml");
     let build = ran(wasmhost().arg("build").current_dir(dir.path()));
+    (dir, build)
+}
+
+#[test]
+fn a_guest_of_an_unknown_language_is_named_at_its_line() {
+    let (_dir, build) = build_in(
+        "[app]\nregistry = \"src\"\n\n[[build.guest]]\nlang = \"cobol\"\nsource = \"hello\"\n",
+    );
     assert_eq!(build.status.code(), Some(1));
     let stderr = text(&build.stderr);
     assert!(
@@ -150,16 +154,11 @@ fn a_guest_of_an_unknown_language_is_named_at_its_line() {
 
 #[test]
 fn two_guests_built_into_one_component_are_refused_before_anything_builds() {
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    std::fs::create_dir_all(dir.path().join("src")).expect("creating src/");
-    std::fs::write(
-        dir.path().join("wasmhost.toml"),
+    let (dir, build) = build_in(
         "[build]\ncommand = \"touch built\"\n\n\
          [[build.guest]]\nlang = \"python\"\nsource = \"a/hello\"\n\n\
          [[build.guest]]\nlang = \"js\"\nsource = \"b/hello\"\n",
-    )
-    .expect("writing wasmhost.toml");
-    let build = ran(wasmhost().arg("build").current_dir(dir.path()));
+    );
     assert_eq!(build.status.code(), Some(1));
     let stderr = text(&build.stderr);
     assert!(
@@ -169,4 +168,35 @@ fn two_guests_built_into_one_component_are_refused_before_anything_builds() {
         "{stderr}"
     );
     assert!(!dir.path().join("built").exists(), "the command ran");
+}
+
+#[test]
+fn a_toolchains_folder_others_may_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::create_dir_all(dir.path().join("hello")).expect("creating hello/");
+    std::fs::write(
+        dir.path().join("wasmhost.toml"),
+        "[[build.guest]]\nlang = \"python\"\nsource = \"hello\"\n",
+    )
+    .expect("writing wasmhost.toml");
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).expect("creating shared/");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777))
+        .expect("opening shared/ to everyone");
+    let build = ran(wasmhost()
+        .arg("build")
+        .env("WASMHOST_TOOLCHAINS", shared.join("toolchains"))
+        .current_dir(dir.path()));
+    assert_eq!(build.status.code(), Some(1));
+    let stderr = text(&build.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the toolchains folder {}: others may write {} (mode 777)",
+            shared.join("toolchains").display(),
+            shared.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!shared.join("toolchains").exists());
 }

@@ -69,15 +69,7 @@ pub fn digest(wasm: &[u8]) -> [u8; 32] {
 
 /// The cache folder for this user: `$XDG_CACHE_HOME/wasmhost`, else `~/.cache/wasmhost`.
 pub fn default_dir() -> Option<PathBuf> {
-    let from_env = |name| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    from_env("XDG_CACHE_HOME")
-        .filter(|p| p.is_absolute())
-        .or_else(|| from_env("HOME").map(|home| home.join(".cache")))
-        .map(|base| base.join("wasmhost"))
+    crate::private_dir::user_dir("XDG_CACHE_HOME", ".cache")
 }
 
 impl CompileCache {

@@ -21,13 +21,12 @@ pub fn wit() -> Vec<KitFile> {
 pub fn rust() -> Vec<KitFile> {
     let mut kit = files_of(&RUST_SDK, Path::new("guest-sdk"));
     kit.extend(files_of(&RUST_TYPES, Path::new("types")));
-    kit.extend(wit());
-    kit
+    with_wit(kit)
 }
 
 /// The Python library as the package `wasmhost`, with the pinned toolchain and libraries.
 pub fn python() -> Vec<KitFile> {
-    let mut kit = vec![
+    with_wit(vec![
         file(
             "lib/wasmhost/__init__.py",
             include_bytes!("../../../../../guests/python/wasmhost/__init__.py"),
@@ -40,14 +39,12 @@ pub fn python() -> Vec<KitFile> {
             "requirements.txt",
             include_bytes!("../../../../../guests/python/requirements.txt"),
         ),
-    ];
-    kit.extend(wit());
-    kit
+    ])
 }
 
 /// The JavaScript library (imported as `wasmhost`) and the npm packages its toolchain pins.
 pub fn js() -> Vec<KitFile> {
-    let mut kit = vec![
+    with_wit(vec![
         file(
             "wasmhost/index.js",
             include_bytes!("../../../../../guests/js/wasmhost/index.js"),
@@ -61,9 +58,7 @@ pub fn js() -> Vec<KitFile> {
             include_bytes!("../../../../../guests/js/package-lock.json"),
         ),
         file("rolldown.config.js", JS_BUNDLE_CONFIG.as_bytes()),
-    ];
-    kit.extend(wit());
-    kit
+    ])
 }
 
 /// How rolldown bundles one guest (`GUEST` its app.js, `BUNDLE` the output) with the
@@ -81,7 +76,7 @@ export default {
 
 /// The C library.
 pub fn c() -> Vec<KitFile> {
-    let mut kit = vec![
+    with_wit(vec![
         file(
             "wasmhost/wasmhost.c",
             include_bytes!("../../../../../guests/c/wasmhost/wasmhost.c"),
@@ -90,7 +85,11 @@ pub fn c() -> Vec<KitFile> {
             "wasmhost/wasmhost.h",
             include_bytes!("../../../../../guests/c/wasmhost/wasmhost.h"),
         ),
-    ];
+    ])
+}
+
+/// A library's files and the WIT, which every toolchain builds against.
+fn with_wit(mut kit: Vec<KitFile>) -> Vec<KitFile> {
     kit.extend(wit());
     kit
 }

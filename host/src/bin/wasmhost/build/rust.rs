@@ -115,6 +115,5 @@ fn add_target() -> Result<()> {
 
 /// A path as a TOML string for `cargo --config`.
 fn toml_string(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    toml::Value::String(path.to_string_lossy().into_owned()).to_string()
 }

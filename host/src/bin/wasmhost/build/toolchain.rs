@@ -10,6 +10,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use wasmhost::app::GuestLang;
+use wasmhost::private_dir;
 
 /// A file wasmhost writes into a toolchain folder: its path there and its bytes.
 pub struct KitFile {
@@ -18,20 +19,20 @@ pub struct KitFile {
 }
 
 /// The toolchains' folder: `$WASMHOST_TOOLCHAINS`, else `$XDG_DATA_HOME/wasmhost/toolchains`,
-/// else `~/.local/share/wasmhost/toolchains`.
+/// else `~/.local/share/wasmhost/toolchains`. What is in it runs as this user, so, like the
+/// compile cache, it must be a folder no one else could have written (`private_dir`).
 pub fn root() -> Result<PathBuf> {
-    let from_env = |name| std::env::var_os(name).filter(|value| !value.is_empty());
-    if let Some(dir) = from_env("WASMHOST_TOOLCHAINS") {
-        return Ok(PathBuf::from(dir));
-    }
-    let data = match from_env("XDG_DATA_HOME") {
+    let dir = match std::env::var_os("WASMHOST_TOOLCHAINS").filter(|value| !value.is_empty()) {
         Some(dir) => PathBuf::from(dir),
-        None => match from_env("HOME") {
-            Some(home) => Path::new(&home).join(".local/share"),
+        None => match private_dir::user_dir("XDG_DATA_HOME", ".local/share") {
+            Some(dir) => dir.join("toolchains"),
             None => bail!("no folder for the guest toolchains: set WASMHOST_TOOLCHAINS or HOME"),
         },
     };
-    Ok(data.join("wasmhost/toolchains"))
+    let private = private_dir::private(&dir)
+        .map_err(|why| anyhow::anyhow!("the toolchains folder {}: {why}", dir.display()))?;
+    private_dir::create(&private).with_context(|| format!("creating {}", private.display()))?;
+    Ok(private)
 }
 
 /// The hash naming a toolchain made of `kit`: 12 hex digits of its BLAKE3.
@@ -54,7 +55,6 @@ pub fn ensure(
     install: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<PathBuf> {
     let root = root()?;
-    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
     let dir = root.join(format!("{}-{}", lang.name(), kit_hash(lang, kit)));
     let done = dir.join(".complete");
     if done.exists() {
