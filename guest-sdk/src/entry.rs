@@ -97,6 +97,9 @@ where
     Fut: Future,
     Fut::Output: IntoExit,
 {
-    let args = A::from_args(&args).map_err(|err| format!("bad arguments: {err}"))?;
-    crate::rt::block_on(main(args)).into_exit()
+    let args = crate::hibernation::entry_args(args)
+        .map_err(|err| format!("waking from hibernation: {err}"))?;
+    let typed = A::from_args(&args).map_err(|err| format!("bad arguments: {err}"))?;
+    crate::hibernation::keep_args(args);
+    crate::rt::block_on(main(typed)).into_exit()
 }

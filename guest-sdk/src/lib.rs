@@ -35,6 +35,7 @@ pub mod bindings {
 
 pub mod channel;
 mod entry;
+mod hibernation;
 pub mod io;
 pub mod logger;
 pub mod payload;

@@ -16,6 +16,7 @@ use crate::entry::IntoArgs;
 use crate::payload::{self, DecodeError};
 use crate::rt::{wait_for, wait_for_mailbox};
 
+pub use crate::hibernation::{HibernateError, hibernate, hibernate_for, resumed};
 pub use wasmhost_types::{
     Denied, Destination, Event, ExitReason, NodeId, Pid, SendError, SpawnError,
 };
@@ -151,6 +152,40 @@ thread_local! {
 /// Keeps messages the executor took while it waited for them (`receive-many`).
 pub(crate) fn keep_taken(run: Vec<abi::Message>) {
     TAKEN.with(|taken| taken.borrow_mut().extend(run));
+}
+
+/// A message taken from the host and not read yet, as hibernation keeps it: topic, sender,
+/// payload.
+pub(crate) type KeptMessage = (String, Option<Pid>, payload::ByteBuf);
+
+/// The messages taken from the host and not read yet, oldest first, for `hibernate` to keep.
+pub(crate) fn unread() -> Vec<KeptMessage> {
+    TAKEN.with_borrow(|taken| {
+        taken
+            .iter()
+            .map(|m| {
+                let from = m.from.clone().map(pid_from_wit);
+                (
+                    m.topic.clone(),
+                    from,
+                    payload::ByteBuf::from(m.payload.clone()),
+                )
+            })
+            .collect()
+    })
+}
+
+/// Puts back the messages a hibernated instance had taken and not read: they come first.
+pub(crate) fn keep_unread(kept: Vec<KeptMessage>) {
+    keep_taken(
+        kept.into_iter()
+            .map(|(topic, from, payload)| abi::Message {
+                topic,
+                from: from.as_ref().map(pid_to_wit),
+                payload: payload.into_vec(),
+            })
+            .collect(),
+    );
 }
 
 fn taken() -> Option<Message> {

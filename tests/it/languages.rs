@@ -312,7 +312,7 @@ fn a_call_into_a_module_not_granted_ends_the_process_naming_it_and_the_node_goes
             ExitReason::Trap(message) => assert_eq!(
                 message,
                 format!(
-                    "wasmhost:abi/time@0.3.0#sleep: `time` is not granted to {denied} (add it \
+                    "wasmhost:abi/time@0.4.0#sleep: `time` is not granted to {denied} (add it \
                      to the entry's `modules`)"
                 )
             ),

@@ -14,6 +14,7 @@ mod bench_suite;
 mod cluster;
 mod echo;
 mod embedding;
+mod hibernation;
 mod hostile;
 mod init;
 mod languages;

@@ -16,10 +16,10 @@
 // timers and tickers.
 
 import { Encoder } from "cbor-x";
-import * as host from "wasmhost:abi/process@0.3.0";
-import * as hostTime from "wasmhost:abi/time@0.3.0";
-import * as hostLogger from "wasmhost:abi/logger@0.3.0";
-import * as hostIo from "wasmhost:abi/io@0.3.0";
+import * as host from "wasmhost:abi/process@0.4.0";
+import * as hostTime from "wasmhost:abi/time@0.4.0";
+import * as hostLogger from "wasmhost:abi/logger@0.4.0";
+import * as hostIo from "wasmhost:abi/io@0.4.0";
 import { poll } from "wasi:io/poll@0.2.12";
 
 // Plain CBOR: no records extension, maps with text keys as objects, byte strings untagged.

@@ -188,6 +188,15 @@ impl Host for ProcessCtxView<'_> {
     fn unregister(&mut self, name: String) -> Result<bool> {
         Ok(self.ctx.unregister(&name))
     }
+
+    fn hibernate(&mut self, state: Vec<u8>, wake_after: Option<u64>) -> Result<String> {
+        self.ctx
+            .hibernate(state, wake_after.map(Duration::from_nanos))
+    }
+
+    fn resumed(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(self.ctx.resumed().map(<[u8]>::to_vec))
+    }
 }
 
 /// At most this many messages per `try-receive-many` or `receive-many`, whatever the guest

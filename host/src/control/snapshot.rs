@@ -105,6 +105,13 @@ pub struct ProcessRow {
     pub parent: Option<String>,
     /// The service it runs as.
     pub service: Option<String>,
+    /// `running`, or `hibernated` (no instance runs it until a message, an event or its
+    /// wake-up time).
+    #[serde(default = "running")]
+    pub state: String,
+    /// While it hibernates: the size of the state it keeps, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_bytes: Option<u64>,
     pub uptime_ms: u64,
     /// Messages waiting in its mailbox.
     pub mailbox: usize,
@@ -115,6 +122,10 @@ pub struct ProcessRow {
     #[serde(default)]
     pub held: u64,
     pub cpu_us: u64,
+}
+
+fn running() -> String {
+    "running".into()
 }
 
 fn millis(d: Duration) -> u64 {
@@ -169,6 +180,12 @@ impl Snapshot {
                     pid,
                     entry: p.entry,
                     parent: p.parent.map(|p| p.to_string()),
+                    state: match p.hibernated {
+                        Some(_) => "hibernated",
+                        None => "running",
+                    }
+                    .into(),
+                    state_bytes: p.hibernated,
                     uptime_ms: millis(p.uptime),
                     mailbox: p.mailbox,
                     memory: p.memory,
@@ -348,17 +365,27 @@ impl Snapshot {
         let ws = col(|p| p.service.as_deref().unwrap_or("-"), "SERVICE");
         let _ = writeln!(
             out,
-            "{:wp$}  {:we$}  {:wh$}  {:ws$}  {:>8}  {:>7}  {:>10}  {:>10}  {:>9}",
-            "PID", "ENTRY", "HOST", "SERVICE", "UPTIME", "MAILBOX", "MEMORY", "HELD", "CPU"
+            "{:wp$}  {:we$}  {:wh$}  {:ws$}  {:10}  {:>8}  {:>7}  {:>10}  {:>10}  {:>9}",
+            "PID",
+            "ENTRY",
+            "HOST",
+            "SERVICE",
+            "STATE",
+            "UPTIME",
+            "MAILBOX",
+            "MEMORY",
+            "HELD",
+            "CPU"
         );
         for p in &self.processes {
             let _ = writeln!(
                 out,
-                "{:wp$}  {:we$}  {:wh$}  {:ws$}  {:>8}  {:>7}  {:>10}  {:>10}  {:>9}",
+                "{:wp$}  {:we$}  {:wh$}  {:ws$}  {:10}  {:>8}  {:>7}  {:>10}  {:>10}  {:>9}",
                 p.pid,
                 p.entry,
                 p.host,
                 p.service.as_deref().unwrap_or("-"),
+                p.state,
                 show_ms(p.uptime_ms),
                 p.mailbox,
                 show_size(p.memory),
@@ -510,6 +537,8 @@ mod tests {
                 host: "app:processes".into(),
                 parent: None,
                 service: Some("app:a".into()),
+                state: "hibernated".into(),
+                state_bytes: Some(40),
                 uptime_ms: 1_500,
                 mailbox: 2,
                 memory: 1 << 20,
@@ -533,8 +562,8 @@ app:top       running         1.5s         0  -
 app:alone     exited          1.5s         0  -
 app:again     restarting      1.5s         0  -  (starts again in 4.2s)
 
-PID                      ENTRY      HOST           SERVICE    UPTIME  MAILBOX      MEMORY        HELD        CPU
-{app:processes|0x00001}  app:child  app:processes  app:a        1.5s        2     1.0 MiB     2.0 KiB      0.4ms
+PID                      ENTRY      HOST           SERVICE  STATE         UPTIME  MAILBOX      MEMORY        HELD        CPU
+{app:processes|0x00001}  app:child  app:processes  app:a    hibernated      1.5s        2     1.0 MiB     2.0 KiB      0.4ms
 "
         );
     }
@@ -549,6 +578,8 @@ PID                      ENTRY      HOST           SERVICE    UPTIME  MAILBOX   
                 host: "app:processes".into(),
                 parent: parent.map(pid),
                 service: service.map(Into::into),
+                state: "running".into(),
+                state_bytes: None,
                 uptime_ms: 0,
                 mailbox: 0,
                 memory: 0,

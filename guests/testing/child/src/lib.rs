@@ -184,6 +184,54 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
             Some(pid) => Ok(pid.to_string()),
             None => Err(format!("no process is registered as {arg}")),
         },
+        // A counter that hibernates at once and after each message (its state: the total
+        // and how many times it has woken). `add` (a number) adds, and answers `total` with
+        // both to a sender; `stop` returns them; a cancel returns them with the reason.
+        // Registers as `arg` first, unless it is empty.
+        "counter" => {
+            let Some(state) = process::resumed::<(u64, u64)>() else {
+                if !arg.is_empty() {
+                    process::registry::register(&arg).map_err(|e| e.to_string())?;
+                }
+                return Err(process::hibernate(&(0, 0)).to_string());
+            };
+            let (mut total, wakes) = state.map_err(|e| e.to_string())?;
+            let wakes = wakes + 1;
+            let events = process::events();
+            select! {
+                msg = mailbox.recv() => {
+                    match msg.topic() {
+                        "add" => {
+                            total += msg.payload::<u64>().map_err(|e| e.to_string())?;
+                            if let Some(from) = msg.from() {
+                                let _ = process::send(from, "total", &(total, wakes));
+                            }
+                        }
+                        "stop" => return Ok(format!("{total} after {wakes} wakes")),
+                        other => return Err(format!("unexpected topic {other}")),
+                    }
+                }
+                event = events.recv() => {
+                    if let Event::Cancel { reason } = event {
+                        return Ok(format!("{reason}: {total} after {wakes} wakes"));
+                    }
+                }
+            }
+            Err(process::hibernate(&(total, wakes)).to_string())
+        }
+        // Hibernate until `arg` (a duration such as "10ms") has passed, then return what
+        // it woke with.
+        "hibernate-for" => match process::resumed::<String>() {
+            Some(state) => Ok(format!("woke with {}", state.map_err(|e| e.to_string())?)),
+            None => Err(process::hibernate_for("a state", arg.as_str()).to_string()),
+        },
+        // Hibernate with a state of `arg` bytes; what the refusal says, if it is refused.
+        "hibernate-large" => {
+            let size: usize = arg.parse().map_err(|e| format!("{e}"))?;
+            let refused =
+                process::hibernate(&wasmhost_guest::payload::ByteBuf::from(vec![7u8; size]));
+            Ok(format!("refused: {refused}"))
+        }
         // Wait to be cancelled; return the reason.
         "wait-cancel" => loop {
             if let Event::Cancel { reason } = process::events().recv().await {

@@ -5,7 +5,10 @@
 //! others (`engine.rs`), so a spawn that would not fit is refused with `limit` instead of
 //! failing the new process at instantiation.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
 
 use super::engine::{CORE_INSTANCES, MEMORIES, TABLES};
 
@@ -69,6 +72,9 @@ struct Used {
 pub(in crate::runtime) struct Pool {
     used: Mutex<Used>,
     capacity: u32,
+    /// Processes waking from hibernation that wait for a place, and how they hear of one.
+    waiting: AtomicUsize,
+    freed: Notify,
 }
 
 /// A process's place in the pool, given back when dropped: after its instance is torn down,
@@ -85,6 +91,10 @@ impl Drop for Reserved {
         used.share.core_instances -= self.share.core_instances;
         used.share.memories -= self.share.memories;
         used.share.tables -= self.share.tables;
+        drop(used);
+        if self.pool.waiting.load(Ordering::SeqCst) > 0 {
+            self.pool.freed.notify_waiters();
+        }
     }
 }
 
@@ -93,11 +103,36 @@ impl Pool {
         Arc::new(Pool {
             used: Mutex::new(Used::default()),
             capacity,
+            waiting: AtomicUsize::new(0),
+            freed: Notify::new(),
         })
     }
 
     fn used(&self) -> MutexGuard<'_, Used> {
         self.used.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A place for a process of `share` waking from hibernation: it had one, so it takes
+    /// one of those kept too, and waits while none is free.
+    pub async fn reserve_waiting(self: &Arc<Self>, share: Share) -> Reserved {
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        loop {
+            // Listening before looking: a place freed between the two is not missed.
+            let freed = self.freed.notified();
+            let mut freed = std::pin::pin!(freed);
+            freed.as_mut().enable();
+            if let Ok(reserved) = self.reserve(share, 0) {
+                return reserved;
+            }
+            freed.await;
+        }
     }
 
     /// A place for a process of `share`, if it fits beyond the last `kept` processes' worth;

@@ -56,7 +56,7 @@ impl Program {
 /// One interface a component imports.
 #[derive(Debug, Clone)]
 pub struct Import {
-    /// The WIT interface, with its version: `wasmhost:abi/time@0.3.0`.
+    /// The WIT interface, with its version: `wasmhost:abi/time@0.4.0`.
     pub name: String,
     /// The module that grants it, when the entry is not granted it: its calls fail.
     pub not_granted: Option<&'static str>,

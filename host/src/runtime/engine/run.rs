@@ -1,6 +1,11 @@
 //! The task that runs one process: a fresh store, an instance from the program's
 //! `InstancePre`, the entry point called with the spawn arguments, and the exit reason
 //! worked out from however that ended — a kill and a panic in the host included.
+//!
+//! A process outlives its instance when it hibernates: the store and the pool slot go, and
+//! the task waits (holding only the process and its state) for a message, an event, its
+//! wake-up time or a kill; then it takes a slot again and makes a new instance, whose entry
+//! point is called with no arguments and which finds the state in `process.resumed`.
 
 use std::any::Any;
 use std::future::Future;
@@ -17,10 +22,24 @@ use super::pool::Reserved;
 use super::programs::Program;
 use super::store::{ProcessState, component_handles, hostcall_fuel, new_store};
 use crate::runtime::node::{Fault, Node};
-use crate::runtime::process::{Charge, Process, bounded};
+use crate::runtime::process::{Charge, Hibernating, Hibernation, Process, bounded};
 use wasmhost_types::ExitReason;
 
 type EntryPoint = (Result<Vec<u8>, String>,);
+
+/// How an instance starts.
+enum Start {
+    /// Spawned: its arguments, paid for by the parent until they are handed over.
+    Spawned(Vec<Vec<u8>>, Charge),
+    /// Woken from hibernation with its state.
+    Woken(Hibernation),
+}
+
+/// How an instance ended.
+enum Outcome {
+    Exit(ExitReason),
+    Hibernate(Hibernation),
+}
 
 pub(in crate::runtime) async fn run(
     node: Arc<Node>,
@@ -30,49 +49,123 @@ pub(in crate::runtime) async fn run(
     args_receipt: Charge,
     slot: Reserved,
 ) {
-    let mut store = new_store(node.engine(), &node, &process);
+    let mut start = Start::Spawned(args, args_receipt);
+    let mut slot = slot;
+    loop {
+        // Boxed: while the process hibernates its task holds only this loop and the wait,
+        // not the space of a call into the guest (`docs/engine.md`, idle memory).
+        let instance = Box::pin(run_instance(&node, &program, &process, start, slot));
+        let Some(hibernation) = instance.await else {
+            return;
+        };
+        match until_woken(&node, &program, &process, hibernation).await {
+            Some((hibernation, woken_slot)) => {
+                start = Start::Woken(hibernation);
+                slot = woken_slot;
+            }
+            None => return,
+        }
+    }
+}
+
+/// Runs one instance of the process to its exit (reported here; `None`) or to its
+/// hibernation (the state). Its store and pool slot are gone when this returns.
+async fn run_instance(
+    node: &Arc<Node>,
+    program: &Program,
+    process: &Arc<Process>,
+    start: Start,
+    slot: Reserved,
+) -> Option<Hibernation> {
+    let mut store = new_store(node.engine(), node, process);
     // Built and awaited in one expression: a future bound to a name and then awaited (or
     // moved into the awaited one) keeps a slot of its own in this task, and every live
     // process would hold its body twice (≈ 3 KiB; `docs/engine.md`, idle memory).
-    report_exit(
-        &node,
-        &process,
-        process.cpu().metered(async {
-            tokio::select! {
-                // A kill wins over a guest that is still running: dropping the call future
-                // unwinds the guest wherever it is (running wasm yields at every epoch).
-                biased;
-                reason = process.killed() => reason,
-                reason = execute(&mut store, &program, args, args_receipt) => reason,
-            }
-        }),
-    )
+    let outcome = guarded(process.cpu().metered(async {
+        tokio::select! {
+            // A kill wins over a guest that is still running: dropping the call future
+            // unwinds the guest wherever it is (running wasm yields at every epoch).
+            biased;
+            reason = process.killed() => Outcome::Exit(reason),
+            outcome = execute(&mut store, program, start) => outcome,
+        }
+    }))
     .await;
-    // The instance is torn down (its memory reset for the next spawn) only after the exit
-    // is reported: monitors and links need not wait for it. Its pool slot goes with it.
-    drop(store);
-    drop(slot);
+    match outcome {
+        Outcome::Exit(reason) => {
+            report(node, process, reason);
+            // The instance is torn down (its memory reset for the next spawn) only after
+            // the exit is reported: monitors and links need not wait for it. Its pool slot
+            // goes with it.
+            drop(store);
+            drop(slot);
+            None
+        }
+        Outcome::Hibernate(hibernation) => {
+            drop(store);
+            drop(slot);
+            process.set_hibernated(Some(hibernation.state.len() as u64));
+            Some(hibernation)
+        }
+    }
 }
 
-/// Runs `body` to the process's exit reason and reports the exit. If the host panics while
-/// running the process (a bug in a host interface, say), the exit is still reported, as
-/// `trap: host panic: …`: a process never leaves its names, monitors, links or the terminal
-/// behind.
-pub(super) fn report_exit<'a>(
-    node: &'a Node,
-    process: &'a Process,
-    body: impl Future<Output = ExitReason> + 'a,
-) -> impl Future<Output = ()> + 'a {
+/// Waits while the process hibernates: until a message or an event is waiting for it, or
+/// its wake-up time, and then for a place in the pool. A kill meanwhile ends it (reported
+/// here; `None`).
+async fn until_woken(
+    node: &Node,
+    program: &Program,
+    process: &Process,
+    hibernation: Hibernation,
+) -> Option<(Hibernation, Reserved)> {
+    let wake_up = async {
+        match hibernation.wake_after {
+            Some(after) => tokio::time::sleep(after).await,
+            None => std::future::pending().await,
+        }
+    };
+    let woken = async {
+        tokio::select! {
+            () = process.mailbox().ready() => {}
+            () = process.events().ready() => {}
+            () = wake_up => {}
+        }
+        node.table.reserve_waiting(program.share).await
+    };
+    tokio::select! {
+        biased;
+        reason = process.killed() => {
+            report(node, process, reason);
+            None
+        }
+        slot = woken => {
+            process.set_hibernated(None);
+            Some((hibernation, slot))
+        }
+    }
+}
+
+/// `body`, with a panic in the host while it runs (a bug in a host interface, say) made the
+/// process's exit, `trap: host panic: …`: a process never leaves its names, monitors, links
+/// or the terminal behind.
+fn guarded<'a>(body: impl Future<Output = Outcome> + 'a) -> impl Future<Output = Outcome> + 'a {
     // Combinators, not an `async fn`: that would hold `body` twice, as its argument and
     // inside `catch_unwind`.
-    AssertUnwindSafe(body).catch_unwind().map(move |outcome| {
-        let reason = match outcome {
-            Ok(reason) => reason,
-            Err(panic) => ExitReason::Trap(format!("host panic: {}", panic_text(&*panic))),
-        };
-        tracing::debug!(pid = %process.pid(), entry = %process.entry(), %reason, "process exited");
-        node.exited(process, reason);
-    })
+    AssertUnwindSafe(body)
+        .catch_unwind()
+        .map(|outcome| match outcome {
+            Ok(outcome) => outcome,
+            Err(panic) => Outcome::Exit(ExitReason::Trap(format!(
+                "host panic: {}",
+                panic_text(&*panic)
+            ))),
+        })
+}
+
+fn report(node: &Node, process: &Process, reason: ExitReason) {
+    tracing::debug!(pid = %process.pid(), entry = %process.entry(), %reason, "process exited");
+    node.exited(process, reason);
 }
 
 fn panic_text(panic: &(dyn Any + Send)) -> &str {
@@ -85,14 +178,17 @@ fn panic_text(panic: &(dyn Any + Send)) -> &str {
     }
 }
 
-/// Instantiates the program in `store` and calls its entry point with the spawn arguments,
-/// which the parent pays for (`args_receipt`) until they are handed over.
-async fn execute(
-    store: &mut Store<ProcessState>,
-    program: &Program,
-    args: Vec<Vec<u8>>,
-    args_receipt: Charge,
-) -> ExitReason {
+/// Instantiates the program in `store` and calls its entry point: with the spawn arguments,
+/// which the parent pays for until they are handed over, or with none when it wakes from
+/// hibernation (its state is in the store).
+async fn execute(store: &mut Store<ProcessState>, program: &Program, start: Start) -> Outcome {
+    let (args, args_receipt) = match start {
+        Start::Spawned(args, receipt) => (args, Some(receipt)),
+        Start::Woken(hibernation) => {
+            store.data_mut().resume(hibernation);
+            (Vec::new(), None)
+        }
+    };
     let outcome = async {
         let instance = program.pre.instantiate_async(&mut *store).await?;
         let main =
@@ -105,7 +201,7 @@ async fn execute(
     .await;
 
     let limits = store.data().limits();
-    match outcome {
+    Outcome::Exit(match outcome {
         Ok(Ok(value)) if value.len() as u64 > limits.message_size => ExitReason::Limit(format!(
             "exit value: {} bytes, over its message_size of {}",
             value.len(),
@@ -113,8 +209,12 @@ async fn execute(
         )),
         Ok(Ok(value)) => ExitReason::Normal(value),
         Ok(Err(message)) => ExitReason::Error(bounded(message)),
+        Err(err) if err.is::<Hibernating>() => match store.data_mut().take_hibernation() {
+            Some(hibernation) => return Outcome::Hibernate(hibernation),
+            None => ExitReason::Trap("hibernating without a state".into()),
+        },
         Err(err) => failure(err, store.data_mut()),
-    }
+    })
 }
 
 /// Names a failed call: a broken limit, a trap (with the panic message if there was one),
@@ -194,10 +294,11 @@ mod tests {
         let task = {
             let (node, process) = (node.clone(), process.clone());
             tokio::spawn(async move {
-                report_exit(&node, &process, async {
-                    panic!("a bug in a host interface")
-                })
-                .await
+                let outcome = guarded(async { panic!("a bug in a host interface") }).await;
+                let Outcome::Exit(reason) = outcome else {
+                    panic!("not an exit")
+                };
+                report(&node, &process, reason);
             })
         };
         task.await.expect("the task itself does not fail");

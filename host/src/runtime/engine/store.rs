@@ -19,7 +19,7 @@ use super::stderr::StderrTail;
 use crate::app::Limits;
 use crate::app::values::show_size;
 use crate::runtime::node::{Node, ProcessCtx};
-use crate::runtime::process::{Charge, Process, Throttle};
+use crate::runtime::process::{Charge, Hibernation, Process, Throttle};
 
 /// What host interfaces see of a process's store.
 pub trait ProcessView: Send {
@@ -54,6 +54,16 @@ impl ProcessState {
     /// dropped with the process: for an embedder's host interface, what it keeps per process.
     pub fn process_state<T: std::any::Any + Send + Default>(&mut self) -> &mut T {
         self.extensions.get_or_default()
+    }
+
+    /// The state `hibernate` ended this instance with, if it did.
+    pub(in crate::runtime) fn take_hibernation(&mut self) -> Option<Hibernation> {
+        self.ctx.take_hibernation()
+    }
+
+    /// Makes this store's instance the one that wakes its process from `hibernation`.
+    pub(in crate::runtime) fn resume(&mut self, hibernation: Hibernation) {
+        self.ctx.resume(hibernation);
     }
 
     /// The limit the process broke, if that is why its call failed.
@@ -186,7 +196,10 @@ impl ResourceLimiter for ProcessState {
 
 impl Drop for ProcessState {
     fn drop(&mut self) {
-        self.ctx.node().release_memory(self.ctx.process().memory());
+        // A hibernating process's next instance starts from nothing.
+        let process = self.ctx.process();
+        self.ctx.node().release_memory(process.memory());
+        process.set_memory(0);
     }
 }
 

@@ -10,7 +10,9 @@ use std::time::Duration;
 use super::node::Node;
 use super::spawn::{SpawnOptions, Watch};
 use crate::runtime::cluster::Cluster;
-use crate::runtime::process::{Charge, LogBudget, Process, log, may_signal};
+use crate::runtime::process::{
+    Charge, HIBERNATION_OVERHEAD, Hibernating, Hibernation, LogBudget, Process, log, may_signal,
+};
 use crate::terminal::Terminal;
 use wasmhost_types::{
     Denied, Destination, ExitReason, MAX_NODE_NAME, NodeId, Pid, RegisterError, SendError,
@@ -30,6 +32,10 @@ pub struct ProcessCtx {
     log: LogBudget,
     /// Set when the process broke a limit; the trap that follows is reported as this.
     limit_broken: Option<String>,
+    /// Set by `hibernate`: the state the instance ends with.
+    hibernating: Option<Hibernation>,
+    /// The state this instance was woken with, still charged to the process.
+    resumed: Option<Hibernation>,
 }
 
 /// The longest host name a pid may carry, in bytes: a host is a registry entry, whose name
@@ -44,7 +50,52 @@ impl ProcessCtx {
             me,
             log,
             limit_broken: None,
+            hibernating: None,
+            resumed: None,
         }
+    }
+
+    /// Hibernates the calling process with `state`: the call returns the error that ends
+    /// its instance, and the runner takes the state (`take_hibernation`). Refused (`Ok`,
+    /// with why) when `state` is over its `message_size` or its account or the node's budget
+    /// cannot hold it.
+    pub fn hibernate(
+        &mut self,
+        state: Vec<u8>,
+        wake_after: Option<Duration>,
+    ) -> wasmtime::Result<String> {
+        let limit = self.me.limits().message_size;
+        if state.len() as u64 > limit {
+            return Ok(format!(
+                "limit: message_size: a state of {} bytes, over its message_size of {limit}",
+                state.len()
+            ));
+        }
+        let receipt = match self
+            .me
+            .account()
+            .charge(state.len() as u64 + HIBERNATION_OVERHEAD)
+        {
+            Ok(receipt) => receipt,
+            Err(refused) => return Ok(format!("limit: {refused}")),
+        };
+        self.hibernating = Some(Hibernation::new(state, wake_after, receipt));
+        Err(wasmtime::Error::new(Hibernating))
+    }
+
+    /// The state `hibernate` ended the instance with, if it did.
+    pub(in crate::runtime) fn take_hibernation(&mut self) -> Option<Hibernation> {
+        self.hibernating.take()
+    }
+
+    /// Makes this instance the one that wakes the process from `hibernation`.
+    pub(in crate::runtime) fn resume(&mut self, hibernation: Hibernation) {
+        self.resumed = Some(hibernation);
+    }
+
+    /// The state this instance was woken with; `None` in the one its spawn made.
+    pub fn resumed(&self) -> Option<&[u8]> {
+        self.resumed.as_ref().map(|h| &*h.state)
     }
 
     /// Ends the calling process with `limit: {message}`: the host call that found it returns

@@ -22,6 +22,8 @@ pub struct ProcessInfo {
     pub held: u64,
     /// Running time so far.
     pub cpu: Duration,
+    /// While it hibernates: the size of its state.
+    pub hibernated: Option<u64>,
 }
 
 impl Node {
@@ -40,6 +42,7 @@ impl Node {
                 memory: p.memory(),
                 held: p.account().held(),
                 cpu: p.cpu().used(),
+                hibernated: p.hibernated(),
             })
             .collect();
         all.sort_by_key(|p| p.pid.id);

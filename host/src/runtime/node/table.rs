@@ -33,6 +33,11 @@ impl ProcessTable {
         self.pool.reserve(share, kept)
     }
 
+    /// A place in the pool for a process waking from hibernation, once one is free.
+    pub async fn reserve_waiting(&self, share: Share) -> Reserved {
+        self.pool.reserve_waiting(share).await
+    }
+
     /// A fresh process id.
     pub fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)

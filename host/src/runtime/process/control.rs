@@ -41,6 +41,8 @@ pub(super) struct Control {
     pub(super) exited: bool,
     /// Who hears of the exit besides monitors (a supervisor, `wasmhost run`).
     on_exit: Option<oneshot::Sender<ExitReason>>,
+    /// While it hibernates: the size of its state.
+    pub(super) hibernated: Option<u64>,
 }
 
 /// Why a process may not watch one more: the text of its broken `events` limit.

@@ -1,10 +1,11 @@
 //! A process as the rest of the node sees it, and what it is charged for: its pid, entry,
 //! privileges and lineage, mailbox, events, links and monitors (`Control`), its account
-//! with the host, its CPU time, its log budget. A leaf: it calls nothing else in the runtime.
+//! with the host, its CPU time, its log budget, its state while it hibernates. A leaf: it calls nothing else in the runtime.
 
 mod authority;
 mod control;
 mod cpu;
+mod hibernation;
 mod ledger;
 pub(in crate::runtime) mod log;
 mod mailbox;
@@ -15,6 +16,7 @@ mod text;
 
 pub use authority::Privileges;
 pub use cpu::CpuMeter;
+pub use hibernation::{HIBERNATION_OVERHEAD, Hibernating, Hibernation};
 pub use ledger::{Account, Charge, Charged, Refused};
 pub use mailbox::{Mailbox, Message};
 pub use process::Process;

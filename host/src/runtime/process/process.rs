@@ -166,6 +166,15 @@ impl Process {
         true
     }
 
+    /// The size of its state while it hibernates; `None` while an instance runs it.
+    pub fn hibernated(&self) -> Option<u64> {
+        self.control().hibernated
+    }
+
+    pub(in crate::runtime) fn set_hibernated(&self, state: Option<u64>) {
+        self.control().hibernated = state;
+    }
+
     /// Resolves with the kill reason once `kill` has been called.
     pub(in crate::runtime) async fn killed(&self) -> ExitReason {
         loop {

@@ -1,0 +1,194 @@
+//! Hibernation: a process hands the host its state and its instance ends; the process lives
+//! on (pid, mailbox, names, monitors), shows `hibernated` in `ps` holding no memory and no
+//! place in the pool, and the next message, event or wake-up time resumes it from its state.
+//! The processes are guests/testing/child's `counter`, `hibernate-for` and `hibernate-large`.
+
+use crate::common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use wasmhost::payload;
+use wasmhost::runtime::{
+    Destination, ExitReason, Node, NodeConfig, Pid, ProcessInfo, SpawnOptions,
+};
+
+use common::{PATIENCE, runtime};
+
+const HOST: &str = "test:procs";
+
+fn node(config: NodeConfig) -> Arc<Node> {
+    common::build_guests();
+    let app = common::load(&common::repo().join("guests/testing/app"));
+    common::node_of(app, config)
+}
+
+/// Spawns `entry` with string arguments; its pid and its exit to come.
+fn spawn(node: &Arc<Node>, entry: &str, args: &[&str]) -> (Pid, oneshot::Receiver<ExitReason>) {
+    let (tx, exit) = oneshot::channel();
+    let args = args.iter().map(payload::encode).collect();
+    let pid = node
+        .spawn(SpawnOptions::new(entry, HOST).args(args).on_exit(tx))
+        .expect("spawned");
+    (pid, exit)
+}
+
+async fn exit_of(exit: oneshot::Receiver<ExitReason>) -> ExitReason {
+    tokio::time::timeout(PATIENCE, exit)
+        .await
+        .expect("it ends in time")
+        .expect("an exit reason")
+}
+
+/// Waits (at most `PATIENCE`) until `pid` hibernates, and returns what `ps` shows of it.
+/// The host tells nobody when a process hibernates, so this looks every millisecond.
+async fn hibernated(node: &Node, pid: &Pid) -> ProcessInfo {
+    let seen = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let info = node.processes().into_iter().find(|p| &p.pid == pid);
+            match info {
+                Some(info) if info.hibernated.is_some() => return info,
+                Some(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+                None => panic!("{pid} ended"),
+            }
+        }
+    });
+    seen.await.expect("it hibernates in time")
+}
+
+fn send(node: &Node, to: Destination, topic: &str, value: u64) {
+    node.send(&to, topic.into(), payload::encode(&value))
+        .expect("sent");
+}
+
+#[test]
+fn a_hibernated_process_keeps_its_pid_name_and_mailbox_and_resumes_from_its_state() {
+    let node = node(NodeConfig::default());
+    runtime().block_on(async {
+        let (pid, exit) = spawn(&node, "test:child", &["counter", "hibernating-counter"]);
+        let info = hibernated(&node, &pid).await;
+        assert_eq!(info.memory, 0, "no instance, no linear memory");
+        let state = info.hibernated.expect("hibernated");
+        assert!(state > 0, "its state: the spawn arguments and (0, 0)");
+        assert!(
+            info.held >= state + 256,
+            "its state and the bookkeeping are charged to it: {} held for {state}",
+            info.held
+        );
+        assert_eq!(
+            node.lookup("hibernating-counter"),
+            Some(pid.clone()),
+            "its name stays while it hibernates"
+        );
+        // Each message wakes a new instance, which takes it and hibernates again; a message
+        // that arrives meanwhile waits in the mailbox and wakes the next.
+        let by_name = || Destination::Name("hibernating-counter".into());
+        send(&node, by_name(), "add", 5);
+        send(&node, Destination::Pid(pid.clone()), "add", 7);
+        node.send(&by_name(), "stop".into(), payload::encode(&()))
+            .expect("sent");
+        assert_eq!(
+            exit_of(exit).await,
+            ExitReason::Normal(payload::encode("12 after 3 wakes"))
+        );
+        assert_eq!(
+            node.lookup("hibernating-counter"),
+            None,
+            "released at its exit"
+        );
+        assert_eq!(node.held(), 0, "its state is given back");
+    });
+}
+
+#[test]
+fn a_hibernated_process_is_ended_cancelled_and_woken_by_its_timer() {
+    let node = node(NodeConfig::default());
+    runtime().block_on(async {
+        let (pid, exit) = spawn(&node, "test:child", &["counter", ""]);
+        hibernated(&node, &pid).await;
+        assert!(node.terminate(&pid, ExitReason::Killed("the test".into())));
+        assert_eq!(exit_of(exit).await, ExitReason::Killed("the test".into()));
+
+        // A cancel is an event: it wakes the process, which sees it.
+        let (pid, exit) = spawn(&node, "test:child", &["counter", ""]);
+        hibernated(&node, &pid).await;
+        assert!(node.cancel(&pid, "closing".into(), PATIENCE));
+        assert_eq!(
+            exit_of(exit).await,
+            ExitReason::Normal(payload::encode("closing: 0 after 1 wakes"))
+        );
+
+        let (_, exit) = spawn(&node, "test:child", &["hibernate-for", "10ms"]);
+        assert_eq!(
+            exit_of(exit).await,
+            ExitReason::Normal(payload::encode("woke with a state"))
+        );
+    });
+}
+
+#[test]
+fn a_state_over_the_message_size_is_refused_and_the_process_runs_on() {
+    let node = node(NodeConfig::default());
+    runtime().block_on(async {
+        // `test:modest` takes messages of 1 KiB at most.
+        let (_, exit) = spawn(&node, "test:modest", &["hibernate-large", "2000"]);
+        let value = match exit_of(exit).await {
+            ExitReason::Normal(value) => value,
+            other => panic!("it runs on after the refusal, but {other}"),
+        };
+        let said: String = payload::decode(&value).expect("text");
+        assert!(
+            said.starts_with("refused: limit: message_size: a state of ")
+                && said.ends_with(" bytes, over its message_size of 1024"),
+            "{said}"
+        );
+    });
+}
+
+/// Hibernated processes hold no place in the pool: a pool of two runs two other processes
+/// while two counters hibernate, and a counter woken while the pool is full waits for a place.
+#[test]
+fn hibernated_processes_leave_the_pool_and_a_woken_one_waits_for_a_place() {
+    let config = NodeConfig {
+        max_processes: 2,
+        ..NodeConfig::default()
+    };
+    let node = node(config);
+    runtime().block_on(async {
+        let (a, a_exit) = spawn(&node, "test:child", &["counter", ""]);
+        hibernated(&node, &a).await;
+        let (b, b_exit) = spawn(&node, "test:child", &["counter", ""]);
+        hibernated(&node, &b).await;
+        let (c, c_exit) = spawn(&node, "test:child", &["wait-cancel", ""]);
+        let (d, d_exit) = spawn(&node, "test:child", &["wait-cancel", ""]);
+        assert_eq!(node.process_count(), 4, "two over the pool's size");
+
+        // `a` is woken while the pool is full: it waits until `c` gives its place back.
+        send(&node, Destination::Pid(a.clone()), "add", 1);
+        node.send(
+            &Destination::Pid(a.clone()),
+            "stop".into(),
+            payload::encode(&()),
+        )
+        .expect("sent");
+        let mut a_exit = a_exit;
+        assert!(
+            matches!(a_exit.try_recv(), Err(oneshot::error::TryRecvError::Empty)),
+            "it cannot have run: there is no place for it"
+        );
+        assert!(node.cancel(&c, "make room".into(), PATIENCE));
+        assert_eq!(
+            exit_of(c_exit).await,
+            ExitReason::Normal(payload::encode("make room"))
+        );
+        assert_eq!(
+            exit_of(a_exit).await,
+            ExitReason::Normal(payload::encode("1 after 2 wakes"))
+        );
+        node.terminate(&b, ExitReason::Killed("done".into()));
+        node.terminate(&d, ExitReason::Killed("done".into()));
+        exit_of(b_exit).await;
+        exit_of(d_exit).await;
+    });
+}
