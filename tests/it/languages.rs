@@ -361,3 +361,23 @@ fn a_pool_full_of_python_processes_refuses_the_next_spawn() {
         );
     });
 }
+
+/// Each library hibernates the way the Rust SDK does: `main` is called again with the spawn
+/// arguments, `resumed` gives the state, messages taken from the host but not read yet are
+/// kept and come first (they wake it at once), and a wake-up time wakes it.
+#[test]
+fn every_library_hibernates_and_resumes_with_its_state_its_arguments_and_its_unread_messages() {
+    let numbers: Vec<Value> = (0..3).map(|i| Value::Integer(i.into())).collect();
+    for language in LANGUAGES {
+        assert_eq!(
+            check(language, "hibernate", Value::Integer(3.into())),
+            Value::Array(vec![
+                Value::Integer(3.into()),
+                Value::Array(numbers.clone()),
+                Value::Bool(true)
+            ]),
+            "{}",
+            language.entry
+        );
+    }
+}

@@ -134,7 +134,8 @@ static int64_t number_of(const wh_message *message) {
 /* Sends itself `count` numbers, then takes them back every way there is: a blocking
  * `wh_receive` (which takes a run at once), `wh_select` then `wh_receive(0)`, and
  * `wh_receive` with a timeout. Returns [numbers, whether nothing was left]. */
-static bool fifo(out_t *out, int64_t count) {
+/* Sends itself the numbers 0 to `count` - 1 (topic `n`); false if one is refused. */
+static bool send_numbers(out_t *out, int64_t count) {
     wh_pid self = wh_pid_self();
     for (int64_t i = 0; i < count; i++) {
         uint8_t buf[16];
@@ -143,9 +144,17 @@ static bool fifo(out_t *out, int64_t count) {
         cbor_encode_int(&e, i);
         wh_payload payload = {buf, cbor_encoder_get_buffer_size(&e, buf)};
         wh_error err;
-        if (!wh_send_pid(&self, "n", payload, &err)) return failed(out, err.message);
+        if (!wh_send_pid(&self, "n", payload, &err)) {
+            wh_pid_free(&self);
+            return failed(out, err.message);
+        }
     }
     wh_pid_free(&self);
+    return true;
+}
+
+static bool fifo(out_t *out, int64_t count) {
+    if (!send_numbers(out, count)) return false;
     CborEncoder array, numbers;
     cbor_encoder_create_array(&out->encoder, &array, 2);
     cbor_encoder_create_array(&array, &numbers, CborIndefiniteLength);
@@ -167,6 +176,71 @@ static bool fifo(out_t *out, int64_t count) {
     wh_message extra;
     bool left = wh_receive(0, &extra);
     if (left) wh_message_free(&extra);
+    cbor_encode_boolean(&array, !left);
+    cbor_encoder_close_container(&out->encoder, &array);
+    return true;
+}
+
+/* Hibernates with `state` (`n` numbers, as a CBOR array); returns only if refused. */
+static bool hibernate_with(out_t *out, const int64_t *state, size_t n, int64_t wake_after_ms) {
+    uint8_t buf[512];
+    CborEncoder e, array;
+    cbor_encoder_init(&e, buf, sizeof buf, 0);
+    cbor_encoder_create_array(&e, &array, n);
+    for (size_t i = 0; i < n; i++) cbor_encode_int(&array, state[i]);
+    cbor_encoder_close_container(&e, &array);
+    wh_payload payload = {buf, cbor_encoder_get_buffer_size(&e, buf)};
+    wh_error err;
+    wh_hibernate(payload, wake_after_ms, &err);
+    return failed(out, err.message);
+}
+
+/* Sends itself `count` numbers and reads one (the library takes the run at once), then
+ * hibernates: the unread ones are kept and wake it at once. Reads the rest there and
+ * hibernates again, woken by its timer this time; returns [count, what it read, whether
+ * nothing was left]. Its state is [step, numbers read]. */
+static bool hibernate(out_t *out, int64_t count) {
+    int64_t state[33];
+    size_t kept = 0;
+    wh_payload resumed;
+    if (wh_resumed(&resumed)) {
+        CborParser parser;
+        CborValue value, item;
+        if (cbor_parser_init(resumed.data, resumed.len, 0, &parser, &value) != CborNoError ||
+            cbor_value_enter_container(&value, &item) != CborNoError)
+            return failed(out, "the state is not readable");
+        while (!cbor_value_at_end(&item) && kept < 33) {
+            if (cbor_value_get_int64_checked(&item, &state[kept++]) != CborNoError ||
+                cbor_value_advance(&item) != CborNoError)
+                return failed(out, "the state is not readable");
+        }
+    }
+    wh_message message;
+    if (kept == 0) {
+        if (!send_numbers(out, count)) return false;
+        if (!wh_receive(-1, &message)) return failed(out, "a message went missing");
+        state[0] = 1;
+        state[1] = number_of(&message);
+        wh_message_free(&message);
+        return hibernate_with(out, state, 2, 10000);
+    }
+    if (state[0] == 1) {
+        while ((int64_t)kept - 1 < count) {
+            if (!wh_receive(10000, &message)) return failed(out, "a message went missing");
+            state[kept++] = number_of(&message);
+            wh_message_free(&message);
+        }
+        state[0] = 2;
+        return hibernate_with(out, state, kept, 1);
+    }
+    CborEncoder array, numbers;
+    cbor_encoder_create_array(&out->encoder, &array, 3);
+    cbor_encode_int(&array, count);
+    cbor_encoder_create_array(&array, &numbers, kept - 1);
+    for (size_t i = 1; i < kept; i++) cbor_encode_int(&numbers, state[i]);
+    cbor_encoder_close_container(&array, &numbers);
+    bool left = wh_receive(0, &message);
+    if (left) wh_message_free(&message);
     cbor_encode_boolean(&array, !left);
     cbor_encoder_close_container(&out->encoder, &array);
     return true;
@@ -316,6 +390,15 @@ bool wh_main(const wh_payload *args, size_t n, uint8_t *result, size_t cap, size
             cbor_value_get_int64_checked(&value, &count) != CborNoError || count < 1)
             return failed(&out, "fifo takes a count");
         ok = fifo(&out, count);
+    } else if (strcmp(mode, "hibernate") == 0 && n == 2) {
+        CborParser parser;
+        CborValue value;
+        int64_t count = 0;
+        if (cbor_parser_init(args[1].data, args[1].len, 0, &parser, &value) != CborNoError ||
+            cbor_value_get_int64_checked(&value, &count) != CborNoError || count < 1 ||
+            count > 32)
+            return failed(&out, "hibernate takes a count of 1 to 32");
+        ok = hibernate(&out, count);
     } else if (strcmp(mode, "select-timeout") == 0) {
         ok = select_timeout(&out);
     } else if (strcmp(mode, "monitor") == 0 && n == 2 && wh_arg_text(args[1], text, sizeof text)) {

@@ -468,9 +468,147 @@ bool wh_arg_text(wh_payload arg, char *buf, size_t cap) {
     return cbor_value_copy_text_string(&value, buf, &len, NULL) == CborNoError;
 }
 
+/* --- hibernation ----------------------------------------------------------------------- */
+
+/* The spawn arguments, kept for `wh_hibernate`: [args, state, unread messages] is what the
+ * host keeps, as the other libraries keep it. */
+static const guest_list_payload_t *entry_args;
+/* The state this instance woke with, and the arguments and messages kept with it. */
+static uint8_t *resumed_state;
+static size_t resumed_len;
+static guest_list_payload_t woken_args;
+
+void wh_hibernate(wh_payload state, int64_t wake_after_ms, wh_error *err) {
+    size_t unread = taken.len - taken_next;
+    size_t cap = state.len + 64;
+    for (size_t i = 0; entry_args && i < entry_args->len; i++) cap += entry_args->ptr[i].len + 16;
+    for (size_t i = taken_next; i < taken.len; i++)
+        cap += taken.ptr[i].topic.len + taken.ptr[i].payload.len + 600;
+    uint8_t *kept = malloc(cap);
+    if (!kept) abort();
+    CborEncoder encoder, whole, list, message;
+    cbor_encoder_init(&encoder, kept, cap, 0);
+    cbor_encoder_create_array(&encoder, &whole, 3);
+    size_t n = entry_args ? entry_args->len : 0;
+    cbor_encoder_create_array(&whole, &list, n);
+    for (size_t i = 0; i < n; i++)
+        cbor_encode_byte_string(&list, entry_args->ptr[i].ptr, entry_args->ptr[i].len);
+    cbor_encoder_close_container(&whole, &list);
+    cbor_encode_byte_string(&whole, state.data, state.len);
+    cbor_encoder_create_array(&whole, &list, unread);
+    for (size_t i = taken_next; i < taken.len; i++) {
+        wasmhost_abi_process_message_t *m = &taken.ptr[i];
+        cbor_encoder_create_array(&list, &message, 3);
+        cbor_encode_text_string(&message, (const char *)m->topic.ptr, m->topic.len);
+        if (m->from.is_some) {
+            wh_pid from = pid_of(&m->from.val);
+            wh_encode_pid(&message, &from);
+            wh_pid_free(&from);
+        } else {
+            cbor_encode_null(&message);
+        }
+        cbor_encode_byte_string(&message, m->payload.ptr, m->payload.len);
+        cbor_encoder_close_container(&list, &message);
+    }
+    cbor_encoder_close_container(&whole, &list);
+    if (cbor_encoder_close_container(&encoder, &whole) != CborNoError) abort();
+    wasmhost_abi_process_payload_t payload = {kept, cbor_encoder_get_buffer_size(&encoder, kept)};
+    /* Unread messages wake it at once, as messages waiting in the mailbox would. */
+    uint64_t after = unread ? 0 : (uint64_t)wake_after_ms * 1000000u;
+    guest_string_t refused;
+    wasmhost_abi_process_hibernate(&payload, unread || wake_after_ms >= 0 ? &after : NULL,
+                                   &refused);
+    free(kept);
+    fail(err, "limit", "%.*s", &refused);
+    guest_string_free(&refused);
+}
+
+bool wh_resumed(wh_payload *state) {
+    if (!resumed_state) return false;
+    state->data = resumed_state;
+    state->len = resumed_len;
+    return true;
+}
+
+/* Reads what the host kept for an instance that wakes from hibernation: the spawn arguments
+ * (into `woken_args`), the state, and the unread messages (back into `taken`). */
+static bool wake(const wasmhost_abi_process_payload_t *kept) {
+    CborParser parser;
+    CborValue whole, list, message;
+    if (cbor_parser_init(kept->ptr, kept->len, 0, &parser, &whole) != CborNoError ||
+        !cbor_value_is_array(&whole) || cbor_value_enter_container(&whole, &list) != CborNoError)
+        return false;
+    size_t n = 0;
+    if (!cbor_value_is_array(&list) || cbor_value_get_array_length(&list, &n) != CborNoError)
+        return false;
+    woken_args.ptr = calloc(n ? n : 1, sizeof *woken_args.ptr);
+    woken_args.len = n;
+    CborValue arg;
+    if (!woken_args.ptr || cbor_value_enter_container(&list, &arg) != CborNoError) return false;
+    for (size_t i = 0; i < n; i++) {
+        if (cbor_value_dup_byte_string(&arg, &woken_args.ptr[i].ptr, &woken_args.ptr[i].len,
+                                       &arg) != CborNoError)
+            return false;
+    }
+    if (cbor_value_leave_container(&list, &arg) != CborNoError ||
+        cbor_value_dup_byte_string(&list, &resumed_state, &resumed_len, &list) != CborNoError ||
+        cbor_value_get_array_length(&list, &n) != CborNoError)
+        return false;
+    taken.ptr = calloc(n ? n : 1, sizeof *taken.ptr);
+    taken.len = n;
+    taken_next = 0;
+    if (!taken.ptr || cbor_value_enter_container(&list, &message) != CborNoError) return false;
+    for (size_t i = 0; i < n; i++) {
+        wasmhost_abi_process_message_t *m = &taken.ptr[i];
+        CborValue field;
+        char *topic = NULL;
+        size_t len = 0;
+        if (cbor_value_enter_container(&message, &field) != CborNoError ||
+            cbor_value_dup_text_string(&field, &topic, &len, &field) != CborNoError)
+            return false;
+        m->topic.ptr = (uint8_t *)topic;
+        m->topic.len = len;
+        if (cbor_value_is_text_string(&field)) {
+            char *text = NULL;
+            wh_pid from;
+            if (cbor_value_dup_text_string(&field, &text, &len, &field) != CborNoError ||
+                !wh_pid_parse(text, len, &from))
+                return false;
+            free(text);
+            m->from.is_some = true;
+            m->from.val.node.is_some = from.node != NULL;
+            if (from.node) {
+                guest_string_dup(&m->from.val.node.val.name, from.node);
+                m->from.val.node.val.incarnation = from.incarnation;
+            }
+            guest_string_dup(&m->from.val.host, from.host);
+            m->from.val.id = from.id;
+            wh_pid_free(&from);
+        } else if (cbor_value_advance(&field) != CborNoError) {
+            return false;
+        }
+        if (cbor_value_dup_byte_string(&field, &m->payload.ptr, &m->payload.len, &field) !=
+                CborNoError ||
+            cbor_value_leave_container(&message, &field) != CborNoError)
+            return false;
+    }
+    return true;
+}
+
 /* --- the entry point ------------------------------------------------------------------- */
 
 bool exports_guest_main(guest_list_payload_t *args, guest_payload_t *ret, guest_string_t *err) {
+    wasmhost_abi_process_payload_t kept;
+    if (wasmhost_abi_process_resumed(&kept)) {
+        if (!wake(&kept)) {
+            guest_string_dup(err, "waking from hibernation: what was kept is not readable");
+            return false;
+        }
+        guest_list_payload_free(args);
+        *args = woken_args;
+        wasmhost_abi_process_payload_free(&kept);
+    }
+    entry_args = args;
     wh_payload *list = calloc(args->len ? args->len : 1, sizeof *list);
     size_t cap = 64 * 1024, len = 0;
     uint8_t *result = malloc(cap);

@@ -115,6 +115,18 @@ void wh_log(wh_level level, const char *message, const wh_field *fields, size_t 
  * terminal prints into the log). */
 void wh_print(const char *text);
 
+/* Hibernates with `state` (a CBOR value): the instance ends here, and the next message or
+ * event (or `wake_after_ms`, if it is not negative) starts a new one, which calls `wh_main`
+ * again with the spawn arguments; there `wh_resumed` gives `state`. Timers and handles end
+ * with the instance; the mailbox, events, names, links and monitors stay. Messages taken
+ * from the host and not read yet are kept, and come first. Returns only if refused (the
+ * state is over the process's `message_size`, or its `host_memory` or the node's budget
+ * cannot hold it), with why in `err` (`limit`). */
+void wh_hibernate(wh_payload state, int64_t wake_after_ms, wh_error *err);
+/* The state this instance woke with (see `wh_hibernate`; the library owns it); false in the
+ * instance the spawn made. */
+bool wh_resumed(wh_payload *state);
+
 /* Reads argument `arg` as text into `buf` (NUL-terminated); false if it is not text or
  * does not fit. */
 bool wh_arg_text(wh_payload arg, char *buf, size_t cap);

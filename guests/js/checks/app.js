@@ -99,6 +99,25 @@ const modes = {
     }
   },
 
+  // Sends itself `count` numbers and reads one (the library takes the run at once), then
+  // hibernates: the unread ones are kept and wake it at once. Reads the rest there and
+  // hibernates again, woken by its timer this time; returns what it read, in order.
+  hibernate: (count) => {
+    const state = process.resumed();
+    const mailbox = process.mailbox();
+    if (state === null) {
+      const me = process.pid();
+      for (let i = 0; i < count; i++) process.send(me, "n", i);
+      process.hibernate({ step: 1, seen: [mailbox.recv().payload] }, "10s");
+    }
+    if (state.step === 1) {
+      const seen = [...state.seen];
+      while (seen.length < count) seen.push(mailbox.recv("10s").payload);
+      process.hibernate({ step: 2, seen }, "1ms");
+    }
+    return [count, state.seen, mailbox.tryRecv() === null];
+  },
+
   return: (value) => value,
 
   fail: (message) => {

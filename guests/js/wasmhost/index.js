@@ -372,6 +372,23 @@ export const process = {
     return found ? pidOf(found) : null;
   },
   unregister: (name) => host.unregister(name),
+  /**
+   * Hibernates with `state`: the instance ends here, and the next message or event (or
+   * `wakeAfter`, if given) starts a new one, which calls the entry point again with the
+   * spawn arguments; there `resumed()` returns `state`. Timers and handles end with the
+   * instance; the mailbox, events, names, links and monitors stay. Messages taken from the
+   * host and not read yet are kept, and come first. Returns only by throwing a
+   * WasmhostError (`limit`).
+   */
+  hibernate: (state = null, wakeAfter = undefined) => {
+    const unread = taken.map((m) => [m.topic, m.from ? pidOf(m.from).toString() : null, m.payload]);
+    const kept = cbor.encode([entryArgs, encode(state), unread]);
+    // Unread messages wake it at once, as messages waiting in the mailbox would.
+    const after = unread.length > 0 ? 0n : wakeAfter === undefined ? undefined : duration(wakeAfter);
+    throw new WasmhostError("limit", host.hibernate(kept, after));
+  },
+  /** The state this instance woke with (see `hibernate`); null in the instance the spawn made. */
+  resumed: () => (resumed === undefined ? null : decode(resumed)),
 };
 
 /** Timers (module `time`). Durations are texts like "100ms" or numbers of seconds. */
@@ -405,6 +422,28 @@ export const io = {
 
 // --- the entry point ----------------------------------------------------------------------
 
+// The spawn arguments, kept for `hibernate`; the state this instance woke with, if it did.
+let entryArgs = [];
+let resumed = undefined;
+
+/**
+ * The arguments to call the entry point with: the spawn's, or, in an instance that wakes from
+ * hibernation, those kept with its state (and its unread messages put back).
+ */
+function woken(args) {
+  const kept = host.resumed();
+  if (kept !== undefined && kept !== null) {
+    const [spawnArgs, state, unread] = decode(kept);
+    args = spawnArgs.map((a) => new Uint8Array(a));
+    resumed = state;
+    for (const [topic, sender, payload] of unread) {
+      taken.push({ topic, from: sender === null ? undefined : witOf(Pid.parse(sender)), payload: new Uint8Array(payload) });
+    }
+  }
+  entryArgs = args;
+  return args;
+}
+
 /**
  * The component's `main` export for `fn(...args)`: each spawn argument is decoded and passed
  * in order; the return value is the process's result (a number is `wasmhost run`'s exit
@@ -414,7 +453,7 @@ export function entry(fn) {
   return (args) => {
     let result;
     try {
-      result = fn(...args.map(decode));
+      result = fn(...woken(args).map(decode));
     } catch (err) {
       throw err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     }

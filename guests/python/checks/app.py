@@ -90,6 +90,23 @@ def wait(_):
             return event.reason
 
 
+def hibernate(count):
+    """Sends itself `count` numbers and reads one (the library takes the run at once), then
+    hibernates: the unread ones are kept and wake it at once. Reads the rest there and
+    hibernates again, woken by its timer this time; returns what it read, in order."""
+    state = process.resumed()
+    mailbox = process.mailbox()
+    if state is None:
+        me = process.pid()
+        for i in range(count):
+            process.send(me, "n", i)
+        process.hibernate({"step": 1, "seen": [mailbox.recv().payload]}, wake_after="10s")
+    if state["step"] == 1:
+        seen = state["seen"] + [mailbox.recv(timeout="10s").payload for _ in range(count - 1)]
+        process.hibernate({"step": 2, "seen": seen}, wake_after="1ms")
+    return [count, state["seen"], mailbox.try_recv() is None]
+
+
 def return_(value):
     return value
 
@@ -122,6 +139,7 @@ MODES = {
     "send-by-name": send_by_name, "unknown-name": unknown_name,
     "select-timeout": select_timeout, "pid": pid, "monitor": monitor, "log": log, "socket": socket,
     "file": file, "ungranted": ungranted, "fifo": fifo, "return": return_, "fail": fail, "wait": wait,
+    "hibernate": hibernate,
 }
 
 

@@ -37,7 +37,7 @@ from wit_world.imports import types as _types
 
 __all__ = [
     "Pid", "ExitReason", "Message", "Exit", "LinkDown", "Cancel", "SendError", "SpawnError",
-    "RegisterError", "Denied", "entry", "select", "encode", "decode", "duration",
+    "RegisterError", "Denied", "HibernateError", "entry", "select", "encode", "decode", "duration",
     "process", "time", "logger", "io",
 ]
 
@@ -305,6 +305,11 @@ class Denied(Exception):
     """The caller has no authority over the target process."""
 
 
+class HibernateError(Exception):
+    """`hibernate` was refused (the state is over the process's `message_size`, or its
+    `host_memory` or the node's budget cannot hold it); the process runs on."""
+
+
 def _raise_from(err: Err, table):
     value = err.value
     for wit_type, make in table:
@@ -553,6 +558,25 @@ class _ProcessModule:
     def unregister(self, name: str) -> bool:
         return _process.unregister(name)
 
+    def hibernate(self, state=None, wake_after=None):
+        """Hibernates with `state`: the instance ends here, and the next message or event
+        (or `wake_after`, if given) starts a new one, which calls `main` again with the
+        spawn arguments; there `resumed()` returns `state`. Timers and handles end with the
+        instance; the mailbox, events, names, links and monitors stay. Messages taken from
+        the host and not read yet are kept, and come first. Returns only by raising
+        `HibernateError`."""
+        unread = [[m.topic, str(Pid._of(m.from_)) if m.from_ is not None else None, m.payload]
+                  for m in _taken]
+        kept = cbor2.dumps([list(_entry_args), encode(state), unread])
+        # Unread messages wake it at once, as messages waiting in the mailbox would.
+        after = 0 if unread else (None if wake_after is None else duration(wake_after))
+        raise HibernateError(_process.hibernate(kept, after))
+
+    def resumed(self):
+        """The state this instance woke with (see `hibernate`); None in the instance the
+        spawn made."""
+        return decode(_resumed[0]) if _resumed else None
+
 
 class _TimeModule:
     """Timers (module `time`). Durations are texts like "100ms" or numbers of seconds."""
@@ -627,6 +651,25 @@ io = _IoModule()
 
 # --- the entry point ----------------------------------------------------------------------
 
+# The spawn arguments, kept for `hibernate`; the state this instance woke with, if it did.
+_entry_args = []
+_resumed = []
+
+
+def _woken(args):
+    """The arguments to call `main` with: the spawn's, or, in an instance that wakes from
+    hibernation, those kept with its state (and its unread messages put back)."""
+    kept = _process.resumed()
+    if kept is not None:
+        args, state, unread = cbor2.loads(kept)
+        _resumed.append(state)
+        for topic, sender, payload in unread:
+            sender = Pid.parse(sender)._wit() if sender is not None else None
+            _taken.append(_process.Message(topic=topic, from_=sender, payload=payload))
+    _entry_args.extend(args)
+    return args
+
+
 def entry(main):
     """The component's export for `main(*args)`: each spawn argument is decoded and passed
     in order; the return value is the process's result (a number is `wasmhost run`'s exit
@@ -636,7 +679,7 @@ def entry(main):
     class WitWorld(_Protocol):
         def main(self, args):
             try:
-                values = [decode(a) for a in args]
+                values = [decode(a) for a in _woken(args)]
                 return encode(main(*values))
             except Err:
                 raise
