@@ -100,7 +100,42 @@ scenario("live", N, _) ->
     Pids = [spawn(fun() -> receive stop -> ok end end) || _ <- lists:seq(1, N)],
     After = erlang:memory(total),
     [P ! stop || P <- Pids],
-    {N, [], io_lib:format(" bytes_per_process=~b", [(After - Before) div N])}.
+    {N, [], io_lib:format(" bytes_per_process=~b", [max(0, (After - Before) div N)])};
+
+%% N processes hibernated (erlang:hibernate/3) in receive: the memory each adds once all
+%% hibernate, and, for 1 000 of them one at a time, the time from a message to the 'DOWN' of
+%% the exit it makes the woken process take.
+scenario("hibernated", N, _) ->
+    erlang:garbage_collect(),
+    Before = erlang:memory(total),
+    Pids = [spawn(fun() -> sleeper(0) end) || _ <- lists:seq(1, N)],
+    [wait_hibernated(P) || P <- Pids],
+    After = erlang:memory(total),
+    {Sample, Rest} = lists:split(min(1000, N), Pids),
+    Times = [begin
+                 Ref = monitor(process, P),
+                 T = now_ns(),
+                 P ! stop,
+                 receive {'DOWN', Ref, process, _, normal} -> now_ns() - T end
+             end || P <- Sample],
+    [exit(P, kill) || P <- Rest],
+    {N, Times, io_lib:format(" bytes_per_process=~b", [max(0, (After - Before) div N)])}.
+
+%% A counter that hibernates between messages, as guests/testing/child's `counter` does.
+sleeper(Count) ->
+    erlang:hibernate(erlang, apply, [fun sleeping/1, [Count]]).
+
+sleeping(Count) ->
+    receive
+        {add, X} -> sleeper(Count + X);
+        stop -> ok
+    end.
+
+wait_hibernated(Pid) ->
+    case erlang:process_info(Pid, current_function) of
+        {current_function, {erlang, hibernate, 3}} -> ok;
+        _ -> timer:sleep(1), wait_hibernated(Pid)
+    end.
 
 message() -> <<"0123456789abcdef0123456789abcdef">>.
 

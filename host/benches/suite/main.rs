@@ -22,6 +22,7 @@ fn main() {
         .copied()
         .filter(|s| words.is_empty() || words.iter().any(|w| s.name.contains(w.as_str())))
         .map(fit_live_processes)
+        .map(hibernated_count)
         .collect();
 
     // Processes alive at once: the live, burst and ring scenarios hold `n`; the others a few.
@@ -99,6 +100,18 @@ fn main() {
 /// The `live` scenario's count, lowered to what `vm.max_map_count` allows if it cannot be
 /// raised (raising it needs root; the suite says what it did).
 /// `BENCH_LIVE=N` asks for another count (to see how far a machine goes).
+/// `BENCH_HIBERNATED=N` parks N processes in the hibernated scenario (they hold no instance,
+/// so no memory mapping: the machine's memory is their only bound).
+fn hibernated_count(scenario: Scenario) -> Scenario {
+    match std::env::var("BENCH_HIBERNATED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        Some(n) if scenario.name == "hibernated" => Scenario { n, ..scenario },
+        _ => scenario,
+    }
+}
+
 fn fit_live_processes(scenario: Scenario) -> Scenario {
     if scenario.name != "live" {
         return scenario;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use wasmhost::app::{self, AppRoot};
 use wasmhost::payload;
-use wasmhost::runtime::{ExitReason, Node, NodeConfig, Pid, SpawnOptions};
+use wasmhost::runtime::{Destination, ExitReason, Node, NodeConfig, Pid, SpawnOptions};
 use wasmhost::services::Services;
 
 pub const HOST: &str = "app:processes";
@@ -73,6 +73,12 @@ pub const FULL: &[Scenario] = &[
     Scenario {
         name: "live",
         what: "live processes, blocked in receive",
+        n: 100_000,
+        m: 0,
+    },
+    Scenario {
+        name: "hibernated",
+        what: "hibernated processes; message → woken → exit",
         n: 100_000,
         m: 0,
     },
@@ -218,6 +224,7 @@ pub async fn run_wasmhost_on(
             }
         }
         "live" => live(node, n).await,
+        "hibernated" => hibernated(node, n).await,
         other => panic!("no scenario {other}"),
     };
     if measured.wall.is_zero() {
@@ -261,6 +268,66 @@ async fn live(node: &Arc<Node>, n: u32) -> Measured {
     Measured {
         ops: n.into(),
         wall,
+        bytes_per_process: Some(bytes_per_process),
+        ..Measured::default()
+    }
+}
+
+/// How many of the hibernated processes are timed waking, one at a time.
+const WAKE_SAMPLE: usize = 1_000;
+
+/// `n` processes that hibernate as they start (`counter`); the time to spawn them, the memory
+/// each adds once all hibernate (Pss), and, for a sample of them one at a time, the time from
+/// a message to the exit it makes the woken process take (a new instance, its state read,
+/// the message read, its answer).
+async fn hibernated(node: &Arc<Node>, n: u32) -> Measured {
+    let rss_before = resident_bytes();
+    let start = Instant::now();
+    let mut sleeping = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        // While the pool is full of counters not yet hibernated, wait for them.
+        let spawned = loop {
+            let (tx, exit) = oneshot::channel();
+            match node.spawn(child("counter").on_exit(tx)) {
+                Ok(pid) => break (pid, exit),
+                Err(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+            }
+        };
+        sleeping.push(spawned);
+    }
+    let wall = start.elapsed();
+    while node
+        .processes()
+        .iter()
+        .any(|p| p.hibernated.is_none() && p.entry == "app:child")
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rss = settled_resident_bytes().await;
+    let bytes_per_process = rss.saturating_sub(rss_before) / u64::from(n.max(1));
+    let mut times = Vec::with_capacity(WAKE_SAMPLE);
+    let rest = sleeping.split_off(sleeping.len().min(WAKE_SAMPLE));
+    for (pid, exit) in sleeping {
+        let start = Instant::now();
+        node.send(&Destination::Pid(pid), "stop".into(), payload::encode(&()))
+            .expect("sent");
+        let reason = exit.await.expect("an exit");
+        times.push(start.elapsed());
+        assert_eq!(
+            reason,
+            ExitReason::Normal(payload::encode("0 after 1 wakes"))
+        );
+    }
+    for (pid, _) in &rest {
+        node.terminate(pid, ExitReason::Killed("done".into()));
+    }
+    for (_, exit) in rest {
+        exit.await.expect("an exit");
+    }
+    Measured {
+        ops: n.into(),
+        wall,
+        times,
         bytes_per_process: Some(bytes_per_process),
         ..Measured::default()
     }
@@ -462,7 +529,9 @@ pub fn table(rows: &[(Scenario, Measured, Option<Measured>)]) -> String {
     for (scenario, ours, theirs) in rows {
         let side = |m: &Measured| match m.bytes_per_process {
             Some(bytes) => format!(
-                "— | — | {} spawned | {:.2} KiB each | ",
+                "{} | {} | {} spawned | {:.2} KiB each | ",
+                us(m.p50),
+                us(m.p99),
                 rate(m.rate()),
                 bytes as f64 / 1024.0
             ),
