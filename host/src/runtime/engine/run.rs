@@ -11,6 +11,7 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 
 use futures::FutureExt;
 use wasmtime::component::ResourceTableError;
@@ -112,36 +113,60 @@ async fn run_instance(
 
 /// Waits while the process hibernates: until a message or an event is waiting for it, or
 /// its wake-up time, and then for a place in the pool. A kill meanwhile ends it (reported
-/// here; `None`).
+/// here; `None`). Every hibernated process keeps this future, so it is kept small: one poll
+/// function watches the kill, the mailbox, the events and the timer together, and the rare
+/// wait for a place in a full pool is boxed.
 async fn until_woken(
     node: &Node,
     program: &Program,
     process: &Process,
     hibernation: Hibernation,
 ) -> Option<(Hibernation, Reserved)> {
-    let wake_up = async {
-        match hibernation.wake_after {
-            Some(after) => tokio::time::sleep(after).await,
-            None => std::future::pending().await,
+    // Boxed, and only when there is one: a timer is a tenth of what a hibernated process
+    // costs, and most wait for messages only.
+    let mut timer = hibernation
+        .wake_after
+        .map(|after| Box::pin(tokio::time::sleep(after)));
+    let woken = std::future::poll_fn(|cx| {
+        let waker = cx.waker();
+        if let Poll::Ready(reason) = process.poll_killed(waker) {
+            return Poll::Ready(Err(reason));
         }
+        let due = timer
+            .as_mut()
+            .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+        let ready = process.mailbox().poll_ready(waker).is_ready()
+            | process.events().poll_ready(waker).is_ready();
+        match due || ready {
+            true => Poll::Ready(Ok(())),
+            false => Poll::Pending,
+        }
+    })
+    .await;
+    let slot = match woken {
+        Err(reason) => Err(reason),
+        Ok(()) => match node.table.reserve(program.share, 0) {
+            Ok(slot) => Ok(slot),
+            Err(_) => {
+                Box::pin(async {
+                    tokio::select! {
+                        biased;
+                        reason = process.killed() => Err(reason),
+                        slot = node.table.reserve_waiting(program.share) => Ok(slot),
+                    }
+                })
+                .await
+            }
+        },
     };
-    let woken = async {
-        tokio::select! {
-            () = process.mailbox().ready() => {}
-            () = process.events().ready() => {}
-            () = wake_up => {}
-        }
-        node.table.reserve_waiting(program.share).await
-    };
-    tokio::select! {
-        biased;
-        reason = process.killed() => {
-            report(node, process, reason);
-            None
-        }
-        slot = woken => {
+    match slot {
+        Ok(slot) => {
             process.set_hibernated(None);
             Some((hibernation, slot))
+        }
+        Err(reason) => {
+            report(node, process, reason);
+            None
         }
     }
 }

@@ -19,16 +19,10 @@ use super::process::Process;
 
 #[derive(Default)]
 pub(super) struct Control {
-    /// The processes monitoring this one, each with the receipt its watcher paid.
-    monitors: HashMap<u64, Charge>,
-    /// The processes this one monitors: their `monitors` to leave when it ends, and how many
-    /// (its `events` limit counts them).
-    watching: HashSet<u64>,
-    /// The processes linked to this one, each with the receipt of whoever made the link.
-    links: HashMap<u64, Charge>,
+    /// Its monitors, links and names; boxed, and only once it has one: most processes have
+    /// none, and a process at rest (a hibernated one) should cost little more than its pid.
+    relations: Option<Box<Relations>>,
     trap_links: bool,
-    /// Names this process holds.
-    names: Vec<String>,
     /// Live children.
     children: u64,
     /// A cancel is pending (the first one wins).
@@ -43,6 +37,31 @@ pub(super) struct Control {
     on_exit: Option<oneshot::Sender<ExitReason>>,
     /// While it hibernates: the size of its state.
     pub(super) hibernated: Option<u64>,
+}
+
+#[derive(Default)]
+struct Relations {
+    /// The processes monitoring this one, each with the receipt its watcher paid.
+    monitors: HashMap<u64, Charge>,
+    /// The processes this one monitors: their `monitors` to leave when it ends, and how many
+    /// (its `events` limit counts them).
+    watching: HashSet<u64>,
+    /// The processes linked to this one, each with the receipt of whoever made the link.
+    links: HashMap<u64, Charge>,
+    /// Names this process holds.
+    names: Vec<String>,
+}
+
+impl Control {
+    /// Its relations, made at the first one.
+    fn relations(&mut self) -> &mut Relations {
+        self.relations.get_or_insert_with(Box::default)
+    }
+
+    /// Its relations, if it has any.
+    fn existing(&self) -> Option<&Relations> {
+        self.relations.as_deref()
+    }
 }
 
 /// Why a process may not watch one more: the text of its broken `events` limit.
@@ -66,18 +85,22 @@ impl Process {
     /// if it already watches it.
     pub(in crate::runtime) fn watch(&self, target: u64) -> Result<bool, AtLimit> {
         let mut control = self.control();
-        if control.watching.contains(&target) {
+        if control
+            .existing()
+            .is_some_and(|r| r.watching.contains(&target))
+        {
             return Ok(false);
         }
         self.may_watch_one_more(&control)?;
-        control.watching.insert(target);
+        control.relations().watching.insert(target);
         Ok(true)
     }
 
     /// Whether it watches fewer processes than its `events` limit.
     fn may_watch_one_more(&self, control: &Control) -> Result<(), AtLimit> {
         let limit = self.limits().events;
-        match control.watching.len() as u64 >= limit {
+        let watching = control.existing().map_or(0, |r| r.watching.len());
+        match watching as u64 >= limit {
             true => Err(AtLimit(format!(
                 "events: {} monitors {limit} processes, its limit",
                 self.pid()
@@ -88,29 +111,35 @@ impl Process {
 
     /// Leaves the watcher's side; false if it did not watch `target`.
     pub(in crate::runtime) fn unwatch(&self, target: u64) -> bool {
-        self.control().watching.remove(&target)
+        let mut control = self.control();
+        control
+            .relations
+            .as_mut()
+            .is_some_and(|r| r.watching.remove(&target))
     }
 
     /// The target's side of a monitor, paid by the watcher with `receipt`; false (and the
     /// receipt given back) if this process has ended.
     pub(in crate::runtime) fn add_watcher(&self, watcher: u64, receipt: Charge) -> bool {
-        self.add_unless_ended(|control| &mut control.monitors, watcher, receipt)
+        self.add_unless_ended(|relations| &mut relations.monitors, watcher, receipt)
     }
 
     pub(in crate::runtime) fn remove_watcher(&self, watcher: u64) {
-        self.control().monitors.remove(&watcher);
+        if let Some(relations) = self.control().relations.as_mut() {
+            relations.monitors.remove(&watcher);
+        }
     }
 
     /// This process's side of a link to `other`; false if it has ended.
     pub(in crate::runtime) fn add_link(&self, other: u64, receipt: Charge) -> bool {
-        self.add_unless_ended(|control| &mut control.links, other, receipt)
+        self.add_unless_ended(|relations| &mut relations.links, other, receipt)
     }
 
     /// Adds `id` with its receipt to one of its sets (an entry already there is kept);
     /// false if the process has ended.
     fn add_unless_ended(
         &self,
-        set: fn(&mut Control) -> &mut HashMap<u64, Charge>,
+        set: fn(&mut Relations) -> &mut HashMap<u64, Charge>,
         id: u64,
         receipt: Charge,
     ) -> bool {
@@ -118,12 +147,14 @@ impl Process {
         if control.exited {
             return false;
         }
-        set(&mut control).entry(id).or_insert(receipt);
+        set(control.relations()).entry(id).or_insert(receipt);
         true
     }
 
     pub(in crate::runtime) fn remove_link(&self, other: u64) {
-        self.control().links.remove(&other);
+        if let Some(relations) = self.control().relations.as_mut() {
+            relations.links.remove(&other);
+        }
     }
 
     pub(in crate::runtime) fn set_trap_links(&self, enabled: bool) {
@@ -163,32 +194,49 @@ impl Process {
     /// A child `add_child` counted, watched by this process: both sides at once, before the
     /// child is in the table, so no one else sees one side only.
     pub(in crate::runtime) fn watch_child(&self, child: &Process, receipt: Charge) {
-        child.control().monitors.insert(self.pid().id, receipt);
-        self.control().watching.insert(child.pid().id);
+        child
+            .control()
+            .relations()
+            .monitors
+            .insert(self.pid().id, receipt);
+        self.control().relations().watching.insert(child.pid().id);
     }
 
     /// A child linked to this process, as `watch_child`.
     pub(in crate::runtime) fn link_child(&self, child: &Process, (mine, theirs): (Charge, Charge)) {
-        child.control().links.insert(self.pid().id, theirs);
-        self.control().links.insert(child.pid().id, mine);
+        child
+            .control()
+            .relations()
+            .links
+            .insert(self.pid().id, theirs);
+        self.control()
+            .relations()
+            .links
+            .insert(child.pid().id, mine);
     }
 
     /// How many names it holds.
     pub(in crate::runtime) fn names_held(&self) -> u64 {
-        self.control().names.len() as u64
+        self.control()
+            .existing()
+            .map_or(0, |r| r.names.len() as u64)
     }
 
     /// The first name it holds, if any.
     pub(in crate::runtime) fn a_name_held(&self) -> Option<String> {
-        self.control().names.first().cloned()
+        self.control()
+            .existing()
+            .and_then(|r| r.names.first().cloned())
     }
 
     pub(in crate::runtime) fn hold_name(&self, name: &str) {
-        self.control().names.push(name.to_string());
+        self.control().relations().names.push(name.to_string());
     }
 
     pub(in crate::runtime) fn drop_name(&self, name: &str) {
-        self.control().names.retain(|n| n != name);
+        if let Some(relations) = self.control().relations.as_mut() {
+            relations.names.retain(|n| n != name);
+        }
     }
 
     /// Who hears of its exit besides monitors.
@@ -225,11 +273,12 @@ impl Process {
         if let Some(grace) = control.grace.take() {
             grace.abort();
         }
+        let relations = control.relations.take().map(|r| *r).unwrap_or_default();
         Ended {
-            monitors: std::mem::take(&mut control.monitors).into_keys().collect(),
-            watching: std::mem::take(&mut control.watching).into_iter().collect(),
-            links: std::mem::take(&mut control.links).into_keys().collect(),
-            names: std::mem::take(&mut control.names),
+            monitors: relations.monitors.into_keys().collect(),
+            watching: relations.watching.into_iter().collect(),
+            links: relations.links.into_keys().collect(),
+            names: relations.names,
             on_exit: control.on_exit.take(),
         }
     }
@@ -237,12 +286,16 @@ impl Process {
     /// The ids it watches (for tests of the bookkeeping).
     #[cfg(test)]
     pub(in crate::runtime) fn watched(&self) -> Vec<u64> {
-        self.control().watching.iter().copied().collect()
+        let control = self.control();
+        control
+            .existing()
+            .map(|r| r.watching.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// How many watch it (for tests of the bookkeeping).
     #[cfg(test)]
     pub(in crate::runtime) fn watchers(&self) -> usize {
-        self.control().monitors.len()
+        self.control().existing().map_or(0, |r| r.monitors.len())
     }
 }

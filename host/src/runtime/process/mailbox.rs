@@ -150,6 +150,11 @@ impl Mailbox {
         self.len() == 0
     }
 
+    /// Ready if the mailbox holds a message; else `waker` is woken at the next push.
+    pub fn poll_ready(&self, waker: &std::task::Waker) -> std::task::Poll<()> {
+        self.pushed.poll_ready(waker, || !self.is_empty())
+    }
+
     /// Resolves once the mailbox holds a message.
     pub async fn ready(&self) {
         self.pushed.wait(|| !self.is_empty()).await

@@ -1,18 +1,17 @@
 //! A process as the rest of the node sees it: its pid, mailbox, events, links and monitors.
 //! The guest's own state (its store) lives only in the task that runs it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Poll, Waker};
 use std::time::Instant;
-
-use tokio::sync::Notify;
 
 use super::authority::{Lineage, Privileges};
 use super::control::Control;
 use super::cpu::CpuMeter;
 use super::ledger::{Account, Charged, NodeLedger};
 use super::mailbox::Mailbox;
-use super::queue::Queue;
+use super::queue::{Queue, Readiness};
 use crate::app::Limits;
 use wasmhost_types::{Event, ExitReason, Pid};
 
@@ -35,8 +34,10 @@ pub struct Process {
     /// writer) and read by `ps`.
     memory: AtomicU64,
     control: Mutex<Control>,
-    /// Wakes the runner when `kill` is set.
-    killed: Notify,
+    /// Set (after `Control::kill`) when the process must stop; wakes its runner, the one
+    /// task that waits for it.
+    kill_requested: AtomicBool,
+    killed: Readiness,
     /// The parent, for counting its live children.
     parent: Option<Weak<Process>>,
 }
@@ -67,7 +68,8 @@ impl Process {
             cpu: Arc::new(CpuMeter::default()),
             memory: AtomicU64::new(0),
             control: Mutex::new(Control::default()),
-            killed: Notify::new(),
+            kill_requested: AtomicBool::new(false),
+            killed: Readiness::default(),
             parent: parent.map(Arc::downgrade),
         }
     }
@@ -162,7 +164,8 @@ impl Process {
             }
             control.kill.get_or_insert(reason);
         }
-        self.killed.notify_one();
+        self.kill_requested.store(true, Ordering::Release);
+        self.killed.notify();
         true
     }
 
@@ -175,13 +178,24 @@ impl Process {
         self.control().hibernated = state;
     }
 
-    /// Resolves with the kill reason once `kill` has been called.
+    /// Resolves with the kill reason once `kill` has been called. One waiter at a time (the
+    /// process's runner).
     pub(in crate::runtime) async fn killed(&self) -> ExitReason {
-        loop {
-            if let Some(reason) = self.control().kill.clone() {
-                return reason;
-            }
-            self.killed.notified().await;
+        std::future::poll_fn(|cx| self.poll_killed(cx.waker())).await
+    }
+
+    /// The kill reason if `kill` has been called; else `waker` is woken when it is.
+    pub(in crate::runtime) fn poll_killed(&self, waker: &Waker) -> Poll<ExitReason> {
+        let requested = || self.kill_requested.load(Ordering::Acquire);
+        match self.killed.poll_ready(waker, requested) {
+            Poll::Pending => Poll::Pending,
+            // Set before the flag, so it is there.
+            Poll::Ready(()) => Poll::Ready(
+                self.control()
+                    .kill
+                    .clone()
+                    .unwrap_or_else(|| ExitReason::Killed(String::new())),
+            ),
         }
     }
 }

@@ -21,6 +21,17 @@ impl Readiness {
         self.0.wake();
     }
 
+    /// Ready once `has_items` says so; else `waker` is woken at the next `notify` (for a
+    /// future that waits on several things at once, in one poll).
+    pub fn poll_ready(&self, waker: &std::task::Waker, has_items: impl Fn() -> bool) -> Poll<()> {
+        // Register before checking, so a push in between is not missed.
+        self.0.register(waker);
+        match has_items() {
+            true => Poll::Ready(()),
+            false => Poll::Pending,
+        }
+    }
+
     /// Resolves once `has_items` says so, checking after each wake-up. One reader at a time:
     /// a second waiter would take the first one's place.
     pub async fn wait(&self, has_items: impl Fn() -> bool) {
@@ -102,6 +113,11 @@ impl<T> Queue<T> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Ready if the queue holds an item; else `waker` is woken at the next push.
+    pub fn poll_ready(&self, waker: &std::task::Waker) -> Poll<()> {
+        self.pushed.poll_ready(waker, || !self.is_empty())
     }
 
     /// Resolves once the queue holds an item.
