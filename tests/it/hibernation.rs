@@ -191,3 +191,88 @@ fn hibernated_processes_leave_the_pool_and_a_woken_one_waits_for_a_place() {
         exit_of(d_exit).await;
     });
 }
+
+/// The sessions example (guests/examples/sessions): each user's session remembers the user's
+/// visits across hibernations, and `wasmhost ps` shows the sessions hibernated between them.
+#[test]
+fn the_sessions_example_remembers_each_users_visits_while_they_hibernate() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    common::build_guests();
+    let app = common::repo().join("guests/examples/sessions");
+    let runtime_dir = tempfile::tempdir().expect("a runtime folder");
+    let wasmhost = || {
+        let mut command = common::wasmhost();
+        command
+            .env("XDG_RUNTIME_DIR", runtime_dir.path())
+            .arg("--app")
+            .arg(&app);
+        command
+    };
+    let mut node = wasmhost()
+        .args(["run", "app:cli"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting wasmhost run");
+    let mut input = node.stdin.take().expect("its stdin");
+    let stdout = node.stdout.take().expect("its stdout");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut visit = |line: &str, answer: &str| {
+        writeln!(input, "{line}").expect("typed");
+        loop {
+            let seen = lines
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|_| panic!("no answer `{answer}` to `{line}`"));
+            if seen.contains(answer) {
+                break;
+            }
+        }
+    };
+    visit("ada home", "ada: first visit (home)");
+    visit("bob cart", "bob: first visit (cart)");
+    visit("ada checkout", "ada: visit 2 (checkout), after home");
+
+    // Each session hibernates once it has answered: wait (at most `PATIENCE`) for `ps` to
+    // show both so.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let out = wasmhost().args(["ps", "--json"]).output().expect("ps");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let snapshot: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let sessions: Vec<&serde_json::Value> = snapshot["processes"]
+            .as_array()
+            .expect("processes")
+            .iter()
+            .filter(|p| p["entry"] == "app:session")
+            .collect();
+        assert_eq!(sessions.len(), 2, "{snapshot}");
+        let hibernated = sessions.iter().all(|p| {
+            p["state"] == "hibernated" && p["memory"] == 0 && p["state_bytes"].as_u64() > Some(0)
+        });
+        if hibernated {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not hibernated: {snapshot}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(input);
+    let status = node.wait().expect("it ends at the end of input");
+    assert!(status.success(), "{status}");
+}

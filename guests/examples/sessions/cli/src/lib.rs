@@ -11,7 +11,9 @@ entry!(main);
 async fn main(_: ()) -> Result<i32, String> {
     let mailbox = process::mailbox();
     let mut sessions: HashMap<String, Pid> = HashMap::new();
-    io::print(&dim("Type `USER PAGE` lines: each user's session remembers their visits."));
+    io::print(&dim(
+        "Type `USER PAGE` lines: each user's session remembers their visits.",
+    ));
     loop {
         io::write(&yellow("> "));
         let Some(line) = io::readline() else {
