@@ -279,12 +279,18 @@ const WAKE_SAMPLE: usize = 1_000;
 /// `n` processes that hibernate as they start (`counter`); the time to spawn them, the memory
 /// each adds once all hibernate (Pss), and, for a sample of them one at a time, the time from
 /// a message to the exit it makes the woken process take (a new instance, its state read,
-/// the message read, its answer).
+/// the message read, its answer). The memory is the growth from half of them to all of them,
+/// divided by the second half: what the first spawns leave resident (the pool's slots they
+/// touched, memory an earlier run freed) counts in neither.
 async fn hibernated(node: &Arc<Node>, n: u32) -> Measured {
-    let rss_before = resident_bytes();
     let start = Instant::now();
+    let half = n / 2;
     let mut sleeping = Vec::with_capacity(n as usize);
-    for _ in 0..n {
+    let mut pss_at_half = 0;
+    for i in 0..n {
+        if i == half {
+            pss_at_half = all_hibernated(node, sleeping.len()).await;
+        }
         // While the pool is full of counters not yet hibernated, wait for them.
         let spawned = loop {
             let (tx, exit) = oneshot::channel();
@@ -296,15 +302,8 @@ async fn hibernated(node: &Arc<Node>, n: u32) -> Measured {
         sleeping.push(spawned);
     }
     let wall = start.elapsed();
-    while node
-        .processes()
-        .iter()
-        .any(|p| p.hibernated.is_none() && p.entry == "app:child")
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let rss = settled_resident_bytes().await;
-    let bytes_per_process = rss.saturating_sub(rss_before) / u64::from(n.max(1));
+    let pss = all_hibernated(node, sleeping.len()).await;
+    let bytes_per_process = pss.saturating_sub(pss_at_half) / u64::from((n - half).max(1));
     let mut times = Vec::with_capacity(WAKE_SAMPLE);
     let rest = sleeping.split_off(sleeping.len().min(WAKE_SAMPLE));
     for (pid, exit) in sleeping {
@@ -331,6 +330,14 @@ async fn hibernated(node: &Arc<Node>, n: u32) -> Measured {
         bytes_per_process: Some(bytes_per_process),
         ..Measured::default()
     }
+}
+
+/// Waits until `count` processes hibernate, then for the memory to settle; its Pss.
+async fn all_hibernated(node: &Node, count: usize) -> u64 {
+    while node.hibernated_count() < count {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    settled_resident_bytes().await
 }
 
 async fn stop_all(node: &Arc<Node>, live: Vec<(Pid, oneshot::Receiver<ExitReason>)>) {

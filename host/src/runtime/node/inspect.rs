@@ -27,6 +27,15 @@ pub struct ProcessInfo {
 }
 
 impl Node {
+    /// How many live processes hibernate now.
+    pub fn hibernated_count(&self) -> usize {
+        self.table
+            .all()
+            .iter()
+            .filter(|p| p.hibernated().is_some())
+            .count()
+    }
+
     /// Every live process, oldest first.
     pub fn processes(&self) -> Vec<ProcessInfo> {
         let mut all: Vec<ProcessInfo> = self
