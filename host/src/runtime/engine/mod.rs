@@ -11,6 +11,7 @@ mod config;
 #[allow(clippy::module_inception)]
 mod engine;
 mod extensions;
+mod hibernated;
 mod interfaces;
 mod limits;
 mod machine;

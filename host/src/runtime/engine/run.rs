@@ -3,21 +3,23 @@
 //! worked out from however that ended — a kill and a panic in the host included.
 //!
 //! A process outlives its instance when it hibernates: the store and the pool slot go, and
-//! the task waits (holding only the process and its state) for a message, an event, its
-//! wake-up time or a kill; then it takes a slot again and makes a new instance, whose entry
-//! point is called with no arguments and which finds the state in `process.resumed`.
+//! so does the task (`hibernated.rs` keeps the state); a message, an event, its wake-up
+//! time or a kill starts another, which takes a place in the pool again and makes a new
+//! instance, whose entry point is called with no arguments and finds the state in
+//! `process.resumed`.
 
 use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 
 use futures::FutureExt;
 use wasmtime::component::ResourceTableError;
 use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi::I32Exit;
 
+use super::hibernated;
 use super::not_granted::NotGranted;
 use super::pool::Reserved;
 use super::programs::Program;
@@ -50,23 +52,78 @@ pub(in crate::runtime) async fn run(
     args_receipt: Charge,
     slot: Reserved,
 ) {
-    let mut start = Start::Spawned(args, args_receipt);
-    let mut slot = slot;
+    let start = Start::Spawned(args, args_receipt);
+    run_from(node, program, process, start, slot).await;
+}
+
+/// The task of a hibernated process that woke (`hibernated.rs`): it takes a place in the
+/// pool (a kill meanwhile ends it) and runs a new instance with the state.
+pub(super) async fn woken(
+    node: Arc<Node>,
+    program: Arc<Program>,
+    process: Arc<Process>,
+    hibernation: Hibernation,
+) {
+    process.forget_wakers();
+    match place(&node, &program, &process).await {
+        Ok(slot) => run_from(node, program, process, Start::Woken(hibernation), slot).await,
+        Err(reason) => report(&node, &process, reason),
+    }
+}
+
+/// Runs instances of the process from `start` until it exits, or hibernates with nothing
+/// waiting for it: then the task ends, and a wake-up starts another (`hibernated.rs`).
+async fn run_from(
+    node: Arc<Node>,
+    program: Arc<Program>,
+    process: Arc<Process>,
+    mut start: Start,
+    mut slot: Reserved,
+) {
     loop {
-        // Boxed: while the process hibernates its task holds only this loop and the wait,
-        // not the space of a call into the guest (`docs/engine.md`, idle memory).
+        // Boxed: the task holds only this loop, not the space of a call into the guest
+        // (`docs/engine.md`, idle memory).
         let instance = Box::pin(run_instance(&node, &program, &process, start, slot));
         let Some(hibernation) = instance.await else {
             return;
         };
-        match until_woken(&node, &program, &process, hibernation).await {
-            Some((hibernation, woken_slot)) => {
+        let Some(hibernation) = hibernated::sleep(&node, &program, &process, hibernation) else {
+            return;
+        };
+        // Something was waiting for it already: it wakes at once, in this task.
+        process.forget_wakers();
+        match place(&node, &program, &process).await {
+            Ok(place) => {
                 start = Start::Woken(hibernation);
-                slot = woken_slot;
+                slot = place;
             }
-            None => return,
+            Err(reason) => return report(&node, &process, reason),
         }
     }
+}
+
+/// A place in the pool for a process that wakes: at once if one is free, else once one is
+/// given back. `Err` with the reason if it is killed first.
+async fn place(node: &Node, program: &Program, process: &Process) -> Result<Reserved, ExitReason> {
+    if let Poll::Ready(reason) = process.poll_killed(Waker::noop()) {
+        return Err(reason);
+    }
+    let slot = match node.table.reserve(program.share, 0) {
+        Ok(slot) => slot,
+        // Boxed: rare, and larger than the rest of the task.
+        Err(_) => {
+            Box::pin(async {
+                tokio::select! {
+                    biased;
+                    reason = process.killed() => Err(reason),
+                    slot = node.table.reserve_waiting(program.share) => Ok(slot),
+                }
+            })
+            .await?
+        }
+    };
+    process.set_hibernated(None);
+    Ok(slot)
 }
 
 /// Runs one instance of the process to its exit (reported here; `None`) or to its
@@ -105,68 +162,7 @@ async fn run_instance(
         Outcome::Hibernate(hibernation) => {
             drop(store);
             drop(slot);
-            process.set_hibernated(Some(hibernation.state.len() as u64));
             Some(hibernation)
-        }
-    }
-}
-
-/// Waits while the process hibernates: until a message or an event is waiting for it, or
-/// its wake-up time, and then for a place in the pool. A kill meanwhile ends it (reported
-/// here; `None`). Every hibernated process keeps this future, so it is kept small: one poll
-/// function watches the kill, the mailbox, the events and the timer together, and the rare
-/// wait for a place in a full pool is boxed.
-async fn until_woken(
-    node: &Node,
-    program: &Program,
-    process: &Process,
-    hibernation: Hibernation,
-) -> Option<(Hibernation, Reserved)> {
-    // Boxed, and only when there is one: a timer is a tenth of what a hibernated process
-    // costs, and most wait for messages only.
-    let mut timer = hibernation
-        .wake_after
-        .map(|after| Box::pin(tokio::time::sleep(after)));
-    let woken = std::future::poll_fn(|cx| {
-        let waker = cx.waker();
-        if let Poll::Ready(reason) = process.poll_killed(waker) {
-            return Poll::Ready(Err(reason));
-        }
-        let due = timer
-            .as_mut()
-            .is_some_and(|t| t.as_mut().poll(cx).is_ready());
-        let ready = process.mailbox().poll_ready(waker).is_ready()
-            | process.events().poll_ready(waker).is_ready();
-        match due || ready {
-            true => Poll::Ready(Ok(())),
-            false => Poll::Pending,
-        }
-    })
-    .await;
-    let slot = match woken {
-        Err(reason) => Err(reason),
-        Ok(()) => match node.table.reserve(program.share, 0) {
-            Ok(slot) => Ok(slot),
-            Err(_) => {
-                Box::pin(async {
-                    tokio::select! {
-                        biased;
-                        reason = process.killed() => Err(reason),
-                        slot = node.table.reserve_waiting(program.share) => Ok(slot),
-                    }
-                })
-                .await
-            }
-        },
-    };
-    match slot {
-        Ok(slot) => {
-            process.set_hibernated(None);
-            Some((hibernation, slot))
-        }
-        Err(reason) => {
-            report(node, process, reason);
-            None
         }
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::names::MAX_NAME_LEN;
-use super::node::Node;
+use super::node::{Host, Node, Threads};
 use crate::runtime::engine::{Full, run};
 use crate::runtime::process::{Account, Caller, OVERHEAD, Process, cut, may_spawn, may_spawn_as};
 use wasmhost_types::{ExitReason, Pid, SpawnError};
@@ -116,6 +116,17 @@ impl SpawnOptions {
 impl Node {
     /// Starts a process. It is in the process table before it runs, so a monitor or link
     /// set here cannot miss its exit.
+    /// The threads the processes of `host` run on; `None` if it has none of its own and the
+    /// node was built outside an async runtime.
+    fn threads_of<'a>(&'a self, host: &'a Host) -> Option<&'a Threads> {
+        host.threads.as_ref().or(self.shared.as_ref())
+    }
+
+    /// The threads the processes of the host `host` names run on.
+    pub(in crate::runtime) fn threads_for(&self, host: &str) -> Option<&Threads> {
+        self.threads_of(self.hosts.get(host)?)
+    }
+
     pub fn spawn(self: &Arc<Self>, options: SpawnOptions) -> Result<Pid, SpawnError> {
         let SpawnOptions {
             entry,
@@ -192,12 +203,9 @@ impl Node {
             Some((_, Watch::Link)) => (Some(receipt(OVERHEAD)?), Some(receipt(OVERHEAD)?)),
             _ => (None, None),
         };
-        let threads = match &host.threads {
-            Some(threads) => threads,
-            None => self.shared.as_ref().ok_or_else(|| {
-                SpawnError::Limit("threads: the node was built outside an async runtime".into())
-            })?,
-        };
+        let threads = self.threads_of(host).ok_or_else(|| {
+            SpawnError::Limit("threads: the node was built outside an async runtime".into())
+        })?;
         // The app's own spawns leave the reserved slots to the node (services, the CLI).
         let reserve = if parent.is_some() || from_peer.is_some() {
             self.config.reserved()

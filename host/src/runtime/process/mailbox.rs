@@ -150,6 +150,11 @@ impl Mailbox {
         self.len() == 0
     }
 
+    /// Drops the waker its readiness holds, if any.
+    pub fn forget_waker(&self) {
+        self.pushed.forget();
+    }
+
     /// Ready if the mailbox holds a message; else `waker` is woken at the next push.
     pub fn poll_ready(&self, waker: &std::task::Waker) -> std::task::Poll<()> {
         self.pushed.poll_ready(waker, || !self.is_empty())

@@ -184,6 +184,13 @@ impl Process {
         std::future::poll_fn(|cx| self.poll_killed(cx.waker())).await
     }
 
+    /// Drops the wakers its kill signal, mailbox and events hold (a hibernated process's).
+    pub(in crate::runtime) fn forget_wakers(&self) {
+        self.killed.forget();
+        self.mailbox.forget_waker();
+        self.events.forget_waker();
+    }
+
     /// The kill reason if `kill` has been called; else `waker` is woken when it is.
     pub(in crate::runtime) fn poll_killed(&self, waker: &Waker) -> Poll<ExitReason> {
         let requested = || self.kill_requested.load(Ordering::Acquire);

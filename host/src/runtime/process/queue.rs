@@ -21,6 +21,11 @@ impl Readiness {
         self.0.wake();
     }
 
+    /// Drops the registered waker, if any.
+    pub fn forget(&self) {
+        drop(self.0.take());
+    }
+
     /// Ready once `has_items` says so; else `waker` is woken at the next `notify` (for a
     /// future that waits on several things at once, in one poll).
     pub fn poll_ready(&self, waker: &std::task::Waker, has_items: impl Fn() -> bool) -> Poll<()> {
@@ -113,6 +118,11 @@ impl<T> Queue<T> {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Drops the waker its readiness holds, if any.
+    pub fn forget_waker(&self) {
+        self.pushed.forget();
     }
 
     /// Ready if the queue holds an item; else `waker` is woken at the next push.
