@@ -86,6 +86,9 @@ pub(in crate::runtime) struct Host {
     pub terminal: bool,
     /// Threads of its own (`workers`), if it has them.
     pub threads: Option<Threads>,
+    /// The limits of each entry's processes on this host, resolved once and shared by them
+    /// (a process holds a pointer, not its own copy).
+    pub limits_of: HashMap<Arc<str>, Arc<Limits>>,
 }
 
 /// Why a node could not be built.
@@ -204,7 +207,19 @@ impl NodeBuilder {
         let programs = compile_all(&engine, &self.app, &self.interfaces, compiler)
             .map_err(StartError::Invalid)?;
         let clock = self.runtime.or_else(|| Handle::try_current().ok());
-        let hosts = hosts(&self.app, clock.as_ref()).map_err(StartError::Engine)?;
+        let mut hosts = hosts(&self.app, clock.as_ref()).map_err(StartError::Engine)?;
+        let defaults = config.default_limits();
+        for host in hosts.values_mut() {
+            host.limits_of = programs
+                .values()
+                .map(|p| {
+                    (
+                        p.id.clone(),
+                        Arc::new(defaults.resolve(&p.entry.limits, &host.limits)),
+                    )
+                })
+                .collect();
+        }
         let shared = match clock {
             // tokio's paused clock (its test-util) moves on only when every task of its
             // runtime waits; there processes must be that runtime's tasks.
@@ -232,7 +247,7 @@ impl NodeBuilder {
         }
         let ledger = NodeLedger::new(config.memory_budget());
         let node = Arc::new(Node {
-            defaults: config.default_limits(),
+            defaults,
             table: ProcessTable::new(config.max_processes),
             reserved,
             account: Account::new(u64::MAX, &ledger),
@@ -272,6 +287,7 @@ fn hosts(app: &App, clock: Option<&Handle>) -> anyhow::Result<HashMap<String, Ho
             limits: host.limits.clone(),
             terminal: false,
             threads,
+            limits_of: HashMap::new(),
         };
         hosts.insert(host.id.clone(), entry);
     }
@@ -281,6 +297,7 @@ fn hosts(app: &App, clock: Option<&Handle>) -> anyhow::Result<HashMap<String, Ho
             limits: LimitOverrides::default(),
             terminal: true,
             threads: None,
+            limits_of: HashMap::new(),
         };
         hosts.insert(terminal.id.clone(), entry);
     }

@@ -171,7 +171,10 @@ impl Node {
                 host.terminal,
             )?;
         }
-        let limits = self.defaults.resolve(&program.entry.limits, &host.limits);
+        let limits = match host.limits_of.get(&program.id) {
+            Some(limits) => limits.clone(),
+            None => Arc::new(self.defaults.resolve(&program.entry.limits, &host.limits)),
+        };
         if args.len() > MAX_ARGS {
             return Err(SpawnError::Limit(format!(
                 "args: {} arguments, the most is {MAX_ARGS}",

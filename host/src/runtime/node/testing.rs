@@ -12,7 +12,7 @@ pub fn test_process(node: &Arc<Node>, parent: Option<&Arc<Process>>) -> Arc<Proc
     let process = Arc::new(Process::new(
         Pid::new("test:host", id),
         (Arc::from("test:entry"), Arc::default()),
-        node.defaults.clone(),
+        Arc::new(node.defaults.clone()),
         (parent, None),
         &node.ledger,
     ));

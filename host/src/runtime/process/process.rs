@@ -20,7 +20,8 @@ pub struct Process {
     pid: Pid,
     entry: Arc<str>,
     privileges: Arc<Privileges>,
-    limits: Limits,
+    /// Shared by the processes of its entry on its host.
+    limits: Arc<Limits>,
     lineage: Arc<Lineage>,
     /// The service it runs as, or the one its parent runs as or descends from: its log
     /// lines say so.
@@ -46,7 +47,7 @@ impl Process {
     pub(in crate::runtime) fn new(
         pid: Pid,
         (entry, privileges): (Arc<str>, Arc<Privileges>),
-        limits: Limits,
+        limits: Arc<Limits>,
         (parent, service): (Option<&Arc<Process>>, Option<Arc<str>>),
         ledger: &Arc<NodeLedger>,
     ) -> Self {
@@ -80,7 +81,7 @@ impl Process {
         Process::new(
             pid,
             identity,
-            limits,
+            Arc::new(limits),
             (None, None),
             &NodeLedger::new(budget),
         )
@@ -213,7 +214,7 @@ mod tests {
 
     #[test]
     fn a_process_runs_as_its_service_and_its_children_descend_from_it() {
-        let limits = crate::runtime::NodeConfig::default().default_limits();
+        let limits = Arc::new(crate::runtime::NodeConfig::default().default_limits());
         let ledger = NodeLedger::new(1 << 30);
         let identity = || (Arc::from("app:e"), Arc::default());
         let new = |id, parent, service: Option<&str>| {
