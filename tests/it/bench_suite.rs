@@ -19,7 +19,7 @@ fn smoke(scenario: Scenario) -> Scenario {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_runs_on_wasmhost() {
     common::build_guests();
-    let node = scenarios::bench_node(200);
+    let node = scenarios::bench_node(200, 20);
     let relay = scenarios::start_relay(&node).await;
     let mut rows = Vec::new();
     for scenario in FULL.iter().copied().map(smoke) {

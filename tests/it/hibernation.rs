@@ -72,7 +72,7 @@ fn a_hibernated_process_keeps_its_pid_name_and_mailbox_and_resumes_from_its_stat
         let state = info.hibernated.expect("hibernated");
         assert!(state > 0, "its state: the spawn arguments and (0, 0)");
         assert!(
-            info.held >= state + 256,
+            info.held >= state + 1024,
             "its state and the bookkeeping are charged to it: {} held for {state}",
             info.held
         );

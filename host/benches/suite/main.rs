@@ -35,6 +35,12 @@ fn main() {
         + 1_000;
     // The scenarios run on one tokio thread, as `wasmhost run`'s services do; processes run on
     // the node's own threads (`BENCH_WORKERS=1`: one, compare `ERL_FLAGS="+S 1"` for Erlang).
+    let hibernated = chosen
+        .iter()
+        .filter(|s| s.name == "hibernated")
+        .map(|s| s.n)
+        .max()
+        .unwrap_or(0);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -44,7 +50,7 @@ fn main() {
         .block_on(runtime.spawn({
             let chosen = chosen.clone();
             async move {
-                let node = scenarios::bench_node(pool);
+                let node = scenarios::bench_node(pool, hibernated);
                 let relay = scenarios::start_relay(&node).await;
                 let mut results = Vec::new();
                 for scenario in chosen {

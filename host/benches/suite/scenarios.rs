@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use wasmhost::app::{self, AppRoot};
 use wasmhost::payload;
-use wasmhost::runtime::{Destination, ExitReason, Node, NodeConfig, Pid, SpawnOptions};
+use wasmhost::runtime::{ExitReason, Node, NodeConfig, Pid, SpawnOptions};
 use wasmhost::services::Services;
 
 pub const HOST: &str = "app:processes";
@@ -125,14 +125,16 @@ fn cpu_time() -> Duration {
 }
 
 /// The bench app's node, sized for `max_processes`.
-pub fn bench_node(max_processes: u32) -> Arc<Node> {
+/// A node for the bench app with a pool of `max_processes`, and a memory budget for as many
+/// live processes and `hibernated` hibernated ones (each charged its state and 1 KiB).
+pub fn bench_node(max_processes: u32, hibernated: u32) -> Arc<Node> {
     let root = AppRoot::locate(Some(&repo().join("guests/testing/bench"))).expect("the bench app");
     let app = app::load(&root).unwrap_or_else(|p| panic!("{p}"));
     let config = NodeConfig {
         max_processes,
         // Every live process may touch its initial memory; half the machine (the default)
         // may refuse that for 100 000 of them.
-        memory_budget: Some(u64::from(max_processes) << 20),
+        memory_budget: Some((u64::from(max_processes) << 20) + (u64::from(hibernated) << 11)),
         workers: std::env::var("BENCH_WORKERS")
             .ok()
             .and_then(|n| n.parse().ok()),
@@ -276,12 +278,12 @@ async fn live(node: &Arc<Node>, n: u32) -> Measured {
 /// How many of the hibernated processes are timed waking, one at a time.
 const WAKE_SAMPLE: usize = 1_000;
 
-/// `n` processes that hibernate as they start (`counter`); the time to spawn them, the memory
-/// each adds once all hibernate (Pss), and, for a sample of them one at a time, the time from
-/// a message to the exit it makes the woken process take (a new instance, its state read,
-/// the message read, its answer). The memory is the growth from half of them to all of them,
-/// divided by the second half: what the first spawns leave resident (the pool's slots they
-/// touched, memory an earlier run freed) counts in neither.
+/// `n` processes that hibernate as they start (`counter`); the time to spawn them and the
+/// memory each adds once all hibernate (Pss): the growth from half of them to all of them,
+/// divided by the second half, so what the first spawns leave resident (the pool's slots
+/// they touched, memory an earlier run freed) counts in neither. Then, timed inside a guest
+/// as the other scenarios are (`wake`), a message to each of 1 000 other hibernated counters
+/// until its answer.
 async fn hibernated(node: &Arc<Node>, n: u32) -> Measured {
     let start = Instant::now();
     let half = n / 2;
@@ -304,25 +306,14 @@ async fn hibernated(node: &Arc<Node>, n: u32) -> Measured {
     let wall = start.elapsed();
     let pss = all_hibernated(node, sleeping.len()).await;
     let bytes_per_process = pss.saturating_sub(pss_at_half) / u64::from((n - half).max(1));
-    let mut times = Vec::with_capacity(WAKE_SAMPLE);
-    let rest = sleeping.split_off(sleeping.len().min(WAKE_SAMPLE));
-    for (pid, exit) in sleeping {
-        let start = Instant::now();
-        node.send(&Destination::Pid(pid), "stop".into(), payload::encode(&()))
-            .expect("sent");
-        let reason = exit.await.expect("an exit");
-        times.push(start.elapsed());
-        assert_eq!(
-            reason,
-            ExitReason::Normal(payload::encode("0 after 1 wakes"))
-        );
-    }
-    for (pid, _) in &rest {
+    for (pid, _) in &sleeping {
         node.terminate(pid, ExitReason::Killed("done".into()));
     }
-    for (_, exit) in rest {
+    for (_, exit) in sleeping {
         exit.await.expect("an exit");
     }
+    let sample = u32::try_from(WAKE_SAMPLE).unwrap_or(u32::MAX).min(n);
+    let times = in_guest(node, "wake", sample, 0).await;
     Measured {
         ops: n.into(),
         wall,
@@ -335,6 +326,10 @@ async fn hibernated(node: &Arc<Node>, n: u32) -> Measured {
 /// Waits until `count` processes hibernate, then for the memory to settle; its Pss.
 async fn all_hibernated(node: &Node, count: usize) -> u64 {
     while node.hibernated_count() < count {
+        assert!(
+            node.process_count() >= count,
+            "a counter ended before it hibernated (refused by the node's memory budget?)"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     settled_resident_bytes().await

@@ -72,6 +72,9 @@ pub struct NodeRow {
     /// What the host holds for all processes (messages waiting, events, names, …), in bytes.
     #[serde(default)]
     pub held: u64,
+    /// Live processes that hibernate (no instance runs them; `max_processes` bounds the rest).
+    #[serde(default)]
+    pub hibernated: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,7 +172,7 @@ impl Snapshot {
                 }
             })
             .collect();
-        let processes = node
+        let processes: Vec<ProcessRow> = node
             .processes()
             .into_iter()
             .map(|p| {
@@ -229,6 +232,7 @@ impl Snapshot {
                 max_processes: node.config().max_processes,
                 memory: node.memory_used(),
                 held: node.held(),
+                hibernated: processes.iter().filter(|p| p.state_bytes.is_some()).count(),
             },
             tree,
             processes,
@@ -280,13 +284,21 @@ impl Snapshot {
     /// The node's line: its OS pid, app, uptime, processes, memory and what it holds.
     pub fn headline(&self) -> String {
         let n = &self.node;
+        let live = self.processes.len() + self.hidden;
+        // Hibernated processes hold no place in the pool: `max_processes` bounds the others.
+        let processes = match n.hibernated {
+            0 => format!("{live} of {} processes", n.max_processes),
+            hibernated => format!(
+                "{} of {} processes running, {hibernated} hibernated",
+                live.saturating_sub(hibernated),
+                n.max_processes
+            ),
+        };
         format!(
-            "node {} · {} · up {} · {} of {} processes · {} of memory · {} held",
+            "node {} · {} · up {} · {processes} · {} of memory · {} held",
             n.os_pid,
             n.app,
             show_ms(n.uptime_ms),
-            self.processes.len() + self.hidden,
-            n.max_processes,
             show_size(n.memory),
             show_size(n.held)
         )
@@ -521,6 +533,7 @@ mod tests {
                 max_processes: 100,
                 memory: 3 << 20,
                 held: 70 << 10,
+                hibernated: 1,
             },
             tree: vec![
                 unit("app:top", None, "running"),
@@ -551,7 +564,7 @@ mod tests {
         assert_eq!(
             snapshot.render(),
             "\
-node 7 · /app · up 1m01s · 1 of 100 processes · 3.0 MiB of memory · 70.0 KiB held
+node 7 · /app · up 1m01s · 0 of 100 processes running, 1 hibernated · 3.0 MiB of memory · 70.0 KiB held
 
 SUPERVISION   STATE            FOR  RESTARTS  PID
 app:top       running         1.5s         0  -
@@ -595,6 +608,7 @@ PID                      ENTRY      HOST           SERVICE  STATE         UPTIME
                 max_processes: 100,
                 memory: 0,
                 held: 0,
+                hibernated: 0,
             },
             tree: vec![
                 unit("app:top", None, "running"),
@@ -667,6 +681,7 @@ PID                      ENTRY      HOST           SERVICE  STATE         UPTIME
                 max_processes: 100,
                 memory: 0,
                 held: 0,
+                hibernated: 0,
             },
             tree: Vec::new(),
             processes: Vec::new(),

@@ -7,6 +7,9 @@
 //! - `flood N`: N 32-byte messages to one receiver, as fast as they can be sent; the time until
 //!   the receiver has taken them all;
 //! - `ring N M`: N processes in a ring pass a token M times round; the time until it stops;
+//! - `wake N`: N counters (`app:child`'s `counter`) that hibernate as they start; once they
+//!   have, one message each, until its answer: a new instance made, its state read, the
+//!   message read and answered;
 //! - `watch`: monitor the process registered as `relay` (on another node), and return when
 //!   that was and when its `no-connection` came (Unix time in nanoseconds): the cluster
 //!   benchmark kills the relay's node in between.
@@ -83,6 +86,31 @@ async fn main((mode, n, m): (String, u32, u32)) -> Result<Vec<u64>, String> {
                 times.push(elapsed(start));
             }
             process::send(&partner, "stop", &()).map_err(|e| fail(&e))?;
+        }
+        "wake" => {
+            let mut counters = Vec::with_capacity(n as usize);
+            while counters.len() < n as usize {
+                match process::spawn("app:child", host, ("counter", "")) {
+                    Ok(pid) => counters.push(pid),
+                    // The pool is full of counters that have not hibernated yet.
+                    Err(process::SpawnError::Limit(_)) => time::sleep("1ms").await,
+                    Err(err) => return Err(fail(&err)),
+                }
+            }
+            // Time for the last ones to hibernate (a benchmark may wait; a test may not).
+            time::sleep("200ms").await;
+            for counter in &counters {
+                let start = Instant::now();
+                process::send(counter, "add", &1u64).map_err(|e| fail(&e))?;
+                let reply = mailbox.recv().await;
+                if reply.topic() != "total" {
+                    return Err(format!("unexpected reply {}", reply.topic()));
+                }
+                times.push(elapsed(start));
+            }
+            for counter in &counters {
+                process::send(counter, "stop", &()).map_err(|e| fail(&e))?;
+            }
         }
         "pong" => loop {
             let msg = mailbox.recv().await;

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use super::ledger::Charge;
 
-/// What the host's bookkeeping of a hibernated process costs beyond its state: its runner
-/// task waiting to wake it, the state's buffer, its row in `ps`.
-pub const HIBERNATION_OVERHEAD: u64 = 256;
+/// What the host keeps for a hibernated process beyond its state: its `Process`, its row in
+/// the table, the waker that starts it again (≈ 0.9 KiB, `docs/engine.md`). A running process
+/// is bounded by the pool; a hibernated one only by what it is charged, so it is charged this.
+pub const HIBERNATION_OVERHEAD: u64 = 1024;
 
 /// A process's state while it hibernates, and the receipt that charges it to the process.
 #[derive(Debug)]
