@@ -78,7 +78,7 @@ pub const FULL: &[Scenario] = &[
     },
     Scenario {
         name: "hibernated",
-        what: "hibernated processes; message → woken → exit",
+        what: "hibernated processes; message → woken → answer",
         n: 100_000,
         m: 0,
     },
