@@ -438,8 +438,18 @@ fn names_are_cluster_wide_a_reserved_name_is_held_once_and_goes_with_its_node() 
     let mut b_again = Node::relay(app.path(), &nats, "b");
     let again = b_again.log.find("relay started");
     assert!(!again.contains(&relay_pid), "{again}");
-    c.type_line("third");
-    c.out.wait_for("THIRD");
+    // c learns of the name from its watch of the names bucket, a moment after b registered
+    // it (nothing on c shows when): until then the client finds no relay, and is asked again.
+    let deadline = Instant::now() + LINE;
+    loop {
+        c.type_line("third");
+        let answer = c.out.wait_for_any(&["THIRD", "relay not available"]);
+        if answer.contains("THIRD") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "c never found b's new relay");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let worker = c.out.wait_for("from worker: ");
     let old_incarnation = &relay_pid[..=relay_pid.find('@').expect("a pid of a node")];
     assert!(!worker.contains(old_incarnation), "{worker} vs {relay_pid}");
