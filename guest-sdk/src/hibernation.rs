@@ -102,6 +102,10 @@ pub fn resumed<S: DeserializeOwned>() -> Option<Result<S, DecodeError>> {
 /// The arguments to call the entry point with: the spawn's, or, in an instance that wakes
 /// from hibernation, those kept with its state.
 pub(crate) fn entry_args(args: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, DecodeError> {
+    // The host calls a woken instance with no arguments: a spawn with some asks nothing.
+    if !args.is_empty() {
+        return Ok(args);
+    }
     let Some(kept) = abi::resumed() else {
         return Ok(args);
     };

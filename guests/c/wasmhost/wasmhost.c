@@ -599,7 +599,8 @@ static bool wake(const wasmhost_abi_process_payload_t *kept) {
 
 bool exports_guest_main(guest_list_payload_t *args, guest_payload_t *ret, guest_string_t *err) {
     wasmhost_abi_process_payload_t kept;
-    if (wasmhost_abi_process_resumed(&kept)) {
+    /* The host calls a woken instance with no arguments: a spawn with some asks nothing. */
+    if (args->len == 0 && wasmhost_abi_process_resumed(&kept)) {
         if (!wake(&kept)) {
             guest_string_dup(err, "waking from hibernation: what was kept is not readable");
             return false;

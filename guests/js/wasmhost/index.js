@@ -431,7 +431,8 @@ let resumed = undefined;
  * hibernation, those kept with its state (and its unread messages put back).
  */
 function woken(args) {
-  const kept = host.resumed();
+  // The host calls a woken instance with no arguments: a spawn with some asks nothing.
+  const kept = args.length === 0 ? host.resumed() : undefined;
   if (kept !== undefined && kept !== null) {
     const [spawnArgs, state, unread] = decode(kept);
     args = spawnArgs.map((a) => new Uint8Array(a));

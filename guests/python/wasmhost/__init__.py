@@ -659,7 +659,8 @@ _resumed = []
 def _woken(args):
     """The arguments to call `main` with: the spawn's, or, in an instance that wakes from
     hibernation, those kept with its state (and its unread messages put back)."""
-    kept = _process.resumed()
+    # The host calls a woken instance with no arguments: a spawn with some asks nothing.
+    kept = _process.resumed() if not args else None
     if kept is not None:
         args, state, unread = cbor2.loads(kept)
         _resumed.append(state)
