@@ -97,9 +97,9 @@ where
     Fut: Future,
     Fut::Output: IntoExit,
 {
-    let args = crate::hibernation::entry_args(args)
+    let (args, resumed) = crate::hibernation::entry_args(args)
         .map_err(|err| format!("waking from hibernation: {err}"))?;
     let typed = A::from_args(&args).map_err(|err| format!("bad arguments: {err}"))?;
-    crate::hibernation::keep_args(args);
+    crate::rt::keep(args, resumed);
     crate::rt::block_on(main(typed)).into_exit()
 }

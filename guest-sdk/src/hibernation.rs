@@ -8,7 +8,6 @@
 //! it took from the host and the process has not read too (it takes runs of them in one
 //! call): they wake the next instance at once, and come first there.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::time::Duration;
 
@@ -19,13 +18,6 @@ use crate::bindings::wasmhost::abi::process as abi;
 use crate::payload::{self, ByteBuf, Bytes, DecodeError};
 use crate::process::KeptMessage;
 use crate::time::IntoDuration;
-
-thread_local! {
-    /// The arguments the entry point was called with, kept with the state on hibernating.
-    static ARGS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
-    /// The state this instance woke with.
-    static RESUMED: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
-}
 
 /// Why the host did not hibernate the process (its state is over its `message_size`, or
 /// its `host_memory` or the node's budget cannot hold it). The process runs on.
@@ -80,7 +72,7 @@ fn hibernate_with<S: Serialize + ?Sized>(
 ) -> HibernateError {
     let state = payload::encode(state);
     let unread = crate::process::unread();
-    let kept = ARGS.with_borrow(|args| {
+    let kept = crate::rt::with_kept(|args, _| {
         let args: Vec<&Bytes> = args.iter().map(|a| Bytes::new(a)).collect();
         payload::encode(&(args, Bytes::new(&state), &unread))
     });
@@ -96,26 +88,23 @@ fn hibernate_with<S: Serialize + ?Sized>(
 /// The state this instance woke with (see [`hibernate`]); `None` in the instance its spawn
 /// made.
 pub fn resumed<S: DeserializeOwned>() -> Option<Result<S, DecodeError>> {
-    RESUMED.with_borrow(|state| state.as_deref().map(payload::decode))
+    crate::rt::with_kept(|_, state| state.map(payload::decode))
 }
 
-/// The arguments to call the entry point with: the spawn's, or, in an instance that wakes
-/// from hibernation, those kept with its state.
-pub(crate) fn entry_args(args: Vec<Vec<u8>>) -> Result<Vec<Vec<u8>>, DecodeError> {
+/// The arguments to call the entry point with, and the state it woke with: the spawn's
+/// arguments, or, in an instance that wakes from hibernation, those kept with its state.
+pub(crate) fn entry_args(
+    args: Vec<Vec<u8>>,
+) -> Result<(Vec<Vec<u8>>, Option<Vec<u8>>), DecodeError> {
     // The host calls a woken instance with no arguments: a spawn with some asks nothing.
     if !args.is_empty() {
-        return Ok(args);
+        return Ok((args, None));
     }
     let Some(kept) = abi::resumed() else {
-        return Ok(args);
+        return Ok((args, None));
     };
     let (args, state, unread): (Vec<ByteBuf>, ByteBuf, Vec<KeptMessage>) = payload::decode(&kept)?;
-    RESUMED.set(Some(state.into_vec()));
     crate::process::keep_unread(unread);
-    Ok(args.into_iter().map(ByteBuf::into_vec).collect())
-}
-
-/// Keeps the entry point's arguments for the next `hibernate`.
-pub(crate) fn keep_args(args: Vec<Vec<u8>>) {
-    ARGS.set(args);
+    let args = args.into_iter().map(ByteBuf::into_vec).collect();
+    Ok((args, Some(state.into_vec())))
 }

@@ -33,10 +33,33 @@ struct Reactor {
     next_key: u64,
     /// Tasks spawned since the executor last looked.
     spawned: Vec<Task>,
+    /// The entry point's arguments and the state it woke with, kept for hibernation
+    /// (`hibernation.rs`). Here, not in statics of their own: a static written at every start
+    /// dirties a page of linear memory of its own, 3.2 KiB more for every live process
+    /// (`bench/run live`), where this one is written by every process that waits.
+    args: Vec<Vec<u8>>,
+    resumed: Option<Vec<u8>>,
 }
 
 thread_local! {
     static REACTOR: RefCell<Reactor> = RefCell::new(Reactor::default());
+}
+
+/// Keeps the entry point's arguments and the state it woke with, for `hibernate`.
+pub(crate) fn keep(args: Vec<Vec<u8>>, resumed: Option<Vec<u8>>) {
+    REACTOR.with(|r| {
+        let mut r = r.borrow_mut();
+        r.args = args;
+        r.resumed = resumed;
+    });
+}
+
+/// `f` of the kept arguments and state.
+pub(crate) fn with_kept<T>(f: impl FnOnce(&[Vec<u8>], Option<&[u8]>) -> T) -> T {
+    REACTOR.with(|r| {
+        let r = r.borrow();
+        f(&r.args, r.resumed.as_deref())
+    })
 }
 
 /// Runs `task` concurrently with the rest of the process: it shares the process's memory
