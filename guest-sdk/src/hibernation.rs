@@ -91,11 +91,12 @@ pub fn resumed<S: DeserializeOwned>() -> Option<Result<S, DecodeError>> {
     crate::rt::with_kept(|_, state| state.map(payload::decode))
 }
 
+/// The arguments to call the entry point with, and the state it woke with, if it did.
+pub(crate) type Start = (Vec<Vec<u8>>, Option<Vec<u8>>);
+
 /// The arguments to call the entry point with, and the state it woke with: the spawn's
 /// arguments, or, in an instance that wakes from hibernation, those kept with its state.
-pub(crate) fn entry_args(
-    args: Vec<Vec<u8>>,
-) -> Result<(Vec<Vec<u8>>, Option<Vec<u8>>), DecodeError> {
+pub(crate) fn entry_args(args: Vec<Vec<u8>>) -> Result<Start, DecodeError> {
     // The host calls a woken instance with no arguments: a spawn with some asks nothing.
     if !args.is_empty() {
         return Ok((args, None));
