@@ -276,7 +276,7 @@ async fn live(node: &Arc<Node>, n: u32) -> Measured {
 }
 
 /// How many of the hibernated processes are timed waking, one at a time.
-const WAKE_SAMPLE: usize = 1_000;
+const WAKE_SAMPLE: u32 = 1_000;
 
 /// `n` processes that hibernate as they start (`counter`); the time to spawn them and the
 /// memory each adds once all hibernate (Pss): the growth from half of them to all of them,
@@ -312,8 +312,7 @@ async fn hibernated(node: &Arc<Node>, n: u32) -> Measured {
     for (_, exit) in sleeping {
         exit.await.expect("an exit");
     }
-    let sample = u32::try_from(WAKE_SAMPLE).unwrap_or(u32::MAX).min(n);
-    let times = in_guest(node, "wake", sample, 0).await;
+    let times = in_guest(node, "wake", WAKE_SAMPLE.min(n), 0).await;
     Measured {
         ops: n.into(),
         wall,

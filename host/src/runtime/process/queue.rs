@@ -43,16 +43,7 @@ impl Readiness {
         // However the wait ends (ready, or dropped when another pollable of the same `poll`
         // was ready first), later pushes need not wake a reader that no longer waits.
         let _waiting = Waiting(&self.0);
-        std::future::poll_fn(|cx| {
-            // Register before checking, so a push in between is not missed.
-            self.0.register(cx.waker());
-            if has_items() {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await
+        std::future::poll_fn(|cx| self.poll_ready(cx.waker(), &has_items)).await
     }
 }
 
