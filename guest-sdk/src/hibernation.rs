@@ -66,6 +66,32 @@ pub fn hibernate_for<S: Serialize + ?Sized>(
     hibernate_with(state, Some(at_most.into_duration()))
 }
 
+/// Hands over to the new component when the node upgrades this process's entry (on
+/// [`Event::Upgrade`](crate::process::Event::Upgrade)): hibernates with `state`, and an
+/// instance of the new component starts at once — `main` called again with the spawn
+/// arguments, [`resumed`] returning `state` — keeping the pid, names, links, monitors and
+/// mailbox. Returns only if the host refused (as [`hibernate`]).
+///
+/// ```no_run
+/// use wasmhost_guest::prelude::*;
+///
+/// async fn serve() -> Result<(), String> {
+///     let mut served: u64 = process::resumed().transpose().map_err(|e| e.to_string())?.unwrap_or(0);
+///     let (mailbox, events) = (process::mailbox(), process::events());
+///     loop {
+///         select! {
+///             event = events.recv() => if let Event::Upgrade = event {
+///                 return Err(process::hand_over(&served).to_string());
+///             },
+///             _message = mailbox.recv() => served += 1,
+///         }
+///     }
+/// }
+/// ```
+pub fn hand_over<S: Serialize + ?Sized>(state: &S) -> HibernateError {
+    hibernate_with(state, Some(Duration::ZERO))
+}
+
 fn hibernate_with<S: Serialize + ?Sized>(
     state: &S,
     wake_after: Option<Duration>,

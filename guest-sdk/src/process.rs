@@ -16,7 +16,7 @@ use crate::entry::IntoArgs;
 use crate::payload::{self, DecodeError};
 use crate::rt::{wait_for, wait_for_mailbox};
 
-pub use crate::hibernation::{HibernateError, hibernate, hibernate_for, resumed};
+pub use crate::hibernation::{HibernateError, hand_over, hibernate, hibernate_for, resumed};
 pub use wasmhost_types::{
     Denied, Destination, Event, ExitReason, NodeId, Pid, SendError, SpawnError,
 };
@@ -255,6 +255,7 @@ fn event_from_wit(event: wit::Event) -> Event {
             reason: reason_from_wit(e.reason),
         },
         wit::Event::Cancel(reason) => Event::Cancel { reason },
+        wit::Event::Upgrade => Event::Upgrade,
     }
 }
 

@@ -69,7 +69,7 @@ fn main() {
             // `nop` is the raw bindings without the SDK: the floor of a std guest.
             for entry in ["app:nop", "app:child"] {
                 let program = node.program(entry).expect("the entry");
-                instantiate_call_drop(&node, node.engine(), program, 2_000, 20_000).await;
+                instantiate_call_drop(&node, node.engine(), &program, 2_000, 20_000).await;
             }
         }
         if "instantiate-defaults".contains(&only) {

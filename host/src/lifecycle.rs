@@ -6,16 +6,19 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::oneshot;
 
-use crate::app::App;
-use crate::control::{self, Serving, Snapshot};
+use futures::future::BoxFuture;
+
+use crate::app::{App, AppRoot};
+use crate::control::{self, Requests, Serving, Snapshot, UpgradeAnswer};
 use crate::runtime::{ExitReason, Node, Pid, SpawnOptions};
 use crate::services::Services;
+use crate::services::Tree;
 
 /// What asks a node to stop: each request is one `requested()` that completes.
 pub trait StopRequests {
@@ -297,13 +300,58 @@ impl Running {
     }
 }
 
-/// Answers `wasmhost ps` while the node runs, or says why it cannot.
+/// What the node answers on its control socket: `ps`, and `upgrade`.
+struct Answers {
+    node: Arc<Node>,
+    tree: Tree,
+    started: Instant,
+}
+
+impl Requests for Answers {
+    fn ps(&self) -> Snapshot {
+        Snapshot::take(&self.node, &self.tree, self.started.elapsed())
+    }
+
+    fn upgrade(&self, entry: String, grace: Duration) -> BoxFuture<'static, Result<UpgradeAnswer>> {
+        let (node, tree) = (self.node.clone(), self.tree.clone());
+        Box::pin(async move {
+            // The registry as it is now: its entry names the new component (and its hash).
+            let root = AppRoot::locate(Some(&node.app().root))?;
+            let app = crate::app::load(&root).map_err(|problems| anyhow::anyhow!("{problems}"))?;
+            let id = qualified(
+                &entry,
+                app.processes.keys(),
+                ("process entry", "process entries"),
+            )?;
+            let Some(entry) = app.processes.get(&id).cloned() else {
+                bail!("no process entry {id}");
+            };
+            // Services first, in the order they start (supervisors before their children).
+            let services: Vec<Pid> = tree.units().into_iter().filter_map(|u| u.pid).collect();
+            let source = entry.source.clone();
+            let report = node.upgrade(entry, &services, grace).await?;
+            let component = std::fs::read(&source)
+                .map(|bytes| crate::runtime::sha256_of(&bytes))
+                .unwrap_or_else(|err| format!("(cannot read it again: {err})"));
+            Ok(UpgradeAnswer::of(
+                report,
+                component,
+                source.display().to_string(),
+            ))
+        })
+    }
+}
+
+/// Answers `wasmhost ps` and `wasmhost upgrade` while the node runs, or says why it cannot.
 async fn serve_control(node: &Arc<Node>, services: &Services, started: Instant) -> Option<Serving> {
-    let (app_root, tree) = (node.app().root.clone(), services.tree());
+    let app_root = node.app().root.clone();
     let name = node.node_id().map(|id| id.name.to_string());
-    let node = node.clone();
-    let snapshot = Arc::new(move || Snapshot::take(&node, &tree, started.elapsed()));
-    match control::serve(&app_root, name.as_deref(), snapshot).await {
+    let answers = Arc::new(Answers {
+        node: node.clone(),
+        tree: services.tree(),
+        started,
+    });
+    match control::serve(&app_root, name.as_deref(), answers).await {
         Ok(serving) => {
             tracing::debug!(socket = %serving.path().display(), "answering `wasmhost ps`");
             Some(serving)

@@ -13,7 +13,7 @@ use std::time::Duration;
 use ciborium::Value;
 use tokio::sync::oneshot;
 use wasmhost::payload;
-use wasmhost::runtime::{ExitReason, Node, NodeConfig, SpawnOptions};
+use wasmhost::runtime::{ExitReason, Moved, Node, NodeConfig, SpawnOptions};
 
 use common::runtime;
 
@@ -31,6 +31,20 @@ const REGISTRY: &str = r#"
     source: "{js}/checks.wasm"
     modules: [process, time, logger]
   - name: checks-c
+    kind: process.wasm
+    source: "{c}/checks.wasm"
+    modules: [process, time, logger]
+  # The same components, for the upgrade test alone (an upgrade moves every process of its
+  # entry).
+  - name: upgrade-py
+    kind: process.wasm
+    source: "{python}/checks.wasm"
+    modules: [process, time, logger]
+  - name: upgrade-js
+    kind: process.wasm
+    source: "{js}/checks.wasm"
+    modules: [process, time, logger]
+  - name: upgrade-c
     kind: process.wasm
     source: "{c}/checks.wasm"
     modules: [process, time, logger]
@@ -312,7 +326,7 @@ fn a_call_into_a_module_not_granted_ends_the_process_naming_it_and_the_node_goes
             ExitReason::Trap(message) => assert_eq!(
                 message,
                 format!(
-                    "wasmhost:abi/time@0.4.0#sleep: `time` is not granted to {denied} (add it \
+                    "wasmhost:abi/time@0.5.0#sleep: `time` is not granted to {denied} (add it \
                      to the entry's `modules`)"
                 )
             ),
@@ -379,5 +393,40 @@ fn every_library_hibernates_and_resumes_with_its_state_its_arguments_and_its_unr
             "{}",
             language.entry
         );
+    }
+}
+
+/// Each library hands over in an upgrade as the Rust SDK does: on the `upgrade` event it
+/// hibernates with its state, and the instance of the new component (the same process)
+/// finds the state and the message that waited in its mailbox meanwhile.
+#[test]
+fn every_library_hands_over_its_state_and_its_mailbox_in_an_upgrade() {
+    let node = node();
+    for entry in ["app:upgrade-py", "app:upgrade-js", "app:upgrade-c"] {
+        runtime().block_on(async {
+            let (tx, exit) = oneshot::channel();
+            let args = vec![payload::encode("upgrade"), payload::encode(&42)];
+            let options = SpawnOptions::new(entry, "app:processes").args(args);
+            let pid = node.spawn(options.on_exit(tx)).expect("spawned");
+            // The registry's entry as it is: the same component, compiled again (from the
+            // compile cache).
+            let new = node.app().processes[entry].clone();
+            let report = node
+                .upgrade(new, &[], Duration::from_secs(10))
+                .await
+                .expect("upgraded");
+            assert_eq!(report.processes, vec![(pid, Moved::HandedOver)], "{entry}");
+            assert!(!report.rolled_back);
+            let reason = tokio::time::timeout(common::PATIENCE, exit)
+                .await
+                .expect("in time")
+                .expect("its exit");
+            let ExitReason::Normal(value) = reason else {
+                panic!("{entry} ended with {reason}");
+            };
+            let value: Value = payload::decode(&value).expect("CBOR");
+            let (answer, number) = (Value::Integer(42.into()), Value::Integer(7.into()));
+            assert_eq!(value, Value::Array(vec![answer, number]), "{entry}");
+        });
     }
 }

@@ -26,3 +26,4 @@ mod registry;
 mod runtime;
 mod services;
 mod supervisors;
+mod upgrade;

@@ -119,7 +119,7 @@ fn a_call_into_an_interface_not_granted_fails_naming_the_module() {
     match run("test:timeless", &["fail-after", "1ms"]) {
         ExitReason::Trap(message) => assert_eq!(
             message,
-            "wasmhost:abi/time@0.4.0#[constructor]timer: `time` is not granted to test:timeless (add it to \
+            "wasmhost:abi/time@0.5.0#[constructor]timer: `time` is not granted to test:timeless (add it to \
              the entry's `modules`)"
         ),
         other => panic!("expected a trap, got {other}"),

@@ -255,6 +255,9 @@ pub enum Event {
     LinkDown { from: Pid, reason: ExitReason },
     /// This process is asked to stop (`CANCEL`), with a reason.
     Cancel { reason: String },
+    /// The node upgrades this process's entry to a new component: hand over by hibernating
+    /// (the WIT's `event.upgrade`).
+    Upgrade,
 }
 
 #[cfg(test)]

@@ -246,6 +246,43 @@ static bool hibernate(out_t *out, int64_t count) {
     return true;
 }
 
+/* Sends itself 7, waits for the upgrade and hands `answer` (a CBOR integer) over; the new
+ * instance returns [answer, the number], which waited in the mailbox meanwhile. */
+static bool upgrade(out_t *out, wh_payload answer) {
+    wh_payload resumed;
+    if (!wh_resumed(&resumed)) {
+        wh_pid self = wh_pid_self();
+        uint8_t seven[] = {0x07};
+        wh_payload payload = {seven, sizeof seven};
+        wh_error err;
+        bool sent = wh_send_pid(&self, "n", payload, &err);
+        wh_pid_free(&self);
+        if (!sent) return failed(out, err.message);
+        wh_event event;
+        if (!wh_next_event(10000, &event)) return failed(out, "no upgrade within 10 s");
+        bool upgrading = event.kind == WH_UPGRADE;
+        wh_event_free(&event);
+        if (!upgrading) return failed(out, "not an upgrade");
+        wh_hand_over(answer, &err);
+        return failed(out, err.message);
+    }
+    CborParser parser;
+    CborValue value;
+    int64_t state = -1;
+    if (cbor_parser_init(resumed.data, resumed.len, 0, &parser, &value) != CborNoError ||
+        cbor_value_get_int64_checked(&value, &state) != CborNoError)
+        return failed(out, "the state is not readable");
+    wh_message message;
+    if (!wh_receive(10000, &message)) return failed(out, "the message went missing");
+    CborEncoder array;
+    cbor_encoder_create_array(&out->encoder, &array, 2);
+    cbor_encode_int(&array, state);
+    cbor_encode_int(&array, number_of(&message));
+    wh_message_free(&message);
+    cbor_encoder_close_container(&out->encoder, &array);
+    return true;
+}
+
 static bool monitor(out_t *out, const char *entry) {
     uint8_t buf[2][64];
     wh_payload args[2][2];
@@ -399,6 +436,8 @@ bool wh_main(const wh_payload *args, size_t n, uint8_t *result, size_t cap, size
             count > 32)
             return failed(&out, "hibernate takes a count of 1 to 32");
         ok = hibernate(&out, count);
+    } else if (strcmp(mode, "upgrade") == 0 && n == 2) {
+        ok = upgrade(&out, args[1]);
     } else if (strcmp(mode, "select-timeout") == 0) {
         ok = select_timeout(&out);
     } else if (strcmp(mode, "monitor") == 0 && n == 2 && wh_arg_text(args[1], text, sizeof text)) {

@@ -373,6 +373,8 @@ bool wh_next_event(int64_t timeout_ms, wh_event *out) {
             if (e.tag == WASMHOST_ABI_TYPES_EVENT_CANCEL) {
                 out->kind = WH_CANCEL;
                 out->text = owned_text(&e.val.cancel);
+            } else if (e.tag == WASMHOST_ABI_TYPES_EVENT_UPGRADE) {
+                out->kind = WH_UPGRADE;
             } else {
                 out->kind = e.tag == WASMHOST_ABI_TYPES_EVENT_EXIT ? WH_EXIT : WH_LINK_DOWN;
                 out->from = pid_of(&e.val.exit.from);
@@ -391,7 +393,7 @@ bool wh_next_event(int64_t timeout_ms, wh_event *out) {
 }
 
 void wh_event_free(wh_event *event) {
-    if (event->kind != WH_CANCEL) wh_pid_free(&event->from);
+    if (event->kind == WH_EXIT || event->kind == WH_LINK_DOWN) wh_pid_free(&event->from);
     free(event->text);
     free(event->value);
 }
@@ -522,6 +524,8 @@ void wh_hibernate(wh_payload state, int64_t wake_after_ms, wh_error *err) {
     fail(err, "limit", "%.*s", &refused);
     guest_string_free(&refused);
 }
+
+void wh_hand_over(wh_payload state, wh_error *err) { wh_hibernate(state, 0, err); }
 
 bool wh_resumed(wh_payload *state) {
     if (!resumed_state) return false;

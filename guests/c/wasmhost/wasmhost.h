@@ -76,11 +76,12 @@ typedef enum { WH_TIMEOUT, WH_MESSAGE, WH_EVENT } wh_ready;
  * or `wh_next_event(0, …)`. */
 wh_ready wh_select(int64_t timeout_ms);
 
-typedef enum { WH_EXIT, WH_LINK_DOWN, WH_CANCEL } wh_event_kind;
+typedef enum { WH_EXIT, WH_LINK_DOWN, WH_CANCEL, WH_UPGRADE } wh_event_kind;
 
 /* A lifecycle event (owned; wh_event_free). For an exit: `from`, whether it was `normal`,
  * the `value` it returned (CBOR) or the reason's `kind` (`error`, `trap`, `limit`,
- * `killed`, `cancelled`, `link_down`, `no_process`, `no_connection`) and `text`. For a cancel: `text`. */
+ * `killed`, `cancelled`, `link_down`, `no_process`, `no_connection`) and `text`. For a cancel: `text`.
+ * An upgrade (`wasmhost upgrade`) has neither: answer it with `wh_hand_over`. */
 typedef struct {
     wh_event_kind kind;
     wh_pid from;
@@ -123,6 +124,12 @@ void wh_print(const char *text);
  * state is over the process's `message_size`, or its `host_memory` or the node's budget
  * cannot hold it), with why in `err` (`limit`). */
 void wh_hibernate(wh_payload state, int64_t wake_after_ms, wh_error *err);
+
+/* Hands over to the new component when the node upgrades this process's entry (on a
+ * WH_UPGRADE event): hibernates with `state`, and an instance of the new component starts at
+ * once, with the same pid, names, links, monitors and mailbox; there `wh_resumed` gives
+ * `state`. Returns only if refused, as `wh_hibernate`. */
+void wh_hand_over(wh_payload state, wh_error *err);
 /* The state this instance woke with (see `wh_hibernate`; the library owns it); false in the
  * instance the spawn made. */
 bool wh_resumed(wh_payload *state);

@@ -1,7 +1,7 @@
 // The JavaScript library, exercised: each mode runs one check and returns what it saw, for
 // tests/it/languages.rs to assert on (the same checks as guests/python/checks).
 
-import { entry, Cancel, Exit, Pid, WasmhostError, logger, process, select, time } from "wasmhost";
+import { entry, Cancel, Exit, Pid, Upgrade, WasmhostError, logger, process, select, time } from "wasmhost";
 
 const modes = {
   // A pid's text read and written back (null if it is not a pid), and whether it equals
@@ -116,6 +116,19 @@ const modes = {
       process.hibernate({ step: 2, seen }, "1ms");
     }
     return [count, state.seen, mailbox.tryRecv() === null];
+  },
+
+  // Sends itself a number, waits for the upgrade and hands `answer` over; the new instance
+  // returns [answer, the number], which waited in the mailbox meanwhile.
+  upgrade: (answer) => {
+    const state = process.resumed();
+    if (state === null) {
+      process.send(process.pid(), "n", 7);
+      const event = process.events().recv("10s");
+      if (!(event instanceof Upgrade)) throw new Error(`not an upgrade: ${JSON.stringify(event)}`);
+      process.handOver(answer);
+    }
+    return [state, process.mailbox().recv("10s").payload];
   },
 
   return: (value) => value,

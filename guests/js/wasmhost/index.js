@@ -16,10 +16,10 @@
 // timers and tickers.
 
 import { Encoder } from "cbor-x";
-import * as host from "wasmhost:abi/process@0.4.0";
-import * as hostTime from "wasmhost:abi/time@0.4.0";
-import * as hostLogger from "wasmhost:abi/logger@0.4.0";
-import * as hostIo from "wasmhost:abi/io@0.4.0";
+import * as host from "wasmhost:abi/process@0.5.0";
+import * as hostTime from "wasmhost:abi/time@0.5.0";
+import * as hostLogger from "wasmhost:abi/logger@0.5.0";
+import * as hostIo from "wasmhost:abi/io@0.5.0";
 import { poll } from "wasi:io/poll@0.2.12";
 
 // Plain CBOR: no records extension, maps with text keys as objects, byte strings untagged.
@@ -178,8 +178,13 @@ export class Cancel {
   }
 }
 
+/** The node upgrades this process's entry (`wasmhost upgrade`): hand over to the new
+ * component with `process.handOver(state)`. */
+export class Upgrade {}
+
 function eventOf(wit) {
   if (wit.tag === "cancel") return new Cancel(wit.val);
+  if (wit.tag === "upgrade") return new Upgrade();
   const kind = wit.tag === "link-down" ? LinkDown : Exit;
   return new kind(pidOf(wit.val.from), ExitReason.of(wit.val.reason));
 }
@@ -387,6 +392,13 @@ export const process = {
     const after = unread.length > 0 ? 0n : wakeAfter === undefined ? undefined : duration(wakeAfter);
     throw new WasmhostError("limit", host.hibernate(kept, after));
   },
+  /**
+   * Hands over to the new component when the node upgrades this process's entry (on an
+   * `Upgrade` event): hibernates with `state`, and an instance of the new component starts
+   * at once, with the same pid, names, links, monitors and mailbox; there `resumed()`
+   * returns `state`. Returns only by throwing a WasmhostError (`limit`).
+   */
+  handOver: (state = null) => process.hibernate(state, 0),
   /** The state this instance woke with (see `hibernate`); null in the instance the spawn made. */
   resumed: () => (resumed === undefined ? null : decode(resumed)),
 };

@@ -2,7 +2,7 @@
 tests/it/languages.rs to assert on."""
 
 import wasmhost
-from wasmhost import Cancel, Exit, Pid, SendError, logger, process, select, time
+from wasmhost import Cancel, Exit, Pid, SendError, Upgrade, logger, process, select, time
 
 
 def pid(text):
@@ -107,6 +107,19 @@ def hibernate(count):
     return [count, state["seen"], mailbox.try_recv() is None]
 
 
+def upgrade(answer):
+    """Sends itself a number, waits for the upgrade and hands `answer` over; the new instance
+    returns [answer, the number], which waited in the mailbox meanwhile."""
+    state = process.resumed()
+    if state is None:
+        process.send(process.pid(), "n", 7)
+        event = process.events().recv(timeout="10s")
+        if not isinstance(event, Upgrade):
+            raise ValueError(f"not an upgrade: {event!r}")
+        process.hand_over(answer)
+    return [state, process.mailbox().recv(timeout="10s").payload]
+
+
 def return_(value):
     return value
 
@@ -139,7 +152,7 @@ MODES = {
     "send-by-name": send_by_name, "unknown-name": unknown_name,
     "select-timeout": select_timeout, "pid": pid, "monitor": monitor, "log": log, "socket": socket,
     "file": file, "ungranted": ungranted, "fifo": fifo, "return": return_, "fail": fail, "wait": wait,
-    "hibernate": hibernate,
+    "hibernate": hibernate, "upgrade": upgrade,
 }
 
 

@@ -36,7 +36,7 @@ from wit_world.imports import time as _time
 from wit_world.imports import types as _types
 
 __all__ = [
-    "Pid", "ExitReason", "Message", "Exit", "LinkDown", "Cancel", "SendError", "SpawnError",
+    "Pid", "ExitReason", "Message", "Exit", "LinkDown", "Cancel", "Upgrade", "SendError", "SpawnError",
     "RegisterError", "Denied", "HibernateError", "entry", "select", "encode", "decode", "duration",
     "process", "time", "logger", "io",
 ]
@@ -238,9 +238,19 @@ class Cancel:
         return f"Cancel(reason={self.reason!r})"
 
 
+class Upgrade:
+    """The node upgrades this process's entry (`wasmhost upgrade`): hand over to the new
+    component with `process.hand_over(state)`."""
+
+    def __repr__(self) -> str:
+        return "Upgrade()"
+
+
 def _event(wit):
     if isinstance(wit, _types.Event_Cancel):
         return Cancel(wit.value)
+    if isinstance(wit, _types.Event_Upgrade):
+        return Upgrade()
     exit_ = wit.value
     kind = LinkDown if isinstance(wit, _types.Event_LinkDown) else Exit
     return kind(Pid._of(exit_.from_), ExitReason._of(exit_.reason))
@@ -420,7 +430,7 @@ class Mailbox(_Source):
 
 
 class Events(_Source):
-    """This process's lifecycle events: `Exit`, `LinkDown`, `Cancel`."""
+    """This process's lifecycle events: `Exit`, `LinkDown`, `Cancel`, `Upgrade`."""
 
     def __init__(self):
         self._stream = _process.Events()
@@ -571,6 +581,13 @@ class _ProcessModule:
         # Unread messages wake it at once, as messages waiting in the mailbox would.
         after = 0 if unread else (None if wake_after is None else duration(wake_after))
         raise HibernateError(_process.hibernate(kept, after))
+
+    def hand_over(self, state=None):
+        """Hands over to the new component when the node upgrades this process's entry (on
+        an `Upgrade` event): hibernates with `state`, and an instance of the new component
+        starts at once, with the same pid, names, links, monitors and mailbox; there
+        `resumed()` returns `state`. Returns only by raising `HibernateError`."""
+        self.hibernate(state, wake_after=0)
 
     def resumed(self):
         """The state this instance woke with (see `hibernate`); None in the instance the

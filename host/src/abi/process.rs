@@ -230,6 +230,7 @@ impl HostMailbox for ProcessCtxView<'_> {
     }
 
     fn try_receive(&mut self, mailbox: Resource<MailboxHandle>) -> Result<Option<wit::Message>> {
+        self.ctx.receiving();
         let process = &self.table.get(&mailbox)?.0;
         Ok(process.mailbox().pop().map(message_to_wit))
     }
@@ -239,6 +240,7 @@ impl HostMailbox for ProcessCtxView<'_> {
         mailbox: Resource<MailboxHandle>,
         max: u32,
     ) -> Result<Vec<wit::Message>> {
+        self.ctx.receiving();
         Ok(take_many(&self.table.get(&mailbox)?.0, max))
     }
 
@@ -247,6 +249,7 @@ impl HostMailbox for ProcessCtxView<'_> {
         mailbox: Resource<MailboxHandle>,
         max: u32,
     ) -> Result<Vec<wit::Message>> {
+        self.ctx.receiving();
         let process = self.table.get(&mailbox)?.0.clone();
         if max > 0 {
             process.mailbox().ready().await;
@@ -270,6 +273,7 @@ impl HostEvents for ProcessCtxView<'_> {
     }
 
     fn try_receive(&mut self, events: Resource<EventsHandle>) -> Result<Option<Event>> {
+        self.ctx.receiving();
         let process = &self.table.get(&events)?.0;
         Ok(process.events().pop().map(|e| event_to_wit(e.into_inner())))
     }

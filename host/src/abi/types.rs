@@ -49,5 +49,6 @@ pub fn event_to_wit(event: Event) -> wit::Event {
             reason: reason_to_wit(reason),
         }),
         Event::Cancel { reason } => wit::Event::Cancel(reason),
+        Event::Upgrade => wit::Event::Upgrade,
     }
 }

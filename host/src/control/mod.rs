@@ -1,10 +1,11 @@
 //! The control socket. A running `wasmhost run` answers on a Unix socket in the app's runtime
 //! folder (`$XDG_RUNTIME_DIR/wasmhost/<app>-<hash>/control.sock`, else under the temporary
 //! folder in `wasmhost-<uid>/`), made for this user only: the folder is 0700 and the socket
-//! 0600. One request per connection, one line; the only request is `ps`, answered with one
-//! JSON document (`snapshot.rs`). Nothing else can be done through it yet.
+//! 0600. One request per connection, one line, answered with one JSON document: `ps` (a
+//! snapshot, `snapshot.rs`) or `upgrade ENTRY GRACE_MS` (what the upgrade did, `upgrade.rs`).
 
 mod snapshot;
+mod upgrade;
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -12,11 +13,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 pub use snapshot::{NodeRow, ProcessRow, Snapshot, UnitRow, show_ms};
+pub use upgrade::{MovedRow, UpgradeAnswer};
+
+/// What a node answers on its control socket.
+pub trait Requests: Send + Sync + 'static {
+    /// `ps`: the node now.
+    fn ps(&self) -> Snapshot;
+    /// `upgrade`: the process entry `entry` (as the registry names it now) upgraded to its
+    /// component, each process given `grace` to hand over; or why not.
+    fn upgrade(&self, entry: String, grace: Duration) -> BoxFuture<'static, Result<UpgradeAnswer>>;
+}
 
 /// The longest request line read; anything longer is not a request.
 const MAX_REQUEST: u64 = 256;
@@ -140,7 +152,7 @@ impl Drop for Serving {
 pub async fn serve(
     app_root: &Path,
     node: Option<&str>,
-    snapshot: Arc<dyn Fn() -> Snapshot + Send + Sync>,
+    requests: Arc<dyn Requests>,
 ) -> Result<Serving> {
     let dir = private_runtime_dir(app_root)?;
     crate::private_dir::create(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -158,7 +170,7 @@ pub async fn serve(
     let listener =
         UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
     let serving = Serving {
-        task: tokio::spawn(accept(listener, snapshot)),
+        task: tokio::spawn(accept(listener, requests)),
         path,
     };
     use std::os::unix::fs::PermissionsExt;
@@ -168,7 +180,7 @@ pub async fn serve(
 }
 
 /// Answers connections of this user's processes, each on a task of its own.
-async fn accept(listener: UnixListener, snapshot: Arc<dyn Fn() -> Snapshot + Send + Sync>) {
+async fn accept(listener: UnixListener, requests: Arc<dyn Requests>) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -181,29 +193,46 @@ async fn accept(listener: UnixListener, snapshot: Arc<dyn Fn() -> Snapshot + Sen
             tracing::warn!("control socket: {why:#}; not answered");
             continue;
         }
-        let snapshot = snapshot.clone();
-        tokio::spawn(async move {
-            if tokio::time::timeout(PATIENCE, answer(stream, &*snapshot))
-                .await
-                .is_err()
-            {
-                tracing::debug!("control socket: a client took too long");
-            }
-        });
+        let requests = requests.clone();
+        tokio::spawn(answer(stream, requests));
     }
 }
 
-async fn answer(stream: UnixStream, snapshot: &(dyn Fn() -> Snapshot + Send + Sync)) {
+/// Reads one request (within `PATIENCE`) and answers it: `ps` at once, an upgrade when it is
+/// done (it bounds its own time: each process has its grace).
+async fn answer(stream: UnixStream, requests: Arc<dyn Requests>) {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = BufReader::new(read.take(MAX_REQUEST));
-    if reader.read_line(&mut line).await.is_err() {
-        return;
+    match tokio::time::timeout(PATIENCE, reader.read_line(&mut line)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(_)) => return,
+        Err(_) => return tracing::debug!("control socket: a client took too long"),
     }
-    let reply = match line.trim() {
-        "ps" => serde_json::to_string(&snapshot()),
-        other => serde_json::to_string(&serde_json::json!({
-            "error": format!("unknown request `{}`; the only one is `ps`", other.escape_debug())
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let reply = match words.as_slice() {
+        ["ps"] => serde_json::to_string(&requests.ps()),
+        ["upgrade", entry, grace_ms] => match grace_ms.parse::<u64>() {
+            Ok(ms) => {
+                match requests
+                    .upgrade(entry.to_string(), Duration::from_millis(ms))
+                    .await
+                {
+                    Ok(answer) => serde_json::to_string(&answer),
+                    Err(err) => serde_json::to_string(&serde_json::json!({
+                        "error": format!("{err:#}")
+                    })),
+                }
+            }
+            Err(_) => serde_json::to_string(&serde_json::json!({
+                "error": format!("`{}` is not a grace period in milliseconds", grace_ms.escape_debug())
+            })),
+        },
+        _ => serde_json::to_string(&serde_json::json!({
+            "error": format!(
+                "unknown request `{}`; the requests are `ps` and `upgrade ENTRY GRACE_MS`",
+                line.trim().escape_debug()
+            )
         })),
     };
     if let Ok(mut reply) = reply {
@@ -217,7 +246,7 @@ async fn answer(stream: UnixStream, snapshot: &(dyn Fn() -> Snapshot + Send + Sy
 pub async fn ps(app_root: &Path, node: Option<&str>) -> Result<Snapshot> {
     let path = socket_to_ask(&private_runtime_dir(app_root)?, node)?;
     // A node that is stopped (SIGSTOP) or stuck accepts and never answers.
-    match tokio::time::timeout(ANSWER_WITHIN, ask(&path)).await {
+    match tokio::time::timeout(ANSWER_WITHIN, ask(&path, "ps")).await {
         Ok(answer) => answer,
         Err(_) => bail!(
             "the node on {} did not answer within {ANSWER_WITHIN:?} (is it stopped?)",
@@ -226,11 +255,27 @@ pub async fn ps(app_root: &Path, node: Option<&str>) -> Result<Snapshot> {
     }
 }
 
+/// Asks the app's running node to upgrade `entry` to its component, each process with
+/// `grace` to hand over. Waits as long as the upgrade takes.
+pub async fn upgrade(
+    app_root: &Path,
+    node: Option<&str>,
+    entry: &str,
+    grace: Duration,
+) -> Result<UpgradeAnswer> {
+    if entry.is_empty() || entry.contains(char::is_whitespace) {
+        bail!("`{}` is not an entry name", entry.escape_debug());
+    }
+    let path = socket_to_ask(&private_runtime_dir(app_root)?, node)?;
+    ask(&path, &format!("upgrade {entry} {}", grace.as_millis())).await
+}
+
 /// How long `ps` waits for the node's answer.
 const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The snapshot the node on the socket at `path` answers with.
-async fn ask(path: &Path) -> Result<Snapshot> {
+/// What the node on the socket at `path` answers `request` with: `T`, or the error it
+/// answered.
+async fn ask<T: serde::de::DeserializeOwned>(path: &Path, request: &str) -> Result<T> {
     let mut stream = match UnixStream::connect(path).await {
         Ok(stream) => stream,
         Err(err)
@@ -248,11 +293,21 @@ async fn ask(path: &Path) -> Result<Snapshot> {
     };
     peer_is(&stream, rustix::process::getuid().as_raw())
         .with_context(|| format!("not believing what answers on {}", path.display()))?;
-    stream.write_all(b"ps\n").await?;
+    stream.write_all(format!("{request}\n").as_bytes()).await?;
     let mut answer = Vec::new();
     stream.take(MAX_ANSWER).read_to_end(&mut answer).await?;
-    serde_json::from_slice(&answer)
-        .with_context(|| format!("the node on {} answered something else", path.display()))
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Answer<T> {
+        Refused { error: String },
+        Answered(T),
+    }
+    match serde_json::from_slice(&answer)
+        .with_context(|| format!("the node on {} answered something else", path.display()))?
+    {
+        Answer::Answered(answer) => Ok(answer),
+        Answer::Refused { error } => Err(anyhow::anyhow!(error)),
+    }
 }
 
 #[cfg(test)]

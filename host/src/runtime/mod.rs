@@ -35,6 +35,7 @@ pub use process::log::{
 pub use process::{
     Account, Charge, Charged, CpuMeter, Mailbox, Message, Privileges, Process, Queue, Refused,
 };
+pub use signals::{Moved, UpgradeError, UpgradeReport};
 pub use wasmhost_types::{
     Denied, Destination, Event, ExitReason, NodeId, Pid, RegisterError, SendError, SpawnError,
 };

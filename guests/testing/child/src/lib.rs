@@ -12,6 +12,76 @@ struct Line {
 
 entry!(main);
 
+/// A worker's answer to a line, as the echo relay's workers send it.
+#[derive(serde::Deserialize)]
+struct Answer {
+    data: String,
+}
+
+/// The echo relay's counters, as it answers `stats`.
+#[derive(serde::Deserialize)]
+struct RelayStats {
+    messages: u64,
+    hand_overs: u64,
+}
+
+/// The next message of `topic` (others are dropped), within 10 s.
+async fn answer_of(mailbox: &process::Mailbox, topic: &str) -> Result<process::Message, String> {
+    let wanted = async {
+        loop {
+            let msg = mailbox.recv().await;
+            if msg.topic() == topic {
+                return msg;
+            }
+        }
+    };
+    select! {
+        msg = wanted => { Ok(msg) }
+        _ = time::sleep("10s") => { Err(format!("no `{topic}` answer within 10 s")) }
+    }
+}
+
+/// The echo relay's counters now.
+async fn relay_stats(mailbox: &process::Mailbox) -> Result<RelayStats, String> {
+    process::send("relay", "stats", &()).map_err(|e| format!("stats: {e}"))?;
+    answer_of(mailbox, "stats")
+        .await?
+        .payload()
+        .map_err(|e| e.to_string())
+}
+
+/// Echo client `index`: sends lines to the relay one after another, each answered upper-cased
+/// (else it fails, naming the line), until `after` lines after the relay said it was upgraded;
+/// returns how many it sent.
+async fn echo_until_upgraded(index: u64, after: u64) -> Result<String, String> {
+    let mailbox = process::mailbox();
+    let mut sent: u64 = 0;
+    let mut upgraded_at = None;
+    loop {
+        let data = format!("client {index} line {sent}");
+        let line = Line {
+            sender: process::pid(),
+            data: data.clone(),
+        };
+        process::send("relay", "echo", &line).map_err(|e| format!("{data}: {e}"))?;
+        sent += 1;
+        let answer: Answer = answer_of(&mailbox, "echo_response")
+            .await
+            .map_err(|e| format!("{data}: {e}"))?
+            .payload()
+            .map_err(|e| e.to_string())?;
+        if answer.data != data.to_uppercase() {
+            return Err(format!("{data}: answered `{}`", answer.data));
+        }
+        if upgraded_at.is_none() && relay_stats(&mailbox).await?.hand_overs > 0 {
+            upgraded_at = Some(sent);
+        }
+        if upgraded_at.is_some_and(|at| sent >= at + after) {
+            return Ok(sent.to_string());
+        }
+    }
+}
+
 /// Sends each of `numbers` to `sink` (topic `n`, with `epoch`), again while the sender's
 /// outbox to the sink's node is full (logging the first time); how many times it was refused.
 async fn send_numbers(
@@ -50,6 +120,17 @@ async fn wait_for_sink() -> Result<Pid, String> {
     Err("no process registered as sink within 30 s".into())
 }
 
+/// The process registered as `name` once it is, within 30 s.
+async fn wait_for_name(name: &str) -> Result<Pid, String> {
+    for _ in 0..600 {
+        if let Some(pid) = process::registry::lookup(name) {
+            return Ok(pid);
+        }
+        time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Err(format!("no process registered as {name} within 30 s"))
+}
+
 /// Tells `sink` how many numbers it should have, and waits for its `done`.
 async fn finish(mailbox: &process::Mailbox, sink: &Pid, count: u64) -> Result<String, String> {
     process::send(sink, "end", &count).map_err(|e| format!("end: {e}"))?;
@@ -67,6 +148,63 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
     match mode.as_str() {
         // Return `arg` (a normal exit).
         "return" => Ok(arg),
+        // `ENTRY CLIENTS AFTER`: CLIENTS processes of ENTRY (this one) on `app:processes`,
+        // each an echo client (below) of the process registered as `relay`; logs `clients
+        // done` with the lines they sent, the relay's pid (the same before and after) and its
+        // counters.
+        "echo-clients" => {
+            let [entry, clients, after] = arg.split(' ').collect::<Vec<_>>()[..] else {
+                return Err(format!("bad arguments `{arg}`"));
+            };
+            let clients: u64 = clients
+                .parse()
+                .map_err(|_| format!("bad count {clients}"))?;
+            let relay = wait_for_name("relay").await?;
+            let events = process::events();
+            for index in 0..clients {
+                let arg = format!("{index} {after}");
+                process::spawn_monitored(entry, "app:processes", ("echo-client", arg))
+                    .map_err(|e| format!("client {index}: {e}"))?;
+            }
+            let mut lines: u64 = 0;
+            for _ in 0..clients {
+                match events.recv().await {
+                    Event::Exit {
+                        reason: ExitReason::Normal(value),
+                        ..
+                    } => {
+                        let sent: String =
+                            wasmhost_guest::payload::decode(&value).map_err(|e| e.to_string())?;
+                        lines += sent.parse::<u64>().map_err(|e| e.to_string())?;
+                    }
+                    Event::Exit { from, reason } => return Err(format!("client {from}: {reason}")),
+                    other => return Err(format!("unexpected {other:?}")),
+                }
+            }
+            let stats = relay_stats(&mailbox).await?;
+            let after = process::registry::lookup("relay");
+            if after.as_ref() != Some(&relay) {
+                return Err(format!("the relay was {relay}, and is {after:?}"));
+            }
+            logger::info(
+                "clients done",
+                fields! { lines, relay, messages: stats.messages, hand_overs: stats.hand_overs },
+            );
+            Ok(lines.to_string())
+        }
+        // `INDEX AFTER`: one client of `echo-clients`, within 2 minutes.
+        "echo-client" => {
+            let (index, after) = arg
+                .split_once(' ')
+                .and_then(|(i, a)| Some((i.parse().ok()?, a.parse().ok()?)))
+                .ok_or_else(|| format!("bad arguments `{arg}`"))?;
+            select! {
+                sent = echo_until_upgraded(index, after) => { sent }
+                _ = time::sleep("120s") => {
+                    Err(format!("client {index}: no upgrade within 2 minutes"))
+                }
+            }
+        }
         // Return an error (an abnormal exit).
         "error" => Err(arg),
         // Panic (a trap).

@@ -12,6 +12,7 @@ mod ps;
 mod run;
 mod start;
 mod top;
+mod upgrade;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,6 +85,26 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         node: Option<String>,
     },
+    /// Upgrade ENTRY in the running node to its component as the registry names it now
+    /// (its `hash` checked as at start): new processes start it, and each live one moves to
+    /// it keeping its pid, names, links, monitors and mailbox — services first, in
+    /// supervision order. A process hands over its state when it gets the `upgrade` event;
+    /// one that has not within the grace period is killed (its supervisor starts the new
+    /// component). If the new component fails before it first receives, the upgrade is
+    /// rolled back and the command fails, saying why.
+    Upgrade {
+        /// The process entry, e.g. `app:relay` (or `relay`, if one namespace has it).
+        entry: String,
+        /// How long each process has to hand over.
+        #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+        grace: std::time::Duration,
+        /// One JSON document, for scripts.
+        #[arg(long)]
+        json: bool,
+        /// The node of a cluster to ask, when several nodes of the app run on this machine.
+        #[arg(long, value_name = "NAME")]
+        node: Option<String>,
+    },
     /// Watch the running node of this app: its supervision tree and its processes sorted by
     /// CPU (`c`), memory (`m`) or mailbox (`b`), refreshed every interval; `q` quits.
     Top {
@@ -125,5 +146,11 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Ps { names, json, node } => ps::ps(app, node.as_deref(), &names, json),
         Command::Run(args) => run::run(app, &cli.node, args),
         Command::Top { interval, node } => top::top(app, node.as_deref(), interval),
+        Command::Upgrade {
+            entry,
+            grace,
+            json,
+            node,
+        } => upgrade::upgrade(app, node.as_deref(), &entry, grace, json),
     }
 }

@@ -10,7 +10,6 @@ use std::task::{Wake, Waker};
 
 use tokio::task::AbortHandle;
 
-use super::programs::Program;
 use super::run;
 use crate::runtime::node::Node;
 use crate::runtime::process::{Hibernation, Process};
@@ -18,9 +17,9 @@ use crate::runtime::process::{Hibernation, Process};
 /// A hibernated process's state, and what it needs to wake. It holds the node and the
 /// process weakly: the process's readiness holds it, and a process that is gone (its node
 /// dropped) has nothing to wake.
+/// It wakes into its entry's program then, which an upgrade may have replaced meanwhile.
 struct Sleeper {
     node: Weak<Node>,
-    program: Arc<Program>,
     process: Weak<Process>,
     hibernation: Mutex<Option<Hibernation>>,
     /// Set by the first wake-up: later ones do nothing.
@@ -57,10 +56,13 @@ impl Wake for Sleeper {
         let (Some(node), Some(process)) = (self.node.upgrade(), self.process.upgrade()) else {
             return;
         };
-        let Some(threads) = node.threads_for(&process.pid().host) else {
+        let (Some(threads), Some(program)) = (
+            node.threads_for(&process.pid().host),
+            node.program(process.entry()),
+        ) else {
             return;
         };
-        let woken = run::woken(node.clone(), self.program.clone(), process, hibernation);
+        let woken = run::woken(node.clone(), program, process, hibernation);
         threads.spawn(woken);
     }
 }
@@ -69,7 +71,6 @@ impl Wake for Sleeper {
 /// something already waits for it (it wakes at once, in the same task).
 pub(super) fn sleep(
     node: &Arc<Node>,
-    program: &Arc<Program>,
     process: &Arc<Process>,
     hibernation: Hibernation,
 ) -> Option<Hibernation> {
@@ -77,7 +78,6 @@ pub(super) fn sleep(
     process.set_hibernated(Some(hibernation.state.len() as u64));
     let sleeper = Arc::new(Sleeper {
         node: Arc::downgrade(node),
-        program: program.clone(),
         process: Arc::downgrade(process),
         hibernation: Mutex::new(Some(hibernation)),
         woken: AtomicBool::new(false),

@@ -42,7 +42,7 @@ impl HostInterface {
             && (self.provides != Provides::InGuest || self.module == other.module)
     }
 
-    /// Whether this row provides `import` (`wasmhost:abi/time@0.4.0`, `wasi:io/poll@0.2.0`).
+    /// Whether this row provides `import` (`wasmhost:abi/time@0.5.0`, `wasi:io/poll@0.2.0`).
     pub fn provides(&self, import: &str) -> bool {
         let unversioned = import.split('@').next().unwrap_or(import);
         match self.provides {

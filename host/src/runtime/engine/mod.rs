@@ -28,7 +28,7 @@ pub use config::{ConfigError, MAX_PROCESSES, NodeConfig};
 pub use interfaces::{HostInterface, LinkFn, Provides};
 pub use machine::{mappings, mappings_needed, processes_that_fit};
 pub use pool::Share;
-pub use programs::{Compiler, Import, Program, compile_all, sha256_of};
+pub use programs::{Compiler, Import, Program, compile_all, compile_entry, sha256_of};
 #[cfg(fuzzing)]
 pub use store::HOST_CALLS;
 pub use store::{ProcessCtxView, ProcessState, ProcessView, new_store};

@@ -56,7 +56,7 @@ impl Program {
 /// One interface a component imports.
 #[derive(Debug, Clone)]
 pub struct Import {
-    /// The WIT interface, with its version: `wasmhost:abi/time@0.4.0`.
+    /// The WIT interface, with its version: `wasmhost:abi/time@0.5.0`.
     pub name: String,
     /// The module that grants it, when the entry is not granted it: its calls fail.
     pub not_granted: Option<&'static str>,
@@ -113,6 +113,27 @@ pub fn compile_all(
         Ok(programs)
     } else {
         Err(problems)
+    }
+}
+
+/// The program of one entry, compiled (or loaded from the cache) on its own: an upgrade's.
+pub fn compile_entry(
+    engine: &Engine,
+    entry: &ProcessEntry,
+    interfaces: &[HostInterface],
+    compiler: Compiler<'_>,
+) -> Result<Program, Diagnostics> {
+    let unknown = unknown_modules(entry, interfaces);
+    if !unknown.is_empty() {
+        return Err(Diagnostics(unknown));
+    }
+    match compile_source(engine, &[entry], interfaces, compiler).pop() {
+        Some(Ok(program)) => Ok(program),
+        Some(Err(problem)) => Err(Diagnostics(vec![problem])),
+        None => Err(Diagnostics(vec![problem(
+            entry,
+            "nothing was compiled".into(),
+        )])),
     }
 }
 

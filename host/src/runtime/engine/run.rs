@@ -7,6 +7,10 @@
 //! time or a kill starts another, which takes a place in the pool again and makes a new
 //! instance, whose entry point is called with no arguments and finds the state in
 //! `process.resumed`.
+//!
+//! An upgrade (`signals/upgrade.rs`) asks a process to hibernate; its state then goes to an
+//! instance of the new program at once, the upgrade's *trial*: if that instance fails before
+//! it first receives, the process goes back to the old program with the same state.
 
 use std::any::Any;
 use std::future::Future;
@@ -24,7 +28,7 @@ use super::not_granted::NotGranted;
 use super::pool::Reserved;
 use super::programs::Program;
 use super::store::{ProcessState, component_handles, hostcall_fuel, new_store};
-use crate::runtime::node::{Fault, Node};
+use crate::runtime::node::{Fault, Node, Step, Trial};
 use crate::runtime::process::{Charge, Hibernating, Hibernation, Process, bounded};
 use wasmhost_types::ExitReason;
 
@@ -42,6 +46,18 @@ enum Start {
 enum Outcome {
     Exit(ExitReason),
     Hibernate(Hibernation),
+    /// Killed from outside: never a failed trial.
+    Killed(ExitReason),
+}
+
+/// What the runner does after an instance.
+enum Then {
+    /// The process ended (its exit is reported).
+    Ended,
+    /// It hibernated with this state.
+    Hibernate(Hibernation),
+    /// It was an upgrade's trial and failed before it received: it goes back to `old`.
+    GoBack(Arc<Program>, Hibernation),
 }
 
 pub(in crate::runtime) async fn run(
@@ -71,6 +87,12 @@ pub(super) async fn woken(
     }
 }
 
+/// The program a process of `program`'s entry wakes into: its entry's program now, which an
+/// upgrade may have replaced.
+pub(super) fn current(node: &Node, program: &Arc<Program>) -> Arc<Program> {
+    node.program(&program.id).unwrap_or_else(|| program.clone())
+}
+
 /// Runs instances of the process from `start` until it exits, or hibernates with nothing
 /// waiting for it: then the task ends, and a wake-up starts another (`hibernated.rs`).
 async fn run_from(
@@ -80,18 +102,50 @@ async fn run_from(
     mut start: Start,
     mut slot: Reserved,
 ) {
+    let mut program = program;
+    let mut trial = None;
     loop {
         // Boxed: the task holds only this loop, not the space of a call into the guest
         // (`docs/engine.md`, idle memory).
-        let instance = Box::pin(run_instance(&node, &program, &process, start, slot));
-        let Some(hibernation) = instance.await else {
-            return;
+        let instance = Box::pin(run_instance(&node, &program, &process, start, slot, trial));
+        let hibernation = match instance.await {
+            Then::Ended => return,
+            Then::Hibernate(hibernation) => hibernation,
+            Then::GoBack(old, hibernation) => {
+                program = old;
+                trial = None;
+                match place(&node, &program, &process).await {
+                    Ok(place) => {
+                        (start, slot) = (Start::Woken(hibernation), place);
+                        continue;
+                    }
+                    Err(reason) => return report(&node, &process, reason),
+                }
+            }
         };
-        let Some(hibernation) = hibernated::sleep(&node, &program, &process, hibernation) else {
+        // Asked to hand over to a new program: its instance is made at once.
+        if let Some(pending) = node.upgrades.take(process.pid().id) {
+            let _ = pending.steps.send(Step::HandedOver);
+            let old = std::mem::replace(&mut program, pending.program);
+            trial = Some(Trial {
+                old,
+                steps: pending.steps,
+            });
+            match place(&node, &program, &process).await {
+                Ok(place) => {
+                    (start, slot) = (Start::Woken(hibernation), place);
+                    continue;
+                }
+                Err(reason) => return report(&node, &process, reason),
+            }
+        }
+        trial = None;
+        let Some(hibernation) = hibernated::sleep(&node, &process, hibernation) else {
             return;
         };
         // Something was waiting for it already: it wakes at once, in this task.
         process.forget_wakers();
+        program = current(&node, &program);
         match place(&node, &program, &process).await {
             Ok(place) => {
                 start = Start::Woken(hibernation);
@@ -126,16 +180,21 @@ async fn place(node: &Node, program: &Program, process: &Process) -> Result<Rese
     Ok(slot)
 }
 
-/// Runs one instance of the process to its exit (reported here; `None`) or to its
-/// hibernation (the state). Its store and pool slot are gone when this returns.
+/// Runs one instance of the process to its exit (reported here), to its hibernation (the
+/// state), or, if it is an upgrade's `trial`, to a failure before it received (the program
+/// to go back to, and the state). Its store and pool slot are gone when this returns.
 async fn run_instance(
     node: &Arc<Node>,
     program: &Program,
     process: &Arc<Process>,
     start: Start,
     slot: Reserved,
-) -> Option<Hibernation> {
+    trial: Option<Trial>,
+) -> Then {
     let mut store = new_store(node.engine(), node, process);
+    if let Some(trial) = trial {
+        store.data_mut().start_trial(trial);
+    }
     // Built and awaited in one expression: a future bound to a name and then awaited (or
     // moved into the awaited one) keeps a slot of its own in this task, and every live
     // process would hold its body twice (≈ 3 KiB; `docs/engine.md`, idle memory).
@@ -144,25 +203,41 @@ async fn run_instance(
             // A kill wins over a guest that is still running: dropping the call future
             // unwinds the guest wherever it is (running wasm yields at every epoch).
             biased;
-            reason = process.killed() => Outcome::Exit(reason),
+            reason = process.killed() => Outcome::Killed(reason),
             outcome = execute(&mut store, program, start) => outcome,
         }
     }))
     .await;
-    match outcome {
-        Outcome::Exit(reason) => {
+    let trial = store.data_mut().take_trial();
+    match (outcome, trial) {
+        (Outcome::Exit(reason), Some((trial, resumed))) if !reason.is_normal() => {
+            tracing::warn!(pid = %process.pid(), entry = %process.entry(), %reason,
+                "the upgraded instance failed before it received; back to the old component");
+            let _ = trial.steps.send(Step::Failed(reason));
+            drop(store);
+            drop(slot);
+            Then::GoBack(trial.old, resumed)
+        }
+        (Outcome::Exit(reason) | Outcome::Killed(reason), trial) => {
+            // A trial that ends otherwise has not failed.
+            if let Some((trial, _)) = trial {
+                let _ = trial.steps.send(Step::Receiving);
+            }
             report(node, process, reason);
             // The instance is torn down (its memory reset for the next spawn) only after
             // the exit is reported: monitors and links need not wait for it. Its pool slot
             // goes with it.
             drop(store);
             drop(slot);
-            None
+            Then::Ended
         }
-        Outcome::Hibernate(hibernation) => {
+        (Outcome::Hibernate(hibernation), trial) => {
+            if let Some((trial, _)) = trial {
+                let _ = trial.steps.send(Step::Receiving);
+            }
             drop(store);
             drop(slot);
-            Some(hibernation)
+            Then::Hibernate(hibernation)
         }
     }
 }

@@ -18,7 +18,7 @@ use super::extensions::ProcessExtensions;
 use super::stderr::StderrTail;
 use crate::app::Limits;
 use crate::app::values::show_size;
-use crate::runtime::node::{Node, ProcessCtx};
+use crate::runtime::node::{Node, ProcessCtx, Trial};
 use crate::runtime::process::{Charge, Hibernation, Process, Throttle};
 
 /// What host interfaces see of a process's store.
@@ -64,6 +64,16 @@ impl ProcessState {
     /// Makes this store's instance the one that wakes its process from `hibernation`.
     pub(in crate::runtime) fn resume(&mut self, hibernation: Hibernation) {
         self.ctx.resume(hibernation);
+    }
+
+    /// Makes this store's instance the trial of an upgrade (`ProcessCtx::start_trial`).
+    pub(in crate::runtime) fn start_trial(&mut self, trial: Trial) {
+        self.ctx.start_trial(trial);
+    }
+
+    /// The trial this instance still is, with the state it woke with (`ProcessCtx::take_trial`).
+    pub(in crate::runtime) fn take_trial(&mut self) -> Option<(Box<Trial>, Hibernation)> {
+        self.ctx.take_trial()
     }
 
     /// The limit the process broke, if that is why its call failed.

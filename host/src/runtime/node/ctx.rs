@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::node::Node;
 use super::spawn::{SpawnOptions, Watch};
+use super::upgrades::{Step, Trial};
 use crate::runtime::cluster::Cluster;
 use crate::runtime::process::{
     Charge, HIBERNATION_OVERHEAD, Hibernating, Hibernation, LogBudget, Process, log, may_signal,
@@ -36,6 +37,8 @@ pub struct ProcessCtx {
     hibernating: Option<Hibernation>,
     /// The state this instance was woken with, still charged to the process.
     resumed: Option<Hibernation>,
+    /// Set in the instance a process handed over to in an upgrade, until it first receives.
+    trial: Option<Box<Trial>>,
 }
 
 /// The longest host name a pid may carry, in bytes: a host is a registry entry, whose name
@@ -52,6 +55,7 @@ impl ProcessCtx {
             limit_broken: None,
             hibernating: None,
             resumed: None,
+            trial: None,
         }
     }
 
@@ -91,6 +95,27 @@ impl ProcessCtx {
     /// Makes this instance the one that wakes the process from `hibernation`.
     pub(in crate::runtime) fn resume(&mut self, hibernation: Hibernation) {
         self.resumed = Some(hibernation);
+    }
+
+    /// Makes this instance the trial of an upgrade: if it fails before it first receives,
+    /// the process goes back to `trial.old` with the state it was woken with.
+    pub(in crate::runtime) fn start_trial(&mut self, trial: Trial) {
+        self.trial = Some(Box::new(trial));
+    }
+
+    /// The process takes a message or an event: an upgrade's trial, if this instance is one,
+    /// has passed.
+    pub fn receiving(&mut self) {
+        if let Some(trial) = self.trial.take() {
+            let _ = trial.steps.send(Step::Receiving);
+        }
+    }
+
+    /// The trial this instance still is, if it is one, and the state it woke with: what a
+    /// failed one goes back with.
+    pub(in crate::runtime) fn take_trial(&mut self) -> Option<(Box<Trial>, Hibernation)> {
+        let trial = self.trial.take()?;
+        Some((trial, self.resumed.take()?))
     }
 
     /// The state this instance was woken with; `None` in the one its spawn made.

@@ -11,6 +11,7 @@ mod spawn;
 mod table;
 #[cfg(test)]
 mod testing;
+mod upgrades;
 
 pub use ctx::ProcessCtx;
 pub use inspect::ProcessInfo;
@@ -18,6 +19,8 @@ pub use names::MAX_NAME_LEN;
 pub use node::{HostThreads, Node, NodeBuilder, StartError};
 pub(in crate::runtime) use spawn::FromPeer;
 pub use spawn::{SpawnOptions, Watch};
+pub use upgrades::Step;
+pub(in crate::runtime) use upgrades::{Pending, Trial};
 
 pub(in crate::runtime) use ctx::Fault;
 #[cfg(test)]

@@ -5,20 +5,21 @@
 //! stop orders (`signals`) and the exit protocol (`exit`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::runtime::{Handle, RuntimeFlavor};
 use wasmtime::Engine;
 
 use super::names::Names;
 use super::table::ProcessTable;
+use super::upgrades::Upgrades;
 use crate::app::Limits;
-use crate::app::{App, Diagnostics, LimitOverrides};
+use crate::app::{App, Diagnostics, LimitOverrides, ProcessEntry};
 use crate::runtime::cluster::Cluster;
 use crate::runtime::engine;
 use crate::runtime::engine::{
     CompileCache, CompileProgress, Compiler, ConfigError, HostInterface, NodeConfig, NodeState,
-    Program, check_against_pool, compile_all,
+    Program, check_against_pool, compile_all, compile_entry,
 };
 use crate::runtime::process::{Account, NodeLedger, Process};
 use crate::runtime::scheduler::Scheduler;
@@ -30,7 +31,14 @@ pub struct Node {
     pub(super) config: NodeConfig,
     pub(super) engine: Engine,
     pub(super) app: Arc<App>,
-    pub(super) programs: HashMap<String, Arc<Program>>,
+    /// Each entry's program: the one new processes (and woken ones) run. `upgrade` replaces
+    /// one.
+    pub(super) programs: RwLock<HashMap<String, Arc<Program>>>,
+    /// The host interfaces processes may be granted, kept to link an upgrade's component.
+    pub(super) interfaces: Vec<HostInterface>,
+    pub(super) progress: Option<Arc<dyn CompileProgress>>,
+    /// Processes asked to hand over to a new component (`signals/upgrade.rs`).
+    pub(in crate::runtime) upgrades: Upgrades,
     pub(super) hosts: HashMap<String, Host>,
     pub(super) defaults: Limits,
     pub(in crate::runtime) table: ProcessTable,
@@ -255,7 +263,10 @@ impl NodeBuilder {
             config,
             engine,
             app: Arc::new(self.app),
-            programs,
+            programs: RwLock::new(programs),
+            interfaces: self.interfaces,
+            progress: self.progress,
+            upgrades: Upgrades::default(),
             hosts,
             names: Names::default(),
             terminal: self.terminal.unwrap_or_default(),
@@ -357,9 +368,41 @@ impl Node {
         &self.engine
     }
 
-    /// The compiled program of a `process.wasm` entry.
-    pub fn program(&self, entry: &str) -> Option<&Arc<Program>> {
-        self.programs.get(entry)
+    /// The compiled program of a `process.wasm` entry: the one its new processes run.
+    pub fn program(&self, entry: &str) -> Option<Arc<Program>> {
+        self.programs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(entry)
+            .cloned()
+    }
+
+    /// `entry` compiled and linked as the node would at its start, with its compile cache:
+    /// the program an upgrade moves the entry to.
+    pub(in crate::runtime) fn compile(&self, entry: &ProcessEntry) -> Result<Program, Diagnostics> {
+        let cache = self.config.compile_cache.as_ref().map(CompileCache::new);
+        let compiler = Compiler {
+            cache: cache.as_ref(),
+            progress: self.progress.as_deref(),
+        };
+        compile_entry(&self.engine, entry, &self.interfaces, compiler)
+    }
+
+    /// Makes `program` its entry's program, if the entry's program is still `expected`;
+    /// returns whether it did.
+    pub(in crate::runtime) fn replace_program(
+        &self,
+        expected: &Arc<Program>,
+        program: Arc<Program>,
+    ) -> bool {
+        let mut programs = self.programs.write().unwrap_or_else(|e| e.into_inner());
+        match programs.get_mut(&*program.id) {
+            Some(current) if Arc::ptr_eq(current, expected) => {
+                *current = program;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// How many processes are alive.

@@ -137,9 +137,8 @@ impl Node {
             from_peer,
             service,
         } = options;
-        let program = match self.programs.get(&entry) {
-            Some(program) => program.clone(),
-            None => return Err(SpawnError::UnknownEntry(shown(entry))),
+        let Some(program) = self.program(&entry) else {
+            return Err(SpawnError::UnknownEntry(shown(entry)));
         };
         let Some(host) = self.hosts.get(&host) else {
             return Err(SpawnError::UnknownHost(shown(host)));
@@ -153,7 +152,7 @@ impl Node {
             )?;
         }
         if let Some(peer) = &from_peer {
-            let Some(caller) = self.programs.get(&peer.caller_entry) else {
+            let Some(caller) = self.program(&peer.caller_entry) else {
                 return Err(SpawnError::Denied(format!(
                     "{} is not an entry of this node's registry",
                     shown(peer.caller_entry.clone())

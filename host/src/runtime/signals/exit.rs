@@ -25,6 +25,8 @@ impl Node {
         process.mailbox().clear();
         process.events().clear();
         self.table.remove(id);
+        // An upgrade waiting for it to hand over hears that it ended.
+        drop(self.upgrades.take(id));
         self.terminal.unbind(id);
         self.release_names(id, names);
         if let Some(parent) = process.parent() {

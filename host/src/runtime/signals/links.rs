@@ -31,6 +31,7 @@ pub(super) fn event_cost(event: &Event) -> u64 {
             from.host.len() + reason(r)
         }
         Event::Cancel { reason } => reason.len(),
+        Event::Upgrade => 0,
     };
     OVERHEAD + data as u64
 }

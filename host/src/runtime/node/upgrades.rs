@@ -1,0 +1,74 @@
+//! Upgrades under way: which processes the node has asked to hand over to a new component
+//! (`signals/upgrade.rs` asks), and what each one's runner reports back as it goes: handed
+//! over, its new instance receiving, or failed before that (then it goes back).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::runtime::engine::Program;
+use wasmhost_types::ExitReason;
+
+/// What the runner of a process being upgraded reports.
+#[derive(Debug)]
+pub enum Step {
+    /// It hibernated: its state goes to an instance of the new component, made at once.
+    HandedOver,
+    /// That instance received its first message or event (or ended without failing): the
+    /// process has moved to the new component.
+    Receiving,
+    /// That instance failed before it received: the process went back to the old component
+    /// with the same state.
+    Failed(ExitReason),
+}
+
+/// A process asked to hand over to `program`.
+pub(in crate::runtime) struct Pending {
+    pub program: Arc<Program>,
+    pub steps: UnboundedSender<Step>,
+}
+
+/// The new instance of a process that handed over, until it first receives: the program to
+/// go back to if it fails first.
+pub(in crate::runtime) struct Trial {
+    pub old: Arc<Program>,
+    pub steps: UnboundedSender<Step>,
+}
+
+/// The processes asked to hand over, by id. Empty but while an upgrade runs: every
+/// hibernation and exit looks here, through one atomic load.
+#[derive(Default)]
+pub(in crate::runtime) struct Upgrades {
+    pending: Mutex<HashMap<u64, Pending>>,
+    count: AtomicUsize,
+}
+
+impl Upgrades {
+    fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Pending>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks the process `id` to hand over: its next hibernation goes to `pending.program`.
+    pub fn ask(&self, id: u64, pending: Pending) {
+        let mut map = self.locked();
+        if map.insert(id, pending).is_none() {
+            self.count.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// The upgrade the process `id` was asked for, taken: by its runner when it hibernates,
+    /// by the exit protocol when it ends (its steps end with it), by the upgrade when it
+    /// gives up waiting.
+    pub fn take(&self, id: u64) -> Option<Pending> {
+        if self.count.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let taken = self.locked().remove(&id);
+        if taken.is_some() {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+        }
+        taken
+    }
+}
