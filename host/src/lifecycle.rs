@@ -314,32 +314,42 @@ impl Requests for Answers {
 
     fn upgrade(&self, entry: String, grace: Duration) -> BoxFuture<'static, Result<UpgradeAnswer>> {
         let (node, tree) = (self.node.clone(), self.tree.clone());
-        Box::pin(async move {
-            // The registry as it is now: its entry names the new component (and its hash).
-            let root = AppRoot::locate(Some(&node.app().root))?;
-            let app = crate::app::load(&root).map_err(|problems| anyhow::anyhow!("{problems}"))?;
-            let id = qualified(
-                &entry,
-                app.processes.keys(),
-                ("process entry", "process entries"),
-            )?;
-            let Some(entry) = app.processes.get(&id).cloned() else {
-                bail!("no process entry {id}");
-            };
-            // Services first, in the order they start (supervisors before their children).
-            let services: Vec<Pid> = tree.units().into_iter().filter_map(|u| u.pid).collect();
-            let source = entry.source.clone();
-            let report = node.upgrade(entry, &services, grace).await?;
-            let component = std::fs::read(&source)
-                .map(|bytes| crate::runtime::sha256_of(&bytes))
-                .unwrap_or_else(|err| format!("(cannot read it again: {err})"));
-            Ok(UpgradeAnswer::of(
-                report,
-                component,
-                source.display().to_string(),
-            ))
-        })
+        Box::pin(async move { upgrade(&node, &tree, &entry, grace).await })
     }
+}
+
+/// Upgrades the process entry `entry` (`relay` for `app:relay` if one namespace has it) of
+/// `node` to its component as the registry names it now (read again: its `hash` too), each
+/// process given `grace` to hand over, the services of `tree` first in supervision order:
+/// `wasmhost upgrade` and `wasmhost run --watch`.
+pub async fn upgrade(
+    node: &Arc<Node>,
+    tree: &Tree,
+    entry: &str,
+    grace: Duration,
+) -> Result<UpgradeAnswer> {
+    let root = AppRoot::locate(Some(&node.app().root))?;
+    let app = crate::app::load(&root).map_err(|problems| anyhow::anyhow!("{problems}"))?;
+    let id = qualified(
+        entry,
+        app.processes.keys(),
+        ("process entry", "process entries"),
+    )?;
+    let Some(entry) = app.processes.get(&id).cloned() else {
+        bail!("no process entry {id}");
+    };
+    // Services first, in the order they start (supervisors before their children).
+    let services: Vec<Pid> = tree.units().into_iter().filter_map(|u| u.pid).collect();
+    let source = entry.source.clone();
+    let report = node.upgrade(entry, &services, grace).await?;
+    let component = std::fs::read(&source)
+        .map(|bytes| crate::runtime::sha256_of(&bytes))
+        .unwrap_or_else(|err| format!("(cannot read it again: {err})"));
+    Ok(UpgradeAnswer::of(
+        report,
+        component,
+        source.display().to_string(),
+    ))
 }
 
 /// Answers `wasmhost ps` and `wasmhost upgrade` while the node runs, or says why it cannot.

@@ -295,3 +295,72 @@ fn an_upgrade_the_registry_does_not_allow_is_refused_with_why() {
     node.kill().expect("stopping the node");
     let _ = wait_for_exit(node, PATIENCE);
 }
+
+/// The first log line (JSON, or text as a string) for which `found` is true, within
+/// `PATIENCE`; the lines before it are dropped.
+fn first_line(log: &Receiver<Value>, what: &str, found: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match log.recv_timeout(left) {
+            Ok(line) if found(&line) => return line,
+            Ok(_) => {}
+            Err(_) => panic!("no {what} within {PATIENCE:?}"),
+        }
+    }
+}
+
+/// `wasmhost run --watch`: a change of the sources builds the app, and the entry whose
+/// component the build changed is upgraded in place. The "build" here copies a file.
+#[test]
+fn run_watch_builds_a_changed_source_and_upgrades_the_entry_in_place() {
+    let app = EchoApp::new();
+    let next = app.dir.path().join("next.component");
+    std::fs::copy(&app.relay, &next).expect("the relay's next build");
+    std::fs::write(
+        app.dir.path().join("wasmhost.toml"),
+        "[app]\nregistry = \"src\"\n\n[build]\ncommand = \"cp next.component relay.wasm\"\n",
+    )
+    .expect("writing wasmhost.toml");
+    let (mut node, log) = app.run(&["--watch"]);
+    let text = |wanted: &'static str| {
+        move |line: &Value| line.as_str().is_some_and(|l| l.contains(wanted))
+    };
+    first_line(&log, "`watching`", text("for changes"));
+    let relay = app.ps_until("the relay", relay_pid);
+
+    let old = std::fs::read(&app.relay).expect("the relay");
+    std::fs::write(&next, another_build_of(&old)).expect("a new source");
+    let handed_over = format!("{relay}  handed over; its new instance runs");
+    first_line(&log, "the relay handed over", |line| {
+        line.as_str().is_some_and(|l| l.contains(&handed_over))
+    });
+    assert_eq!(
+        std::fs::read(&app.relay).expect("the relay"),
+        another_build_of(&old),
+        "built"
+    );
+    assert_eq!(relay_pid(&app.ps()).as_deref(), Some(relay.as_str()));
+    node.kill().expect("stopping the node");
+    let _ = wait_for_exit(node, PATIENCE);
+}
+
+/// `--watch` needs something to build.
+#[test]
+fn run_watch_without_a_build_is_refused_with_a_hint() {
+    let app = EchoApp::new();
+    std::fs::write(
+        app.dir.path().join("wasmhost.toml"),
+        "[app]\nregistry = \"src\"\n",
+    )
+    .expect("writing wasmhost.toml");
+    let out = app
+        .wasmhost()
+        .args(["run", "--watch"])
+        .output()
+        .expect("wasmhost run --watch");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("says nothing to build"), "{stderr}");
+    assert!(stderr.contains("hint: add a [[build.guest]]"), "{stderr}");
+}

@@ -13,6 +13,7 @@ mod run;
 mod start;
 mod top;
 mod upgrade;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

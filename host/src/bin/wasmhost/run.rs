@@ -25,6 +25,10 @@ pub struct RunArgs {
     /// Build the components first (`wasmhost build`).
     #[arg(long)]
     build: bool,
+    /// While it runs, build the app when its sources change and upgrade each entry whose
+    /// component changed (`wasmhost upgrade`).
+    #[arg(long)]
+    watch: bool,
     /// Arguments for ENTRY's entry point, after `--`; each is read as a YAML value, so
     /// `42` is a number, `hi` a string, `[1, 2]` a list.
     #[arg(last = true, value_name = "ARGS")]
@@ -39,6 +43,17 @@ pub fn run(app: Option<&Path>, flags: &NodeFlags, run: RunArgs) -> Result<ExitCo
     }
     let args = entry_args(&run.args)?;
     let root = AppRoot::locate(app)?;
+    let nothing_to_build = root
+        .file
+        .build
+        .as_ref()
+        .is_none_or(|b| b.command.is_none() && b.guest.is_empty());
+    if run.watch && nothing_to_build {
+        bail!(
+            "--watch builds the app when its sources change, and {} says nothing to build\n  hint: add a [[build.guest]] (lang and source), or [build] command = \"…\"",
+            root.dir.join(wasmhost::app::ROOT_FILE).display()
+        );
+    }
     if run.build {
         build::build_app(&root)?;
     }
@@ -76,7 +91,10 @@ pub fn run(app: Option<&Path>, flags: &NodeFlags, run: RunArgs) -> Result<ExitCo
         .thread_name("wasmhost")
         .build()
         .context("starting the async runtime")?;
-    let code = runtime.block_on(run_node(app, config, cluster, placement, entry, args));
+    let watch = run.watch.then_some(root);
+    let code = runtime.block_on(run_node(
+        app, config, cluster, placement, entry, args, watch,
+    ));
     // The stdin reader may be blocked on a read; do not wait for it.
     runtime.shutdown_background();
     code
@@ -90,6 +108,7 @@ async fn run_node(
     placement: Option<Vec<String>>,
     entry: Option<EntryOnTerminal>,
     args: Vec<Vec<u8>>,
+    watch: Option<AppRoot>,
 ) -> Result<ExitCode> {
     let started = Instant::now();
     // Listening from the start: a Ctrl+C at any moment is handled, never the default kill.
@@ -108,7 +127,14 @@ async fn run_node(
         return Ok(ExitCode::FAILURE);
     };
     let running = Running::start_placed(node, started, placement).await;
+    let watching = watch.map(|root| {
+        let (node, tree) = (running.node().clone(), running.services().tree());
+        tokio::spawn(crate::watch::watch(root, node, tree))
+    });
     let code = run_services(running, &mut signals, entry, args).await;
+    if let Some(watching) = watching {
+        watching.abort();
+    }
     // The others see this node gone at once, not after `down_after`.
     if let Some(cluster) = cluster {
         cluster.leave().await;
