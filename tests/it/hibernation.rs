@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use wasmhost::payload;
 use wasmhost::runtime::{
-    Destination, ExitReason, Node, NodeConfig, Pid, ProcessInfo, SpawnOptions,
+    Destination, ExitReason, Moved, Node, NodeConfig, Pid, ProcessInfo, SpawnOptions,
 };
 
 use common::{PATIENCE, runtime};
@@ -275,4 +275,43 @@ fn the_sessions_example_remembers_each_users_visits_while_they_hibernate() {
     drop(input);
     let status = node.wait().expect("it ends at the end of input");
     assert!(status.success(), "{status}");
+}
+
+/// In an upgrade, a process that does not hand over within the grace period is killed
+/// saying so, and a hibernated one is left to wake into the new component, its state kept.
+#[test]
+fn an_upgrade_kills_a_process_that_does_not_hand_over_and_leaves_a_hibernated_one_asleep() {
+    let node = node(NodeConfig::default());
+    runtime().block_on(async {
+        // Reads only a cancel: the upgrade event goes unanswered.
+        let (deaf, deaf_exit) = spawn(&node, "test:child", &["wait-cancel", ""]);
+        let (counter, counter_exit) = spawn(&node, "test:child", &["counter", ""]);
+        hibernated(&node, &counter).await;
+
+        let entry = node.app().processes["test:child"].clone();
+        let grace = Duration::from_millis(200);
+        let report = node.upgrade(entry, &[], grace).await.expect("upgraded");
+        assert!(!report.rolled_back);
+        let mut moved = report.processes.clone();
+        moved.sort_by_key(|(pid, _)| pid.id);
+        assert_eq!(
+            moved,
+            vec![(deaf, Moved::Killed), (counter.clone(), Moved::Hibernated)]
+        );
+        assert_eq!(
+            exit_of(deaf_exit).await,
+            ExitReason::Killed("upgrade: did not hand over within 200ms".into())
+        );
+        send(&node, Destination::Pid(counter.clone()), "add", 5);
+        node.send(
+            &Destination::Pid(counter),
+            "stop".into(),
+            payload::encode(&()),
+        )
+        .expect("sent");
+        assert_eq!(
+            exit_of(counter_exit).await,
+            ExitReason::Normal(payload::encode("5 after 2 wakes"))
+        );
+    });
 }

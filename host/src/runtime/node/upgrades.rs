@@ -43,9 +43,15 @@ pub(in crate::runtime) struct Trial {
 pub(in crate::runtime) struct Upgrades {
     pending: Mutex<HashMap<u64, Pending>>,
     count: AtomicUsize,
+    /// Held by the upgrade under way: one at a time, so two never ask one process.
+    one_at_a_time: tokio::sync::Mutex<()>,
 }
 
 impl Upgrades {
+    /// Waits for the upgrade under way, if any, to end; the next holds this.
+    pub async fn turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.one_at_a_time.lock().await
+    }
     fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Pending>> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -61,8 +61,8 @@ pub enum UpgradeError {
     Changed { entry: String, field: &'static str },
     #[error("{0}")]
     Invalid(Diagnostics),
-    #[error("{0}: another upgrade of it is under way")]
-    Busy(String),
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// The first setting of `new` besides its component that differs from `old`.
@@ -96,6 +96,7 @@ impl Node {
         first: &[Pid],
         grace: Duration,
     ) -> Result<UpgradeReport, UpgradeError> {
+        let _turn = self.upgrades.turn().await;
         let Some(old) = self.program(&entry.id) else {
             return Err(UpgradeError::UnknownEntry(entry.id));
         };
@@ -110,11 +111,11 @@ impl Node {
         // Compiling takes seconds, on rayon's threads: not on the node's.
         let new = tokio::task::spawn_blocking(move || node.compile(&entry))
             .await
-            .map_err(|err| UpgradeError::Busy(format!("{id}: compiling failed: {err}")))?
+            .map_err(|err| UpgradeError::Failed(format!("{id}: compiling failed: {err}")))?
             .map_err(UpgradeError::Invalid)?;
         let new = Arc::new(new);
         if !self.replace_program(&old, new.clone()) {
-            return Err(UpgradeError::Busy(id));
+            return Err(UpgradeError::Failed(format!("{id} changed during the upgrade")));
         }
         let mut processes: Vec<Arc<Process>> = first
             .iter()
@@ -182,6 +183,11 @@ impl Node {
             steps,
         };
         self.upgrades.ask(id, pending);
+        // Hibernated meanwhile (unless its runner took the request as it did): it wakes into
+        // the program its entry has by then.
+        if process.hibernated().is_some() && self.upgrades.take(id).is_some() {
+            return Moved::Hibernated;
+        }
         // Ended meanwhile: the exit protocol looked before it was asked.
         if !self.is_alive(process.pid()) {
             drop(self.upgrades.take(id));
