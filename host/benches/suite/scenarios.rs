@@ -245,6 +245,7 @@ pub async fn run_wasmhost_on(
 /// `n` processes blocked on their events; the time to spawn them and the memory each adds
 /// (Pss), once all of them are waiting.
 async fn live(node: &Arc<Node>, n: u32) -> Measured {
+    give_back_freed();
     let (rss_before, maps_before) = (resident_bytes(), memory_maps());
     let start = Instant::now();
     let mut live = Vec::with_capacity(n as usize);
@@ -357,6 +358,7 @@ fn child(mode: &str) -> SpawnOptions {
 /// Resident memory (`resident_bytes`) once it stops growing: each new process touches its
 /// memory as it starts, so then all of them wait. (A benchmark may poll; a test may not.)
 pub async fn settled_resident_bytes() -> u64 {
+    give_back_freed();
     let mut rss = resident_bytes();
     for _ in 0..500 {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -367,6 +369,17 @@ pub async fn settled_resident_bytes() -> u64 {
         rss = now;
     }
     rss
+}
+
+/// Hands the memory the allocator holds free back to the system, so what a scenario measures
+/// is what its processes hold, not what an earlier scenario freed and this one reused (the
+/// hibernated scenario after `live`, at 100 000, measured nothing at all).
+pub fn give_back_freed() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free memory to the system; it takes no pointer.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Runs the bench client in `mode`; what it returns: nanoseconds, one per operation or one
