@@ -144,15 +144,9 @@ fn another_build_of(bytes: &[u8]) -> Vec<u8> {
 
 /// The first log line with `message`, within `PATIENCE`; the lines before it are dropped.
 fn logged(log: &Receiver<Value>, message: &str) -> Value {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match log.recv_timeout(left) {
-            Ok(line) if line["message"] == message => return line,
-            Ok(_) => {}
-            Err(_) => panic!("no `{message}` in the log within {PATIENCE:?}"),
-        }
-    }
+    first_line(log, &format!("`{message}` in the log"), |line| {
+        line["message"] == message
+    })
 }
 
 /// The stdout of `out`, after checking it succeeded.
@@ -164,6 +158,13 @@ fn succeeded(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// The stderr of `out`, after checking it failed (exit 1).
+fn failed(out: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    stderr
 }
 
 fn wait_for_exit(mut node: Child, within: Duration) -> std::process::ExitStatus {
@@ -271,13 +272,12 @@ fn an_upgrade_the_registry_does_not_allow_is_refused_with_why() {
     let (mut node, _log) = app.run(&[]);
     let relay = app.ps_until("the relay", relay_pid);
 
-    let out = app
-        .wasmhost()
-        .args(["upgrade", "app:rleay"])
-        .output()
-        .expect("upgrade");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = failed(
+        &app.wasmhost()
+            .args(["upgrade", "app:rleay"])
+            .output()
+            .expect("upgrade"),
+    );
     assert!(stderr.contains("app:relay"), "the nearest name: {stderr}");
 
     let registry = app.dir.path().join("src/_index.yaml");
@@ -287,9 +287,7 @@ fn an_upgrade_the_registry_does_not_allow_is_refused_with_why() {
         "    hash: sha256:0000000000000000000000000000000000000000000000000000000000000000\n    source: file://",
     );
     std::fs::write(&registry, pinned).expect("pinning");
-    let out = app.upgrade();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = failed(&app.upgrade());
     assert!(stderr.contains("does not match its hash"), "{stderr}");
     assert_eq!(relay_pid(&app.ps()).as_deref(), Some(relay.as_str()));
     node.kill().expect("stopping the node");
@@ -354,13 +352,12 @@ fn run_watch_without_a_build_is_refused_with_a_hint() {
         "[app]\nregistry = \"src\"\n",
     )
     .expect("writing wasmhost.toml");
-    let out = app
-        .wasmhost()
-        .args(["run", "--watch"])
-        .output()
-        .expect("wasmhost run --watch");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = failed(
+        &app.wasmhost()
+            .args(["run", "--watch"])
+            .output()
+            .expect("wasmhost run --watch"),
+    );
     assert!(stderr.contains("says nothing to build"), "{stderr}");
     assert!(stderr.contains("hint: add a [[build.guest]]"), "{stderr}");
 }

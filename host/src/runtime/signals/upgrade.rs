@@ -115,7 +115,9 @@ impl Node {
             .map_err(UpgradeError::Invalid)?;
         let new = Arc::new(new);
         if !self.replace_program(&old, new.clone()) {
-            return Err(UpgradeError::Failed(format!("{id} changed during the upgrade")));
+            return Err(UpgradeError::Failed(format!(
+                "{id} changed during the upgrade"
+            )));
         }
         let mut processes: Vec<Arc<Process>> = first
             .iter()
