@@ -80,10 +80,12 @@ pub fn hibernate_for<S: Serialize + ?Sized>(
 ///     let (mailbox, events) = (process::mailbox(), process::events());
 ///     loop {
 ///         select! {
-///             event = events.recv() => if let Event::Upgrade = event {
-///                 return Err(process::hand_over(&served).to_string());
-///             },
-///             _message = mailbox.recv() => served += 1,
+///             event = events.recv() => {
+///                 if let Event::Upgrade = event {
+///                     return Err(process::hand_over(&served).to_string());
+///                 }
+///             }
+///             _message = mailbox.recv() => { served += 1; }
 ///         }
 ///     }
 /// }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
-use wasmhost::app::AppRoot;
+use wasmhost::app::{AppRoot, registry_digest};
 use wasmhost::runtime::{Node, sha256_of};
 use wasmhost::services::Tree;
 
@@ -44,6 +44,8 @@ pub async fn watch(root: AppRoot, node: Arc<Node>, tree: Tree) {
     }
     eprintln!("watching {} for changes", root.dir.display());
     let mut built = components(&node);
+    let registry = || registry_digest(&root.registry_dir()).ok();
+    let mut registry_seen = registry();
     while changes.recv().await.is_some() {
         // Until the sources are still.
         while let Ok(Some(())) = tokio::time::timeout(QUIET, changes.recv()).await {}
@@ -71,6 +73,14 @@ pub async fn watch(root: AppRoot, node: Arc<Node>, tree: Tree) {
         }
         // What the build made is what the next change is compared with, upgraded or not.
         built = now;
+        // An upgrade reads an entry's `source` and `hash` again, nothing else of the registry.
+        let registry_now = registry();
+        if registry_now != registry_seen {
+            eprintln!(
+                "note: the registry changed: upgrades take an entry's new `source` and `hash`; restart wasmhost for the rest"
+            );
+            registry_seen = registry_now;
+        }
         // What the build itself wrote is not a change of the sources.
         while changes.try_recv().is_ok() {}
     }
