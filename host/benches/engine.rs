@@ -1,4 +1,4 @@
-//! The engine's share of a process: a WASI context, an instance's cycle (on this node's
+//! The engine's share of a process: what it holds on the host's heap, a WASI context, an instance's cycle (on this node's
 //! engine and on wasmtime's defaults), a spawn through the node, and an echo beside spinning
 //! processes. The scenarios compared with Erlang are in `suite/` (`bench/run`).
 //!
@@ -62,6 +62,9 @@ fn main() {
             .skip(1)
             .find(|a| !a.starts_with('-'))
             .unwrap_or_default();
+        if "heap".contains(&only) {
+            heap_per_process(&node).await;
+        }
         if "wasi-ctx".contains(&only) {
             wasi_ctx(20_000);
         }
@@ -98,6 +101,56 @@ fn main() {
         }
     });
     runtime.block_on(bench).expect("the benchmarks ran");
+}
+
+/// Bytes the host's allocator has handed out and not been given back.
+fn heap_in_use() -> i64 {
+    // SAFETY: `mallinfo2` only reads the allocator's counters.
+    unsafe { libc::mallinfo2().uordblks as i64 }
+}
+
+/// What a process holds on the host's heap, part by part, for a few guests: its `Process`, its
+/// store, its instance (wasmtime's contexts: one function reference per function the guest's
+/// tables and exports can reach, so it grows with the guest's code), an empty WASI context.
+/// Each part is made for 1 000 processes and held, and the heap's growth divided.
+async fn heap_per_process(node: &Arc<Node>) {
+    const N: i64 = 1_000;
+    let limits = node.config().default_limits();
+    for entry in ["app:nop", "app:worker", "app:client", "app:child"] {
+        let Some(program) = node.program(entry) else {
+            continue;
+        };
+        let start = heap_in_use();
+        let processes: Vec<_> = (0..N)
+            .map(|i| {
+                let pid = Pid::new(HOST, 1_000_000 + i as u64);
+                Arc::new(Process::detached(pid, program.identity(), limits.clone()))
+            })
+            .collect();
+        let processed = heap_in_use();
+        let mut stores: Vec<_> = processes
+            .iter()
+            .map(|p| new_store(node.engine(), node, p))
+            .collect();
+        let stored = heap_in_use();
+        let mut instances = Vec::with_capacity(stores.len());
+        for store in &mut stores {
+            instances.push(
+                program
+                    .pre
+                    .instantiate_async(&mut *store)
+                    .await
+                    .expect("instantiating"),
+            );
+        }
+        let instantiated = heap_in_use();
+        println!(
+            "heap per process ({entry}): Process {} B, store {} B, instance {} B",
+            (processed - start) / N,
+            (stored - processed) / N,
+            (instantiated - stored) / N
+        );
+    }
 }
 
 /// What building a process's (empty) WASI context costs.
