@@ -315,3 +315,60 @@ fn an_upgrade_kills_a_process_that_does_not_hand_over_and_leaves_a_hibernated_on
         );
     });
 }
+
+/// A process another process spawned leaves the places kept for the node's own spawns
+/// (`reserved_processes`) when it wakes, as at its spawn: with one place of three kept and two
+/// taken, a woken child waits for a place, where a service would have taken the kept one.
+#[test]
+fn a_woken_child_leaves_the_places_kept_for_the_node() {
+    let config = NodeConfig {
+        max_processes: 3,
+        reserved_processes: Some(1),
+        ..NodeConfig::default()
+    };
+    let node = node(config);
+    runtime().block_on(async {
+        let (_parent, spawned) = spawn(
+            &node,
+            "test:child",
+            &["spawn-counter", "test:child test:procs"],
+        );
+        let ExitReason::Normal(pid) = exit_of(spawned).await else {
+            panic!("the parent failed");
+        };
+        let text: String = payload::decode(&pid).expect("a pid's text");
+        let counter: Pid = text.parse().expect("a pid");
+        hibernated(&node, &counter).await;
+        // The node's own spawns may take every place: two of three are taken.
+        let (c, c_exit) = spawn(&node, "test:child", &["wait-cancel", ""]);
+        let (d, d_exit) = spawn(&node, "test:child", &["wait-cancel", ""]);
+
+        send(&node, Destination::Pid(counter.clone()), "add", 1);
+        let waits = tokio::time::timeout(PATIENCE, async {
+            while node.waiting_for_a_place() == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        waits
+            .await
+            .expect("the counter waits for a place beyond the kept one");
+        assert!(node.cancel(&c, "make room".into(), PATIENCE));
+        exit_of(c_exit).await;
+        node.send(
+            &Destination::Pid(counter.clone()),
+            "stop".into(),
+            payload::encode(&()),
+        )
+        .expect("sent");
+        let ended = tokio::time::timeout(PATIENCE, async {
+            while node.is_alive(&counter) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        ended
+            .await
+            .expect("the counter ran once a place was free, and stopped");
+        node.terminate(&d, ExitReason::Killed("done".into()));
+        exit_of(d_exit).await;
+    });
+}

@@ -275,7 +275,8 @@ fn top_shows_the_tree_and_the_processes_live_sorts_on_a_key_and_quits_on_q() {
     session
         .exp_string("app:inner")
         .expect("a supervisor of the tree");
-    session.exp_string("MAILBOX").expect("the process table");
+    session.exp_string("STATE").expect("the process table");
+    session.exp_string("MAILBOX").expect("its columns");
     session
         .exp_string("app:child")
         .expect("a process of the table");

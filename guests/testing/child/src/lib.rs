@@ -192,6 +192,14 @@ async fn main((mode, arg): (String, String)) -> Result<String, String> {
             );
             Ok(lines.to_string())
         }
+        // `ENTRY HOST`: spawn a `counter` of ENTRY on HOST (its child), and return its pid.
+        "spawn-counter" => {
+            let (entry, host) = arg
+                .split_once(' ')
+                .ok_or_else(|| format!("bad arguments `{arg}`"))?;
+            let pid = process::spawn(entry, host, ("counter", "")).map_err(|e| e.to_string())?;
+            Ok(pid.to_string())
+        }
         // `INDEX AFTER`: one client of `echo-clients`, within 2 minutes.
         "echo-client" => {
             let (index, after) = arg

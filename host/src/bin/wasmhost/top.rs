@@ -200,6 +200,7 @@ impl View {
                 p.pid.clone(),
                 p.entry.clone(),
                 p.service.clone().unwrap_or_else(|| "-".into()),
+                p.state.clone(),
                 format!("{:.1}%", share(&p.pid)),
                 show_size(p.memory),
                 p.mailbox.to_string(),
@@ -208,13 +209,14 @@ impl View {
             ])
         });
         let header = Row::new(vec![
-            "PID", "ENTRY", "SERVICE", "CPU", "MEMORY", "MAILBOX", "HELD", "UPTIME",
+            "PID", "ENTRY", "SERVICE", "STATE", "CPU", "MEMORY", "MAILBOX", "HELD", "UPTIME",
         ])
         .style(Style::default().add_modifier(Modifier::BOLD));
         let widths = [
             Constraint::Min(24),
             Constraint::Min(12),
             Constraint::Min(12),
+            Constraint::Length(10),
             Constraint::Length(7),
             Constraint::Length(10),
             Constraint::Length(8),

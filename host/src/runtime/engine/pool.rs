@@ -111,10 +111,14 @@ impl Pool {
     fn used(&self) -> MutexGuard<'_, Used> {
         self.used.lock().unwrap_or_else(|e| e.into_inner())
     }
+    /// How many processes wait for a place (woken from hibernation into a full pool).
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
 
     /// A place for a process of `share` waking from hibernation: it had one, so it takes
     /// one of those kept too, and waits while none is free.
-    pub async fn reserve_waiting(self: &Arc<Self>, share: Share) -> Reserved {
+    pub async fn reserve_waiting(self: &Arc<Self>, share: Share, kept: u32) -> Reserved {
         struct Waiting<'a>(&'a AtomicUsize);
         impl Drop for Waiting<'_> {
             fn drop(&mut self) {
@@ -128,7 +132,7 @@ impl Pool {
             let freed = self.freed.notified();
             let mut freed = std::pin::pin!(freed);
             freed.as_mut().enable();
-            if let Ok(reserved) = self.reserve(share, 0) {
+            if let Ok(reserved) = self.reserve(share, kept) {
                 return reserved;
             }
             freed.await;

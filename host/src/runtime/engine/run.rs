@@ -162,7 +162,12 @@ async fn place(node: &Node, program: &Program, process: &Process) -> Result<Rese
     if let Poll::Ready(reason) = process.poll_killed(Waker::noop()) {
         return Err(reason);
     }
-    let slot = match node.table.reserve(program.share, 0) {
+    // As at its spawn: a process another spawned leaves the places kept for the node's own.
+    let kept = match process.has_parent() {
+        true => node.config().reserved(),
+        false => 0,
+    };
+    let slot = match node.table.reserve(program.share, kept) {
         Ok(slot) => slot,
         // Boxed: rare, and larger than the rest of the task.
         Err(_) => {
@@ -170,7 +175,7 @@ async fn place(node: &Node, program: &Program, process: &Process) -> Result<Rese
                 tokio::select! {
                     biased;
                     reason = process.killed() => Err(reason),
-                    slot = node.table.reserve_waiting(program.share) => Ok(slot),
+                    slot = node.table.reserve_waiting(program.share, kept) => Ok(slot),
                 }
             })
             .await?

@@ -405,6 +405,11 @@ impl Node {
         }
     }
 
+    /// How many processes woke from hibernation and wait for a place in the pool.
+    pub fn waiting_for_a_place(&self) -> usize {
+        self.table.waiting()
+    }
+
     /// How many processes are alive.
     pub fn process_count(&self) -> usize {
         self.table.len()

@@ -33,9 +33,15 @@ impl ProcessTable {
         self.pool.reserve(share, kept)
     }
 
-    /// A place in the pool for a process waking from hibernation, once one is free.
-    pub async fn reserve_waiting(&self, share: Share) -> Reserved {
-        self.pool.reserve_waiting(share).await
+    /// How many processes wait for a place in the pool.
+    pub fn waiting(&self) -> usize {
+        self.pool.waiting()
+    }
+
+    /// A place in the pool for a process waking from hibernation, once one fits beyond the
+    /// last `kept` processes' worth.
+    pub async fn reserve_waiting(&self, share: Share, kept: u32) -> Reserved {
+        self.pool.reserve_waiting(share, kept).await
     }
 
     /// A fresh process id.

@@ -147,6 +147,11 @@ impl Process {
         &self.events
     }
 
+    /// Whether another process spawned it (the node spawns services and the terminal's entry).
+    pub(in crate::runtime) fn has_parent(&self) -> bool {
+        self.parent.is_some()
+    }
+
     pub(in crate::runtime) fn parent(&self) -> Option<Arc<Process>> {
         self.parent.as_ref().and_then(Weak::upgrade)
     }
