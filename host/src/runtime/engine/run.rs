@@ -108,49 +108,34 @@ async fn run_from(
         // Boxed: the task holds only this loop, not the space of a call into the guest
         // (`docs/engine.md`, idle memory).
         let instance = Box::pin(run_instance(&node, &program, &process, start, slot, trial));
-        let hibernation = match instance.await {
+        let hibernation;
+        (hibernation, trial) = match instance.await {
             Then::Ended => return,
-            Then::Hibernate(hibernation) => hibernation,
             Then::GoBack(old, hibernation) => {
                 program = old;
-                trial = None;
-                match place(&node, &program, &process).await {
-                    Ok(place) => {
-                        (start, slot) = (Start::Woken(hibernation), place);
-                        continue;
-                    }
-                    Err(reason) => return report(&node, &process, reason),
-                }
+                (hibernation, None)
             }
-        };
-        // Asked to hand over to a new program: its instance is made at once.
-        if let Some(pending) = node.upgrades.take(process.pid().id) {
-            let _ = pending.steps.send(Step::HandedOver);
-            let old = std::mem::replace(&mut program, pending.program);
-            trial = Some(Trial {
-                old,
-                steps: pending.steps,
-            });
-            match place(&node, &program, &process).await {
-                Ok(place) => {
-                    (start, slot) = (Start::Woken(hibernation), place);
-                    continue;
+            Then::Hibernate(hibernation) => match node.upgrades.take(process.pid().id) {
+                // Asked to hand over to a new program: its instance is made at once.
+                Some(pending) => {
+                    let _ = pending.steps.send(Step::HandedOver);
+                    let old = std::mem::replace(&mut program, pending.program);
+                    let steps = pending.steps;
+                    (hibernation, Some(Trial { old, steps }))
                 }
-                Err(reason) => return report(&node, &process, reason),
-            }
-        }
-        trial = None;
-        let Some(hibernation) = hibernated::sleep(&node, &process, hibernation) else {
-            return;
+                None => {
+                    let Some(hibernation) = hibernated::sleep(&node, &process, hibernation) else {
+                        return;
+                    };
+                    // Something was waiting for it already: it wakes at once, in this task.
+                    process.forget_wakers();
+                    program = current(&node, &program);
+                    (hibernation, None)
+                }
+            },
         };
-        // Something was waiting for it already: it wakes at once, in this task.
-        process.forget_wakers();
-        program = current(&node, &program);
         match place(&node, &program, &process).await {
-            Ok(place) => {
-                start = Start::Woken(hibernation);
-                slot = place;
-            }
+            Ok(place) => (start, slot) = (Start::Woken(hibernation), place),
             Err(reason) => return report(&node, &process, reason),
         }
     }
