@@ -75,6 +75,9 @@ pub struct NodeRow {
     /// Live processes that hibernate (no instance runs them; `max_processes` bounds the rest).
     #[serde(default)]
     pub hibernated: usize,
+    /// Of those, how many woke and wait for a place in the pool.
+    #[serde(default)]
+    pub waiting: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -233,6 +236,7 @@ impl Snapshot {
                 memory: node.memory_used(),
                 held: node.held(),
                 hibernated: processes.iter().filter(|p| p.state_bytes.is_some()).count(),
+                waiting: node.waiting_for_a_place(),
             },
             tree,
             processes,
@@ -289,9 +293,13 @@ impl Snapshot {
         let processes = match n.hibernated {
             0 => format!("{live} of {} processes", n.max_processes),
             hibernated => format!(
-                "{} of {} processes running, {hibernated} hibernated",
+                "{} of {} processes running, {hibernated} hibernated{}",
                 live.saturating_sub(hibernated),
-                n.max_processes
+                n.max_processes,
+                match n.waiting {
+                    0 => String::new(),
+                    waiting => format!(" ({waiting} woken, waiting for a place in the pool)"),
+                }
             ),
         };
         format!(
@@ -534,6 +542,7 @@ mod tests {
                 memory: 3 << 20,
                 held: 70 << 10,
                 hibernated: 1,
+                waiting: 1,
             },
             tree: vec![
                 unit("app:top", None, "running"),
@@ -564,7 +573,7 @@ mod tests {
         assert_eq!(
             snapshot.render(),
             "\
-node 7 · /app · up 1m01s · 0 of 100 processes running, 1 hibernated · 3.0 MiB of memory · 70.0 KiB held
+node 7 · /app · up 1m01s · 0 of 100 processes running, 1 hibernated (1 woken, waiting for a place in the pool) · 3.0 MiB of memory · 70.0 KiB held
 
 SUPERVISION   STATE            FOR  RESTARTS  PID
 app:top       running         1.5s         0  -
@@ -609,6 +618,7 @@ PID                      ENTRY      HOST           SERVICE  STATE         UPTIME
                 memory: 0,
                 held: 0,
                 hibernated: 0,
+                waiting: 0,
             },
             tree: vec![
                 unit("app:top", None, "running"),
@@ -682,6 +692,7 @@ PID                      ENTRY      HOST           SERVICE  STATE         UPTIME
                 memory: 0,
                 held: 0,
                 hibernated: 0,
+                waiting: 0,
             },
             tree: Vec::new(),
             processes: Vec::new(),
