@@ -372,3 +372,71 @@ fn a_woken_child_leaves_the_places_kept_for_the_node() {
         exit_of(d_exit).await;
     });
 }
+
+/// A hibernated process that wakes into the new component while an upgrade runs is on trial,
+/// as one that handed over is: a component that fails at its start sends it back to the old
+/// one with its state, and the upgrade is rolled back.
+#[test]
+fn a_process_woken_into_a_failing_upgrade_goes_back_and_the_upgrade_is_rolled_back() {
+    let node = node(NodeConfig::default());
+    runtime().block_on(async {
+        // Never hands over: it keeps the upgrade waiting out its grace.
+        let (deaf, deaf_exit) = spawn(&node, "test:child", &["wait-cancel", ""]);
+        let (counter, counter_exit) = spawn(&node, "test:child", &["counter", ""]);
+        hibernated(&node, &counter).await;
+        let old = node.program("test:child").expect("the entry");
+        // The echo worker's component: called with a counter's arguments, it fails at once.
+        let mut entry = node.app().processes["test:child"].clone();
+        entry.source = common::guest_artifacts().join("echo_worker.wasm");
+        entry.hash = None;
+        let upgrading = {
+            let node = node.clone();
+            tokio::spawn(async move { node.upgrade(entry, &[], Duration::from_secs(2)).await })
+        };
+        let swapped = tokio::time::timeout(PATIENCE, async {
+            while node
+                .program("test:child")
+                .is_some_and(|now| Arc::ptr_eq(&now, &old))
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        swapped.await.expect("the entry's program replaced");
+        // Woken now, into the new component.
+        send(&node, Destination::Pid(counter.clone()), "add", 1);
+
+        let report = upgrading
+            .await
+            .expect("the upgrade ran")
+            .expect("it started");
+        assert!(report.rolled_back, "{report:?}");
+        let [(first, killed), (second, failed)] = &report.processes[..] else {
+            panic!("{report:?}");
+        };
+        assert_eq!((first, killed), (&deaf, &Moved::Killed));
+        assert_eq!(second, &counter);
+        let Moved::Failed(reason) = failed else {
+            panic!("{report:?}");
+        };
+        assert!(
+            reason.to_string().starts_with("error: bad arguments"),
+            "{reason}"
+        );
+        assert!(Arc::ptr_eq(
+            &node.program("test:child").expect("the entry"),
+            &old
+        ));
+        exit_of(deaf_exit).await;
+        // The old component took its state back and read the message.
+        node.send(
+            &Destination::Pid(counter),
+            "stop".into(),
+            payload::encode(&()),
+        )
+        .expect("sent");
+        assert_eq!(
+            exit_of(counter_exit).await,
+            ExitReason::Normal(payload::encode("1 after 2 wakes"))
+        );
+    });
+}

@@ -69,7 +69,7 @@ pub(in crate::runtime) async fn run(
     slot: Reserved,
 ) {
     let start = Start::Spawned(args, args_receipt);
-    run_from(node, program, process, start, slot).await;
+    run_from(node, program, process, start, slot, None).await;
 }
 
 /// The task of a hibernated process that woke (`hibernated.rs`): it takes a place in the
@@ -81,8 +81,20 @@ pub(super) async fn woken(
     hibernation: Hibernation,
 ) {
     process.forget_wakers();
+    // Woken into an upgrade's new program while it is under way: on trial, as a hand-over is.
+    let trial = node.upgrades.trial_on_waking(&program);
     match place(&node, &program, &process).await {
-        Ok(slot) => run_from(node, program, process, Start::Woken(hibernation), slot).await,
+        Ok(slot) => {
+            run_from(
+                node,
+                program,
+                process,
+                Start::Woken(hibernation),
+                slot,
+                trial,
+            )
+            .await
+        }
         Err(reason) => report(&node, &process, reason),
     }
 }
@@ -101,9 +113,9 @@ async fn run_from(
     process: Arc<Process>,
     mut start: Start,
     mut slot: Reserved,
+    mut trial: Option<Trial>,
 ) {
     let mut program = program;
-    let mut trial = None;
     loop {
         // Boxed: the task holds only this loop, not the space of a call into the guest
         // (`docs/engine.md`, idle memory).
@@ -130,7 +142,7 @@ async fn run_from(
                     // Something was waiting for it already: it wakes at once, in this task.
                     process.forget_wakers();
                     program = current(&node, &program);
-                    (hibernation, None)
+                    (hibernation, node.upgrades.trial_on_waking(&program))
                 }
             },
         };
@@ -203,7 +215,9 @@ async fn run_instance(
         (Outcome::Exit(reason), Some((trial, resumed))) if !reason.is_normal() => {
             tracing::warn!(pid = %process.pid(), entry = %process.entry(), %reason,
                 "the upgraded instance failed before it received; back to the old component");
-            let _ = trial.steps.send(Step::Failed(reason));
+            let _ = trial
+                .steps
+                .send(Step::Failed(process.pid().clone(), reason));
             drop(store);
             drop(slot);
             Then::GoBack(trial.old, resumed)

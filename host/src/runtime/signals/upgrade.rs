@@ -40,7 +40,8 @@ pub enum Moved {
     MovedBack,
 }
 
-/// What an upgrade did, process by process, in order.
+/// What an upgrade did, process by process, in order (a process that woke from hibernation
+/// into the new component and failed comes where its failure was heard).
 #[derive(Debug, Clone)]
 pub struct UpgradeReport {
     pub entry: String,
@@ -114,7 +115,11 @@ impl Node {
             .map_err(|err| UpgradeError::Failed(format!("{id}: compiling failed: {err}")))?
             .map_err(UpgradeError::Invalid)?;
         let new = Arc::new(new);
+        // Before the swap: a process that wakes into `new` from here on is on trial.
+        let (woken, mut woken_failed) = unbounded_channel();
+        self.upgrades.begin(old.clone(), new.clone(), woken);
         if !self.replace_program(&old, new.clone()) {
+            self.upgrades.end();
             return Err(UpgradeError::Failed(format!(
                 "{id} changed during the upgrade"
             )));
@@ -140,13 +145,22 @@ impl Node {
         };
         for process in processes {
             let moved = self.move_to(&process, &new, grace).await;
-            let failed = matches!(moved, Moved::Failed(_));
+            let mut failed = matches!(moved, Moved::Failed(_));
             report.processes.push((process.pid().clone(), moved));
+            // A hibernated process that woke into the new component meanwhile, and failed.
+            while let Ok(step) = woken_failed.try_recv() {
+                if let Step::Failed(pid, reason) = step {
+                    report.processes.retain(|(p, _)| *p != pid);
+                    report.processes.push((pid, Moved::Failed(reason)));
+                    failed = true;
+                }
+            }
             if failed {
                 self.roll_back(&mut report, &new, &old, grace).await;
                 break;
             }
         }
+        self.upgrades.end();
         Ok(report)
     }
 
@@ -220,7 +234,7 @@ impl Node {
 /// How the instance a process handed over to did: received, failed first, or neither yet.
 async fn trial_of(heard: &mut UnboundedReceiver<Step>, grace: Duration) -> Moved {
     match tokio::time::timeout(grace, heard.recv()).await {
-        Ok(Some(Step::Failed(reason))) => Moved::Failed(reason),
+        Ok(Some(Step::Failed(_, reason))) => Moved::Failed(reason),
         Ok(Some(_)) => Moved::HandedOver,
         Ok(None) => Moved::Ended,
         Err(_) => Moved::Started,
