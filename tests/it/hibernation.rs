@@ -62,6 +62,12 @@ fn send(node: &Node, to: Destination, topic: &str, value: u64) {
         .expect("sent");
 }
 
+/// Asks a `counter` to stop: it returns its total and how many times it woke.
+fn stop(node: &Node, to: Destination) {
+    node.send(&to, "stop".into(), payload::encode(&()))
+        .expect("sent");
+}
+
 #[test]
 fn a_hibernated_process_keeps_its_pid_name_and_mailbox_and_resumes_from_its_state() {
     let node = node(NodeConfig::default());
@@ -86,8 +92,7 @@ fn a_hibernated_process_keeps_its_pid_name_and_mailbox_and_resumes_from_its_stat
         let by_name = || Destination::Name("hibernating-counter".into());
         send(&node, by_name(), "add", 5);
         send(&node, Destination::Pid(pid.clone()), "add", 7);
-        node.send(&by_name(), "stop".into(), payload::encode(&()))
-            .expect("sent");
+        stop(&node, by_name());
         assert_eq!(
             exit_of(exit).await,
             ExitReason::Normal(payload::encode("12 after 3 wakes"))
@@ -165,12 +170,7 @@ fn hibernated_processes_leave_the_pool_and_a_woken_one_waits_for_a_place() {
 
         // `a` is woken while the pool is full: it waits until `c` gives its place back.
         send(&node, Destination::Pid(a.clone()), "add", 1);
-        node.send(
-            &Destination::Pid(a.clone()),
-            "stop".into(),
-            payload::encode(&()),
-        )
-        .expect("sent");
+        stop(&node, Destination::Pid(a.clone()));
         let mut a_exit = a_exit;
         assert!(
             matches!(a_exit.try_recv(), Err(oneshot::error::TryRecvError::Empty)),
@@ -303,12 +303,7 @@ fn an_upgrade_kills_a_process_that_does_not_hand_over_and_leaves_a_hibernated_on
             ExitReason::Killed("upgrade: did not hand over within 200ms".into())
         );
         send(&node, Destination::Pid(counter.clone()), "add", 5);
-        node.send(
-            &Destination::Pid(counter),
-            "stop".into(),
-            payload::encode(&()),
-        )
-        .expect("sent");
+        stop(&node, Destination::Pid(counter));
         assert_eq!(
             exit_of(counter_exit).await,
             ExitReason::Normal(payload::encode("5 after 2 wakes"))
@@ -354,12 +349,7 @@ fn a_woken_child_leaves_the_places_kept_for_the_node() {
             .expect("the counter waits for a place beyond the kept one");
         assert!(node.cancel(&c, "make room".into(), PATIENCE));
         exit_of(c_exit).await;
-        node.send(
-            &Destination::Pid(counter.clone()),
-            "stop".into(),
-            payload::encode(&()),
-        )
-        .expect("sent");
+        stop(&node, Destination::Pid(counter.clone()));
         let ended = tokio::time::timeout(PATIENCE, async {
             while node.is_alive(&counter) {
                 tokio::time::sleep(Duration::from_millis(1)).await;
@@ -428,12 +418,7 @@ fn a_process_woken_into_a_failing_upgrade_goes_back_and_the_upgrade_is_rolled_ba
         ));
         exit_of(deaf_exit).await;
         // The old component took its state back and read the message.
-        node.send(
-            &Destination::Pid(counter),
-            "stop".into(),
-            payload::encode(&()),
-        )
-        .expect("sent");
+        stop(&node, Destination::Pid(counter));
         assert_eq!(
             exit_of(counter_exit).await,
             ExitReason::Normal(payload::encode("1 after 2 wakes"))

@@ -101,7 +101,7 @@ pub(super) async fn woken(
 
 /// The program a process of `program`'s entry wakes into: its entry's program now, which an
 /// upgrade may have replaced.
-pub(super) fn current(node: &Node, program: &Arc<Program>) -> Arc<Program> {
+fn current(node: &Node, program: &Arc<Program>) -> Arc<Program> {
     node.program(&program.id).unwrap_or_else(|| program.clone())
 }
 

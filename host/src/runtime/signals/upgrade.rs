@@ -75,7 +75,7 @@ fn changed_beyond_component(old: &ProcessEntry, new: &ProcessEntry) -> Option<&'
         Some("method")
     } else if modules(old) != modules(new) {
         Some("modules")
-    } else if format!("{:?}", old.limits) != format!("{:?}", new.limits) {
+    } else if old.limits != new.limits {
         Some("limits")
     } else if old.names != new.names {
         Some("names")
