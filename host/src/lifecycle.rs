@@ -340,16 +340,9 @@ pub async fn upgrade(
     };
     // Services first, in the order they start (supervisors before their children).
     let services: Vec<Pid> = tree.units().into_iter().filter_map(|u| u.pid).collect();
-    let source = entry.source.clone();
+    let source = entry.source.display().to_string();
     let report = node.upgrade(entry, &services, grace).await?;
-    let component = std::fs::read(&source)
-        .map(|bytes| crate::runtime::sha256_of(&bytes))
-        .unwrap_or_else(|err| format!("(cannot read it again: {err})"));
-    Ok(UpgradeAnswer::of(
-        report,
-        component,
-        source.display().to_string(),
-    ))
+    Ok(UpgradeAnswer::of(report, source))
 }
 
 /// Answers `wasmhost ps` and `wasmhost upgrade` while the node runs, or says why it cannot.

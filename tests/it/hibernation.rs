@@ -277,16 +277,27 @@ fn the_sessions_example_remembers_each_users_visits_while_they_hibernate() {
     assert!(status.success(), "{status}");
 }
 
+/// Two processes of `test:child` for an upgrade: one that reads only a cancel (the upgrade
+/// event goes unanswered, and the upgrade waits out its grace), then a counter, hibernated.
+async fn deaf_and_asleep(
+    node: &Arc<Node>,
+) -> (
+    (Pid, oneshot::Receiver<ExitReason>),
+    (Pid, oneshot::Receiver<ExitReason>),
+) {
+    let deaf = spawn(node, "test:child", &["wait-cancel", ""]);
+    let counter = spawn(node, "test:child", &["counter", ""]);
+    hibernated(node, &counter.0).await;
+    (deaf, counter)
+}
+
 /// In an upgrade, a process that does not hand over within the grace period is killed
 /// saying so, and a hibernated one is left to wake into the new component, its state kept.
 #[test]
 fn an_upgrade_kills_a_process_that_does_not_hand_over_and_leaves_a_hibernated_one_asleep() {
     let node = node(NodeConfig::default());
     runtime().block_on(async {
-        // Reads only a cancel: the upgrade event goes unanswered.
-        let (deaf, deaf_exit) = spawn(&node, "test:child", &["wait-cancel", ""]);
-        let (counter, counter_exit) = spawn(&node, "test:child", &["counter", ""]);
-        hibernated(&node, &counter).await;
+        let ((deaf, deaf_exit), (counter, counter_exit)) = deaf_and_asleep(&node).await;
 
         let entry = node.app().processes["test:child"].clone();
         let grace = Duration::from_millis(200);
@@ -370,10 +381,7 @@ fn a_woken_child_leaves_the_places_kept_for_the_node() {
 fn a_process_woken_into_a_failing_upgrade_goes_back_and_the_upgrade_is_rolled_back() {
     let node = node(NodeConfig::default());
     runtime().block_on(async {
-        // Never hands over: it keeps the upgrade waiting out its grace.
-        let (deaf, deaf_exit) = spawn(&node, "test:child", &["wait-cancel", ""]);
-        let (counter, counter_exit) = spawn(&node, "test:child", &["counter", ""]);
-        hibernated(&node, &counter).await;
+        let ((deaf, deaf_exit), (counter, counter_exit)) = deaf_and_asleep(&node).await;
         let old = node.program("test:child").expect("the entry");
         // The echo worker's component: called with a counter's arguments, it fails at once.
         let mut entry = node.app().processes["test:child"].clone();

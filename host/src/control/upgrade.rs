@@ -28,7 +28,7 @@ pub struct MovedRow {
 }
 
 impl UpgradeAnswer {
-    pub fn of(report: UpgradeReport, component: String, source: String) -> UpgradeAnswer {
+    pub fn of(report: UpgradeReport, source: String) -> UpgradeAnswer {
         let processes = report
             .processes
             .into_iter()
@@ -51,7 +51,7 @@ impl UpgradeAnswer {
             .collect();
         UpgradeAnswer {
             entry: report.entry,
-            component,
+            component: report.component,
             source,
             processes,
             rolled_back: report.rolled_back,

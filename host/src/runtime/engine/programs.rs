@@ -116,19 +116,24 @@ pub fn compile_all(
     }
 }
 
-/// The program of one entry, compiled (or loaded from the cache) on its own: an upgrade's.
+/// The program of one entry, compiled (or loaded from the cache) on its own, and the
+/// `sha256:…` of the component it was made from: an upgrade's (the file may change again).
 pub fn compile_entry(
     engine: &Engine,
     entry: &ProcessEntry,
     interfaces: &[HostInterface],
     compiler: Compiler<'_>,
-) -> Result<Program, Diagnostics> {
+) -> Result<(Program, String), Diagnostics> {
     let unknown = unknown_modules(entry, interfaces);
     if !unknown.is_empty() {
         return Err(Diagnostics(unknown));
     }
-    match compile_source(engine, &[entry], interfaces, compiler).pop() {
-        Some(Ok(program)) => Ok(program),
+    let bytes = std::fs::read(&entry.source).map_err(|err| {
+        let message = format!("cannot read source {}: {err}", entry.source.display());
+        Diagnostics(vec![problem(entry, message)])
+    })?;
+    match compile_bytes(engine, &[entry], &bytes, interfaces, compiler).pop() {
+        Some(Ok(program)) => Ok((program, sha256_of(&bytes))),
         Some(Err(problem)) => Err(Diagnostics(vec![problem])),
         None => Err(Diagnostics(vec![problem(
             entry,
@@ -173,15 +178,31 @@ fn compile_source(
     let Some(first) = entries.first() else {
         return Vec::new();
     };
-    let path = &first.source;
-    let source = path.display();
-    let component = std::fs::read(path)
-        .map_err(|err| (format!("cannot read source {source}: {err}"), None))
-        .and_then(|bytes| {
-            let component = component_of(engine, &bytes, path, compiler)?;
-            Ok((bytes, component))
-        });
-    let (bytes, (component, origin)) = match component {
+    match std::fs::read(&first.source) {
+        Ok(bytes) => compile_bytes(engine, entries, &bytes, interfaces, compiler),
+        Err(err) => {
+            let message = format!("cannot read source {}: {err}", first.source.display());
+            entries
+                .iter()
+                .map(|entry| Err(problem(entry, message.clone())))
+                .collect()
+        }
+    }
+}
+
+/// [`compile_source`] of the component's `bytes`, read already.
+fn compile_bytes(
+    engine: &Engine,
+    entries: &[&ProcessEntry],
+    bytes: &[u8],
+    interfaces: &[HostInterface],
+    compiler: Compiler<'_>,
+) -> Vec<Result<Program, Diagnostic>> {
+    let Some(first) = entries.first() else {
+        return Vec::new();
+    };
+    let source = first.source.display();
+    let (component, origin) = match component_of(engine, bytes, &first.source, compiler) {
         Ok(done) => done,
         Err((message, hint)) => {
             return entries
@@ -196,14 +217,14 @@ fn compile_source(
                 .collect();
         }
     };
-    let share = Share::of(&component, &bytes);
+    let share = Share::of(&component, bytes);
     // Hashed once, and only if an entry pins it.
     let sha256 = OnceCell::new();
     entries
         .iter()
         .map(|entry| {
             if let Some(pinned) = &entry.hash {
-                let sha256 = sha256.get_or_init(|| sha256_of(&bytes));
+                let sha256 = sha256.get_or_init(|| sha256_of(bytes));
                 if !pinned.eq_ignore_ascii_case(sha256) {
                     return Err(problem(
                         entry,

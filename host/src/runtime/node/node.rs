@@ -378,8 +378,11 @@ impl Node {
     }
 
     /// `entry` compiled and linked as the node would at its start, with its compile cache:
-    /// the program an upgrade moves the entry to.
-    pub(in crate::runtime) fn compile(&self, entry: &ProcessEntry) -> Result<Program, Diagnostics> {
+    /// the program an upgrade moves the entry to, and its component's `sha256:…`.
+    pub(in crate::runtime) fn compile(
+        &self,
+        entry: &ProcessEntry,
+    ) -> Result<(Program, String), Diagnostics> {
         let cache = self.config.compile_cache.as_ref().map(CompileCache::new);
         let compiler = Compiler {
             cache: cache.as_ref(),

@@ -40,11 +40,13 @@ pub enum Moved {
     MovedBack,
 }
 
-/// What an upgrade did, process by process, in order (a process that woke from hibernation
+/// What an upgrade did: the component it loaded, and process by process, in order (a process that woke from hibernation
 /// into the new component and failed comes where its failure was heard).
 #[derive(Debug, Clone)]
 pub struct UpgradeReport {
     pub entry: String,
+    /// The new component's `sha256:…`, of the bytes compiled.
+    pub component: String,
     pub processes: Vec<(Pid, Moved)>,
     /// Whether it was rolled back: the entry runs its old component.
     pub rolled_back: bool,
@@ -110,7 +112,7 @@ impl Node {
         let node = self.clone();
         let id = entry.id.clone();
         // Compiling takes seconds, on rayon's threads: not on the node's.
-        let new = tokio::task::spawn_blocking(move || node.compile(&entry))
+        let (new, component) = tokio::task::spawn_blocking(move || node.compile(&entry))
             .await
             .map_err(|err| UpgradeError::Failed(format!("{id}: compiling failed: {err}")))?
             .map_err(UpgradeError::Invalid)?;
@@ -140,6 +142,7 @@ impl Node {
 
         let mut report = UpgradeReport {
             entry: id,
+            component,
             processes: Vec::new(),
             rolled_back: false,
         };
